@@ -1,0 +1,38 @@
+# odenet: `make reproduce` runs the main job, `make test` the test suite.
+# Both install what they need into .venv first (or into the active virtual environment).
+SHELL := /bin/bash
+VENV ?= $(if $(VIRTUAL_ENV),$(VIRTUAL_ENV),.venv)
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.odenet-installed
+
+.PHONY: install test test-slow test-all reproduce reproduce-quick bench clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml requirements-dev.txt
+	@test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt 2>&1 | grep -v "is ignored: it is neither" || true
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e . 2>&1 | grep -v "is ignored: it is neither" || true
+	$(PY) -c "import torch, torchdiffeq, scipy, h5py, matplotlib, xarray, h5netcdf, hypothesis, odenet, solvers, analysis"
+	@touch $(STAMP)
+
+test: install
+	$(PY) -m pytest -m "not slow" -q
+
+test-slow: install
+	$(PY) -m pytest -m slow -q || [ $$? -eq 5 ]  # exit 5: no slow test collected
+
+test-all: install
+	$(PY) -m pytest -q
+
+reproduce: install
+	$(PY) scripts/reproduce_paper.py --out results
+
+reproduce-quick: install
+	$(PY) scripts/reproduce_paper.py --quick --out results-quick
+
+bench: install
+	$(PY) scripts/bench_solvers.py
+
+clean:
+	rm -rf results results-quick .pytest_cache build *.egg-info

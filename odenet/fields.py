@@ -1,0 +1,165 @@
+"""Vector fields with layer-indexed weights.
+
+- :class:`LayerField`: f(t, x) = σ(W_l x + b_l) for t in the l-th of L equal pieces of [0, T]
+  (piecewise constant weights: the blocks of a ResNet), optionally with a BatchNorm between the
+  affine map and σ, as the paper's code has.
+- :class:`SmoothField`: f(t, x) = σ(W(t) x + b(t)) with W, b linear in t between K + 1 knots
+  s_k = k T / K (pieces at the knots, so fixed steps keep their full order).
+
+Both follow the piecewise-field protocol of :mod:`solvers.fields`.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from solvers import TimeGrid
+from solvers._validate import check_positive, check_positive_int
+
+from .activations import Activation, get_activation
+
+
+class _Block:
+    """The smooth field of one layer: x ↦ σ(BN(W x + b)); t is ignored."""
+
+    __slots__ = ("weight", "bias", "act", "bn")
+
+    def __init__(self, weight, bias, act: Activation, bn):
+        self.weight, self.bias, self.act, self.bn = weight, bias, act, bn
+
+    def __call__(self, t, x):
+        z = F.linear(x, self.weight, self.bias)  # addmm for a batch: one fused kernel
+        if self.bn is not None:
+            z = self.bn(z)
+        return self.act.apply_(z)  # z is fresh: σ in place
+
+
+class LayerField(nn.Module):
+    """f(t, x) = σ(BN_l(W_l x + b_l)) on the l-th piece [l T/L, (l+1) T/L) of [0, T].
+
+    Parameters ``weight`` (L, m, m) and ``bias`` (L, m); ``batchnorm`` adds one BatchNorm1d(m) per
+    layer.  The layer of a time t is found from the grid's integer boundaries
+    (:meth:`solvers.TimeGrid.piece_of_time`); solvers never need it, since they ask for
+    :meth:`piece` directly.
+    """
+
+    def __init__(self, width: int, depth: int, T: float = 1.0, activation: str = "tanh",
+                 batchnorm: bool = False, *, dtype: torch.dtype = torch.float64, device=None):
+        super().__init__()
+        check_positive_int("width", width)
+        check_positive_int("depth", depth)
+        T = check_positive("T", T)
+        self.activation = get_activation(activation)
+        self.pieces = TimeGrid(0.0, T, depth, depth)
+        self.weight = nn.Parameter(torch.zeros(depth, width, width, dtype=dtype, device=device))
+        self.bias = nn.Parameter(torch.zeros(depth, width, dtype=dtype, device=device))
+        self.bn = (nn.ModuleList(nn.BatchNorm1d(width, dtype=dtype, device=device) for _ in range(depth))
+                   if batchnorm else None)
+
+    @property
+    def width(self) -> int:
+        return self.weight.shape[1]
+
+    @property
+    def depth(self) -> int:
+        return self.weight.shape[0]
+
+    @property
+    def T(self) -> float:
+        return self.pieces.t1
+
+    def piece(self, l: int) -> _Block:
+        return _Block(self.weight[l], self.bias[l], self.activation, None if self.bn is None else self.bn[l])
+
+    def forward(self, t, x: torch.Tensor) -> torch.Tensor:
+        return self.piece(self.pieces.piece_of_time(t))(t, x)
+
+    def effective_weights(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """(W_eff, b_eff) of shape (L, m, m), (L, m) with eval-mode BatchNorm folded in:
+
+            W_eff = diag(s) W,   b_eff = s (b - μ) + β,   s = γ / sqrt(var + eps_bn).
+
+        Without BatchNorm these are the weights themselves.
+        """
+        if self.bn is None:
+            return self.weight, self.bias
+        scale = torch.stack([bn.weight / torch.sqrt(bn.running_var + bn.eps) for bn in self.bn])
+        shift = torch.stack([bn.bias - bn.running_mean * s for bn, s in zip(self.bn, scale)])
+        return scale[:, :, None] * self.weight, scale * self.bias + shift
+
+
+class SmoothField(nn.Module):
+    """f(t, x) = σ(W(t) x + b(t)) with W(t), b(t) linear between knots s_k = k T / K.
+
+    ``knot_weight`` (K + 1, m, m), ``knot_bias`` (K + 1, m).  The field is continuous in t and
+    smooth on each knot interval (its pieces).
+    """
+
+    def __init__(self, knot_weight: torch.Tensor, knot_bias: torch.Tensor, T: float = 1.0,
+                 activation: str = "tanh"):
+        super().__init__()
+        if knot_weight.ndim != 3 or knot_weight.shape[1] != knot_weight.shape[2] or knot_weight.shape[0] < 2:
+            raise ValueError(f"knot_weight must have shape (K+1, m, m) with K >= 1; got {tuple(knot_weight.shape)}")
+        if knot_bias.shape != knot_weight.shape[:2]:
+            raise ValueError(f"knot_bias must have shape {tuple(knot_weight.shape[:2])}; got {tuple(knot_bias.shape)}")
+        T = check_positive("T", T)
+        K = knot_weight.shape[0] - 1
+        self.activation = get_activation(activation)
+        self.pieces = TimeGrid(0.0, T, K, K)
+        self.knot_weight = nn.Parameter(knot_weight.clone())
+        self.knot_bias = nn.Parameter(knot_bias.clone())
+
+    def piece(self, k: int):
+        s0, s1 = self.pieces.boundary(k), self.pieces.boundary(k + 1)
+        W0, W1 = self.knot_weight[k], self.knot_weight[k + 1]
+        b0, b1 = self.knot_bias[k], self.knot_bias[k + 1]
+        act = self.activation
+
+        def f(t, x):
+            u = (float(t) - s0) / (s1 - s0)
+            return act.fn(F.linear(x, torch.lerp(W0, W1, u), torch.lerp(b0, b1, u)))
+
+        return f
+
+    def forward(self, t, x: torch.Tensor) -> torch.Tensor:
+        return self.piece(self.pieces.piece_of_time(t))(t, x)
+
+    def sample(self, depth: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """W(t_l), b(t_l) at the layer times t_l = l T / depth, l = 0..depth-1: the weights of the
+        depth-L ResNet that discretises this field."""
+        check_positive_int("depth", depth)
+        grid = TimeGrid(0.0, self.pieces.t1, depth, 1)
+        Ws, bs = [], []
+        for l in range(depth):
+            t = grid.node(l)
+            k = self.pieces.piece_of_time(t)
+            u = (t - self.pieces.boundary(k)) / (self.pieces.boundary(k + 1) - self.pieces.boundary(k))
+            Ws.append(torch.lerp(self.knot_weight[k], self.knot_weight[k + 1], u))
+            bs.append(torch.lerp(self.knot_bias[k], self.knot_bias[k + 1], u))
+        return torch.stack(Ws).detach(), torch.stack(bs).detach()
+
+
+class DampedField(nn.Module):
+    """g(t, x) = -γ x + a f(t, x): the associated ODE of a ResNet (PAPER.md §2).
+
+    Euler with step h on g is x + h g = (1 - γ h) x + a h f, the block x ↦ ε x + δ f with
+    ε = 1 - γ h and δ = a h.  Piecewise exactly where f is.
+    """
+
+    def __init__(self, field: nn.Module, gamma: float, gain: float):
+        super().__init__()
+        self.field = field
+        self.gamma = float(gamma)
+        self.gain = float(gain)
+        self.pieces = field.pieces
+
+    def piece(self, l: int):
+        f = self.field.piece(l)
+        gamma, gain = self.gamma, self.gain
+        if gamma == 0:
+            return lambda t, x: gain * f(t, x)
+        return lambda t, x: torch.add(gain * f(t, x), x, alpha=-gamma)
+
+    def forward(self, t, x):
+        return self.piece(self.pieces.piece_of_time(t))(t, x)

@@ -1,0 +1,280 @@
+"""The (ε, δ) residual family (PAPER.md §1–2).
+
+    h_0     = A(x)                                   identity, affine W_in x + b_in, or σ(W_in x + b_in)
+    h_{l+1} = ε h_l + δ σ(W_l h_l + b_l),  l = 0..L-1
+    Φ(x)    = w_out^T h_L + b_out                    (optionally through a sigmoid)
+
+The blocks are the generalised Euler iteration of :func:`solvers.euler_iteration` on the
+model's own :class:`~odenet.fields.LayerField`: the forward pass *is* the Euler solve.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+import solvers
+from solvers._validate import check_choice, check_nonnegative, check_positive, check_positive_int
+
+from .activations import get_activation
+from .fields import DampedField, LayerField
+
+INPUT_MAPS = ("identity", "affine", "activated")
+OUTPUTS = ("linear", "sigmoid")
+
+
+class ResNet(nn.Module):
+    """A narrow (ε, δ) ResNet R^n → R^q of width m and depth L.
+
+    Parameters
+    ----------
+    n_in, width, n_out, depth : int
+        Input dimension n, width m, output dimension q, number of blocks L.
+    eps : float
+        Skip weight ε ≥ 0 (ε = 0: an MLP of constant width).
+    delta : float
+        Residual weight δ > 0.
+    activation : str
+        σ: ``"tanh"`` (the paper's), ``"relu"``, ``"softplus"``, ``"identity"``.
+    input_map : str
+        ``"identity"`` (needs n = m), ``"affine"`` or ``"activated"``.
+    batchnorm : bool
+        A BatchNorm between W_l h + b_l and σ in every block (fold it with
+        :meth:`fold_batchnorm` in eval mode).
+    output : str
+        ``"linear"`` or ``"sigmoid"``.
+    T : float, optional
+        Time horizon of the associated ODE; the layer step is h = T / L.  Default T = L δ,
+        so that h = δ and the ODE gain a = δ / h is 1.
+    seed, generator :
+        Initialisation: every weight and bias uniform on [-1/√fan_in, 1/√fan_in], as nn.Linear.
+    dtype, device :
+        float64 by default.
+    """
+
+    def __init__(self, n_in: int, width: int, n_out: int = 1, depth: int = 1, *, eps: float = 1.0,
+                 delta: float = 1.0, activation: str = "tanh", input_map: str = "identity",
+                 batchnorm: bool = False, output: str = "linear", T: float | None = None,
+                 seed: int | None = None, generator: torch.Generator | None = None,
+                 dtype: torch.dtype = torch.float64, device=None):
+        super().__init__()
+        check_positive_int("n_in", n_in)
+        check_positive_int("width", width)
+        check_positive_int("n_out", n_out)
+        check_positive_int("depth", depth)
+        eps = check_nonnegative("eps", eps)
+        delta = check_positive("delta", delta)
+        get_activation(activation)
+        check_choice("input_map", input_map, INPUT_MAPS)
+        check_choice("output", output, OUTPUTS)
+        if input_map == "identity" and n_in != width:
+            raise ValueError(f"input_map='identity' needs n_in == width; got n_in={n_in}, width={width} "
+                             f"(use input_map='affine' or 'activated')")
+        if dtype not in (torch.float32, torch.float64):
+            raise ValueError(f"dtype must be torch.float32 or torch.float64; got {dtype}")
+        T = depth * delta if T is None else check_positive("T", T)
+        self.eps, self.delta = eps, delta
+        self.input_map, self.output = input_map, output
+        self.seed = seed
+        self.field = LayerField(width, depth, T, activation, batchnorm, dtype=dtype, device=device)
+        self.inp = None if input_map == "identity" else nn.Linear(n_in, width, dtype=dtype, device=device)
+        self.out = nn.Linear(width, n_out, dtype=dtype, device=device)
+        if generator is None and seed is not None:
+            generator = torch.Generator().manual_seed(seed)
+        self.reset_parameters(generator)
+
+    # --- construction -------------------------------------------------------------------------
+    @torch.no_grad()
+    def reset_parameters(self, generator: torch.Generator | None = None) -> None:
+        """Uniform(-1/√fan_in, 1/√fan_in) for every weight and bias, drawn on the CPU in a fixed
+        order (input map, blocks, output) so that a seed fixes them on any device."""
+        def fill(p: torch.Tensor, fan_in: int):
+            bound = 1.0 / math.sqrt(fan_in)
+            p.copy_(torch.rand(p.shape, generator=generator, dtype=torch.float64) * 2 * bound - bound)
+
+        if self.inp is not None:
+            fill(self.inp.weight, self.n_in)
+            fill(self.inp.bias, self.n_in)
+        fill(self.field.weight, self.width)
+        fill(self.field.bias, self.width)
+        fill(self.out.weight, self.width)
+        fill(self.out.bias, self.width)
+
+    @classmethod
+    def neural_ode(cls, n_in: int, width: int, n_out: int = 1, depth: int = 10, T: float = 1.0, **kw) -> "ResNet":
+        """Skip-dominant regime: ε = 1, δ = T / L (Euler steps of x' = σ(W(t) x + b(t)))."""
+        return cls(n_in, width, n_out, depth, eps=1.0, delta=T / depth, T=T, **kw)
+
+    @classmethod
+    def mlp(cls, n_in: int, width: int, n_out: int = 1, depth: int = 1, delta: float = 1.0, **kw) -> "ResNet":
+        """Residual-dominant limit ε = 0: an MLP of constant width."""
+        return cls(n_in, width, n_out, depth, eps=0.0, delta=delta, **kw)
+
+    @classmethod
+    def standard(cls, n_in: int, width: int, n_out: int = 1, depth: int = 1, **kw) -> "ResNet":
+        """The standard ResNet ε = δ = 1."""
+        return cls(n_in, width, n_out, depth, eps=1.0, delta=1.0, **kw)
+
+    @classmethod
+    def with_ratio(cls, n_in: int, width: int, n_out: int = 1, depth: int = 1, ratio: float = 1.0,
+                   eps: float = 1.0, **kw) -> "ResNet":
+        """Channel ratio r = δ / ε: δ = r ε (ε > 0)."""
+        check_positive("ratio", ratio)
+        check_positive("eps", eps)
+        return cls(n_in, width, n_out, depth, eps=eps, delta=ratio * eps, **kw)
+
+    # --- shape --------------------------------------------------------------------------------
+    @property
+    def n_in(self) -> int:
+        return self.field.width if self.inp is None else self.inp.in_features
+
+    @property
+    def width(self) -> int:
+        return self.field.width
+
+    @property
+    def n_out(self) -> int:
+        return self.out.out_features
+
+    @property
+    def depth(self) -> int:
+        return self.field.depth
+
+    @property
+    def T(self) -> float:
+        return self.field.T
+
+    @property
+    def h(self) -> float:
+        """Layer step h = T / L."""
+        return self.field.pieces.h
+
+    @property
+    def ratio(self) -> float:
+        """Channel ratio r = δ / ε (inf for ε = 0)."""
+        return math.inf if self.eps == 0 else self.delta / self.eps
+
+    @property
+    def activation(self):
+        return self.field.activation
+
+    @property
+    def batchnorm(self) -> bool:
+        return self.field.bn is not None
+
+    @property
+    def config(self) -> dict:
+        """Everything needed to rebuild the architecture (weights aside)."""
+        return dict(n_in=self.n_in, width=self.width, n_out=self.n_out, depth=self.depth, eps=self.eps,
+                    delta=self.delta, activation=self.activation.name, input_map=self.input_map,
+                    batchnorm=self.batchnorm, output=self.output, T=self.T, seed=self.seed,
+                    dtype=str(self.field.weight.dtype).removeprefix("torch."))
+
+    @classmethod
+    def from_config(cls, config: dict, device=None) -> "ResNet":
+        """A model with this architecture (weights from the initialisation of ``config['seed']``)."""
+        cfg = dict(config)
+        cfg["dtype"] = getattr(torch, cfg.get("dtype", "float64"))
+        n_in, width, n_out, depth = (cfg.pop(k) for k in ("n_in", "width", "n_out", "depth"))
+        return cls(n_in, width, n_out, depth, device=device, **cfg)
+
+    # --- evaluation ---------------------------------------------------------------------------
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        """h_0 = A(x)."""
+        if self.inp is None:
+            return x
+        z = self.inp(x)
+        return self.activation.fn(z) if self.input_map == "activated" else z
+
+    def readout(self, h: torch.Tensor) -> torch.Tensor:
+        """Φ = w_out^T h_L + b_out, through a sigmoid if ``output == "sigmoid"``."""
+        y = self.out(h)
+        return torch.sigmoid(y) if self.output == "sigmoid" else y
+
+    def blocks(self, h0: torch.Tensor, refine: int = 1) -> torch.Tensor:
+        """h_L from h_0: the generalised Euler iteration, refined by ``refine`` sub-steps per layer
+        (see :meth:`refined_weights`)."""
+        eps, delta = self.refined_weights(refine)
+        return solvers.euler_iteration(self.field, h0, eps, delta, self.depth * refine)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.readout(self.blocks(self.embed(x)))
+
+    def logits(self, x: torch.Tensor) -> torch.Tensor:
+        """w_out^T h_L + b_out without the output sigmoid."""
+        return self.out(self.blocks(self.embed(x)))
+
+    def states(self, x: torch.Tensor, refine: int = 1) -> torch.Tensor:
+        """All block states h_0, ..., h_{L m}: shape (L m + 1, batch, width)."""
+        eps, delta = self.refined_weights(refine)
+        return solvers.euler_iteration(self.field, self.embed(x), eps, delta, self.depth * refine, record_all=True)
+
+    def solve(self, x: torch.Tensor, **kw) -> solvers.Solution:
+        """The block iteration as a :class:`solvers.Solution` (method="euler", ε, δ of the model);
+        the same code path as :meth:`forward`."""
+        return solvers.solve(self.field, self.embed(x), method="euler", eps=self.eps, delta=self.delta, **kw)
+
+    # --- the associated ODE -------------------------------------------------------------------
+    @property
+    def gamma(self) -> float:
+        """Damping γ = (1 - ε) / h of the associated ODE."""
+        return (1.0 - self.eps) / self.h
+
+    @property
+    def gain(self) -> float:
+        """Gain a = δ / h of the associated ODE."""
+        return self.delta / self.h
+
+    def ode(self) -> DampedField:
+        """The associated ODE x' = -γ x + a σ(W(t) x + b(t)) on [0, T] (PAPER.md §2)."""
+        return DampedField(self.field, self.gamma, self.gain)
+
+    def refined_weights(self, m: int) -> tuple[float, float]:
+        """(ε_m, δ_m) of m Euler sub-steps of size h/m on the associated ODE:
+
+            ε_m = 1 - (1 - ε)/m,   δ_m = δ/m      (m = 1 gives ε, δ exactly).
+        """
+        check_positive_int("refine", m)
+        if m == 1:
+            return self.eps, self.delta
+        return 1.0 - (1.0 - self.eps) / m, self.delta / m
+
+    def flow(self, x: torch.Tensor, method: str = "dopri5", **kw) -> torch.Tensor:
+        """Φ with the blocks replaced by the time-T flow of the associated ODE (restarts at the
+        layer boundaries)."""
+        sol = solvers.solve(self.ode(), self.embed(x), method=method, record="end", **kw)
+        if not sol.success:
+            raise RuntimeError(f"flow integration failed: {sol.message}")
+        return self.readout(sol.y[-1].to(x.dtype))
+
+    # --- BatchNorm ----------------------------------------------------------------------------
+    def fold_batchnorm(self) -> "ResNet":
+        """An equal model without BatchNorm: eval-mode BN folded into W_l, b_l
+        (see :meth:`LayerField.effective_weights`)."""
+        cfg = dict(self.config, batchnorm=False)
+        folded = ResNet.from_config(cfg, device=self.field.weight.device)
+        with torch.no_grad():
+            W, b = self.field.effective_weights()
+            folded.field.weight.copy_(W)
+            folded.field.bias.copy_(b)
+            if self.inp is not None:
+                folded.inp.load_state_dict(self.inp.state_dict())
+            folded.out.load_state_dict(self.out.state_dict())
+        return folded.eval()
+
+    def set_block(self, l: int, weight=None, bias=None) -> "ResNet":
+        """Overwrite block l's W_l and/or b_l (in place); returns self."""
+        if not (0 <= l < self.depth):
+            raise ValueError(f"l must be a block index in [0, {self.depth - 1}]; got {l!r}")
+        with torch.no_grad():
+            if weight is not None:
+                self.field.weight[l] = torch.as_tensor(weight, dtype=self.field.weight.dtype)
+            if bias is not None:
+                self.field.bias[l] = torch.as_tensor(bias, dtype=self.field.bias.dtype)
+        return self
+
+    def extra_repr(self) -> str:
+        return (f"n_in={self.n_in}, width={self.width}, n_out={self.n_out}, depth={self.depth}, eps={self.eps}, "
+                f"delta={self.delta}, activation={self.activation.name!r}, input_map={self.input_map!r}, "
+                f"output={self.output!r}, T={self.T}")

@@ -1,0 +1,51 @@
+"""Float64 reference solutions with scipy.integrate.solve_ivp (DOP853 by default).
+
+The batch is flattened into one system of batch * d equations, integrated piece by piece
+(restarting at every boundary of a piecewise field), in float64 whatever the input dtype.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+from scipy.integrate import solve_ivp
+
+from .grid import TimeGrid
+
+REFERENCE_METHODS = ("DOP853", "RK45", "Radau", "LSODA", "BDF")
+
+
+def integrate_reference(method: str, pieces: list, grid: TimeGrid, x0: torch.Tensor, rtol: float,
+                        atol: float, record_all: bool):
+    shape = x0.shape
+    y = x0.detach().to(torch.float64).cpu().numpy().ravel()
+    times, states, step_piece = [grid.t0], [y.copy()], []
+    stats = dict(nfev=0, n_accepted=0, n_rejected=None)
+    error = None
+    for l, f in enumerate(pieces):
+        a, b = grid.boundary(l), grid.boundary(l + 1)
+
+        def rhs(t, v, f=f):
+            x = torch.from_numpy(v).view(shape)
+            with torch.no_grad():
+                return f(t, x).detach().to(torch.float64).numpy().ravel()
+
+        sol = solve_ivp(rhs, (a, b), y, method=method, rtol=rtol, atol=atol)
+        stats["nfev"] += int(sol.nfev)
+        n = len(sol.t) - 1
+        stats["n_accepted"] += n
+        if record_all:
+            times.extend(sol.t[1:-1].tolist() + [b])
+            states.extend(sol.y[:, i] for i in range(1, n + 1))
+            step_piece.extend([l] * n)
+        y = sol.y[:, -1]
+        error = None
+        if sol.status < 0:
+            error = f"scipy {method} failed in piece {l}: {sol.message}"
+        elif not np.isfinite(y).all():
+            error = f"non-finite state at the end of piece {l} (t={b})"
+        if error:
+            break
+    if not record_all and error is None:
+        times, states = [grid.t0, grid.t1], [states[0], y]
+    ys = torch.from_numpy(np.stack(states)).view((len(states),) + tuple(shape))
+    return times, ys, step_piece, stats, error
