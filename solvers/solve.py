@@ -57,6 +57,9 @@ def solve(field, x0: torch.Tensor, t_span: tuple[float, float] | None = None, *,
         state ends the integration with ``status = -1`` and a message naming the step; the
         states up to the last finite one are kept.
     """
+    # --- every check first: bad input costs nothing and touches nothing ---------------------
+    if not callable(field):
+        raise TypeError(f"field must be callable f(t, x); got {type(field).__name__}")
     check_choice("method", method, METHODS)
     check_choice("record", record, ("all", "end"))
     check_state("x0", x0)
@@ -69,15 +72,13 @@ def solve(field, x0: torch.Tensor, t_span: tuple[float, float] | None = None, *,
     t0, t1 = check_real("t_span[0]", t_span[0]), check_real("t_span[1]", t_span[1])
     if not t1 > t0:
         raise ValueError(f"t_span must satisfy t1 > t0; got t_span={tuple(t_span)!r}")
-    if not callable(field):
-        raise TypeError(f"field must be callable f(t, x); got {type(field).__name__}")
-    record_all = record == "all"
-    piece_grid, pieces = split_pieces(field, t0, t1)
-    L = piece_grid.pieces
-
+    if is_piecewise(field) and (field.pieces.t0, field.pieces.t1) != (t0, t1):
+        raise ValueError(f"t_span must equal the piecewise field's span "
+                         f"({field.pieces.t0}, {field.pieces.t1}); got ({t0}, {t1})")
+    L = field.pieces.pieces if is_piecewise(field) else 1
     if method != "euler" and (eps != 1.0 or delta is not None):
-        raise ValueError(f"eps and delta apply to method='euler' only; got method={method!r}, eps={eps!r}, delta={delta!r}")
-
+        raise ValueError(f"eps and delta apply to method='euler' only; got method={method!r}, "
+                         f"eps={eps!r}, delta={delta!r}")
     if method in FIXED_METHODS:
         if steps is None:
             if not is_piecewise(field):
@@ -86,50 +87,63 @@ def solve(field, x0: torch.Tensor, t_span: tuple[float, float] | None = None, *,
         check_positive_int("steps", steps)
         if steps % L:
             raise ValueError(f"steps must be a multiple of the field's {L} pieces; got steps={steps}")
-        grid = TimeGrid(t0, t1, steps, L)
         eps = check_nonnegative("eps", eps)
-        delta = grid.h if delta is None else check_positive("delta", delta)
-        fm = FIXED_METHODS[method]
-        y, done, failed_at = integrate_fixed(fm, pieces, grid, x0, eps, delta, record_all)
-        if not record_all:
-            y = torch.stack([x0, y])
-        if failed_at is not None and not record_all:
-            # locate the first non-finite step exactly (rare path: rerun and record)
-            y_all, _, failed_at = integrate_fixed(fm, pieces, grid, x0, eps, delta, True)
-            y = torch.stack([x0, y_all[failed_at - 1]])
-        n_steps = done if failed_at is None else failed_at - 1
-        if record_all:
-            if failed_at is not None:
-                y = y[:failed_at]
-            t = grid.nodes(device=x0.device)[: len(y)]
-        else:
-            t = torch.tensor([t0, grid.node(n_steps)], dtype=torch.float64, device=x0.device)
-        step_piece = torch.arange(n_steps, device=x0.device) * L // steps if record_all else None
-        status, message = SUCCESS, "The solver successfully reached the end of the integration interval."
-        if failed_at is not None:
-            status = FAILED
-            message = f"non-finite state at step {failed_at} (t={grid.node(failed_at)}); kept the {failed_at} states before it"
-        return Solution(t=t, y=y, nfev=fm.stages * done, n_steps=n_steps, n_accepted=n_steps, n_rejected=0,
-                        status=status, message=message, method=method, step_piece=step_piece)
-
-    if steps is not None:
-        raise ValueError(f"steps applies to fixed-step methods only; got steps={steps!r} with method={method!r}")
-    if method in ADAPTIVE_METHODS:
-        rtol = 1e-7 if rtol is None else check_positive("rtol", rtol)
-        atol = 1e-9 if atol is None else check_positive("atol", atol)
+        if delta is not None:
+            check_positive("delta", delta)
+    else:
+        if steps is not None:
+            raise ValueError(f"steps applies to fixed-step methods only; got steps={steps!r} with method={method!r}")
+        default_rtol, default_atol = (1e-7, 1e-9) if method in ADAPTIVE_METHODS else (1e-12, 1e-12)
+        rtol = default_rtol if rtol is None else check_positive("rtol", rtol)
+        atol = default_atol if atol is None else check_positive("atol", atol)
         if max_steps is not None:
             check_positive_int("max_steps", max_steps)
+        if first_step is not None:
+            check_positive("first_step", first_step)
+    record_all = record == "all"
+    piece_grid, pieces = split_pieces(field, t0, t1)
+
+    if method in FIXED_METHODS:
+        grid = TimeGrid(t0, t1, steps, L)
+        return _solve_fixed(FIXED_METHODS[method], pieces, grid, x0, eps, grid.h if delta is None else delta,
+                            record_all)
+
+    if method in ADAPTIVE_METHODS:
         times, states, step_piece, stats, error = integrate_adaptive(
             method, pieces, piece_grid, x0, rtol, atol, record_all, max_steps, first_step)
         y = torch.stack(states)
     else:
-        rtol = 1e-12 if rtol is None else check_positive("rtol", rtol)
-        atol = 1e-12 if atol is None else check_positive("atol", atol)
         times, y, step_piece, stats, error = integrate_reference(method, pieces, piece_grid, x0, rtol, atol, record_all)
     t = torch.tensor(times, dtype=torch.float64, device=x0.device)
     n = stats["n_accepted"]
     status = SUCCESS if error is None else FAILED
-    message = "The solver successfully reached the end of the integration interval." if error is None else error
+    message = _REACHED if error is None else error
     return Solution(t=t, y=y, nfev=stats["nfev"], n_steps=n + (stats["n_rejected"] or 0),
                     n_accepted=n, n_rejected=stats["n_rejected"], status=status, message=message, method=method,
                     step_piece=torch.tensor(step_piece, dtype=torch.int64) if record_all else None)
+
+
+_REACHED = "The solver successfully reached the end of the integration interval."
+
+
+def _solve_fixed(fm, pieces, grid: TimeGrid, x0, eps, delta, record_all) -> Solution:
+    y, done, failed_at = integrate_fixed(fm, pieces, grid, x0, eps, delta, record_all)
+    if failed_at is not None and not record_all:
+        # rare path: rerun recording every state to name the first non-finite step exactly
+        y, _, failed_at = integrate_fixed(fm, pieces, grid, x0, eps, delta, True)
+    if failed_at is None:
+        n_steps, status, message = done, SUCCESS, _REACHED
+    else:
+        n_steps, status = failed_at - 1, FAILED
+        message = (f"non-finite state at step {failed_at} (t={grid.node(failed_at)}); "
+                   f"kept the {failed_at} states before it")
+        y = y[:failed_at]
+    if record_all:
+        t = grid.nodes(device=x0.device)[: n_steps + 1]
+        step_piece = torch.arange(n_steps, device=x0.device) * grid.pieces // grid.n
+    else:
+        t = torch.tensor([grid.t0, grid.node(n_steps)], dtype=torch.float64, device=x0.device)
+        y = torch.stack([x0, y if failed_at is None else y[-1]])
+        step_piece = None
+    return Solution(t=t, y=y, nfev=fm.stages * done, n_steps=n_steps, n_accepted=n_steps, n_rejected=0,
+                    status=status, message=message, method=fm.name, step_piece=step_piece)

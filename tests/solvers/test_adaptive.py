@@ -1,0 +1,65 @@
+import numpy as np
+import pytest
+import torch
+
+from solvers import ADAPTIVE_METHODS, solve
+from tests.solvers.fields import Counting, PiecewiseLinear, oscillating_linear, oscillating_linear_flow
+
+X0 = torch.tensor([[1.0, 0.5], [-0.3, 2.0], [0.7, -1.1]], dtype=torch.float64)
+MATS = [np.array([[0.0, 1.0], [-1.0, 0.0]]) * s + np.eye(2) * c for s, c in ((1.0, 0.1), (-2.0, 0.0), (0.5, -0.3), (3.0, 0.2))]
+
+
+@pytest.mark.parametrize("method", ADAPTIVE_METHODS)
+def test_adaptive_methods_reach_the_closed_form(method):
+    # low-order pairs (adaptive_heun, fehlberg2) need many steps at tight tolerances
+    field = PiecewiseLinear(MATS, T=2.0)
+    sol = solve(field, X0, method=method, rtol=1e-6, atol=1e-8)
+    assert sol.success
+    assert (sol.y[-1] - field.flow(X0)).abs().max() < 1e-4
+
+
+def test_restarts_land_on_every_layer_boundary():
+    field = PiecewiseLinear(MATS, T=2.0)
+    sol = solve(field, X0, method="dopri5", rtol=1e-8, atol=1e-10)
+    boundaries = [field.pieces.boundary(l) for l in range(5)]
+    times = sol.t.tolist()
+    assert all(b in times for b in boundaries)
+    assert times == sorted(times) and len(set(times)) == len(times)
+    # each recorded step lies inside the piece it is attributed to
+    for k, piece in enumerate(sol.step_piece.tolist()):
+        assert boundaries[piece] <= times[k] < times[k + 1] <= boundaries[piece + 1]
+    assert sol.y.shape == (len(times), 3, 2)
+    assert sol.n_accepted == len(times) - 1
+
+
+def test_statistics_are_counted():
+    field = Counting(PiecewiseLinear(MATS, T=2.0))
+    sol = solve(field, X0, method="dopri5", rtol=1e-9, atol=1e-12)
+    assert sol.nfev == field.calls > 0
+    assert sol.n_steps == sol.n_accepted + sol.n_rejected
+
+
+def test_rejections_are_counted_when_the_initial_step_is_too_large():
+    sol = solve(oscillating_linear, X0, (0.0, 3.0), method="dopri5", rtol=1e-10, atol=1e-12, first_step=2.5)
+    assert sol.n_rejected >= 1
+    assert (sol.y[-1] - oscillating_linear_flow(X0, 3.0)).abs().max() < 1e-8
+
+
+def test_dopri5_agrees_with_the_scipy_reference():
+    field = PiecewiseLinear(MATS, T=2.0)
+    ref = solve(field, X0, method="DOP853")
+    sol = solve(field, X0, method="dopri5", rtol=1e-10, atol=1e-10)
+    assert (ref.y[-1] - field.flow(X0)).abs().max() < 1e-10
+    assert (sol.y[-1] - ref.y[-1]).abs().max() < 1e-8
+    assert ref.n_rejected is None and ref.nfev > 0
+
+
+def test_reference_is_float64_whatever_the_input():
+    sol = solve(oscillating_linear, X0.float(), (0.0, 1.0), method="DOP853")
+    assert sol.y.dtype == torch.float64
+
+
+def test_adaptive_failure_is_reported_not_raised():
+    blowup = lambda t, x: x * x * x
+    sol = solve(blowup, torch.tensor([[2.0]], dtype=torch.float64), (0.0, 1.0), method="dopri5", max_steps=50)
+    assert sol.status == -1 and not sol.success and sol.message

@@ -1,0 +1,89 @@
+import numpy as np
+import pytest
+import torch
+
+from solvers import FIXED_METHODS, solve
+from tests.solvers.fields import Counting, PiecewiseLinear, oscillating_linear, oscillating_linear_flow
+
+X0 = torch.tensor([[1.0, 0.5], [-0.3, 2.0], [0.7, -1.1]], dtype=torch.float64)
+T = 2.0
+
+
+def observed_order(method, steps):
+    exact = oscillating_linear_flow(X0, T)
+    errors = [(solve(oscillating_linear, X0, (0.0, T), method=method, steps=n, record="end").y[-1] - exact).abs().max().item()
+              for n in steps]
+    hs = [T / n for n in steps]
+    return np.polyfit(np.log(hs), np.log(errors), 1)[0], errors
+
+
+@pytest.mark.parametrize("method, order, steps", [
+    ("euler", 1, [64, 128, 256, 512, 1024]),
+    ("heun", 2, [32, 64, 128, 256, 512]),
+    ("midpoint", 2, [32, 64, 128, 256, 512]),
+    ("rk4", 4, [8, 16, 32, 64, 128]),
+])
+def test_observed_order_on_a_non_autonomous_field(method, order, steps):
+    slope, errors = observed_order(method, steps)
+    assert abs(slope - order) <= 0.1, (slope, errors)
+    assert FIXED_METHODS[method].order == order
+
+
+@pytest.mark.parametrize("method", ["euler", "heun", "midpoint", "rk4"])
+def test_nfev_is_exact(method):
+    L = 7
+    field = Counting(PiecewiseLinear([np.eye(2) * (0.1 * l) for l in range(L)], T=1.0))
+    sol = solve(field, X0, method=method, steps=3 * L)
+    stages = {"euler": 1, "heun": 2, "midpoint": 2, "rk4": 4}[method]
+    assert sol.nfev == field.calls == stages * 3 * L
+    assert sol.n_steps == sol.n_accepted == 3 * L and sol.n_rejected == 0
+    assert sol.success and sol.status == 0
+
+
+def test_generalised_euler_matches_the_plain_recursion():
+    L, eps, delta = 5, 0.7, 0.3
+    mats = [np.array([[0.2 * l, -1.0], [0.5, -0.1 * l]]) for l in range(L)]
+    field = PiecewiseLinear(mats, T=1.0)
+    sol = solve(field, X0, method="euler", eps=eps, delta=delta)
+    x = X0.numpy()
+    for l, M in enumerate(mats):
+        x = eps * x + delta * (x @ M.T)
+        np.testing.assert_allclose(sol.y[l + 1].numpy(), x, rtol=1e-15, atol=1e-15)
+    assert torch.equal(sol.t, torch.tensor([l / L for l in range(L)] + [1.0], dtype=torch.float64))
+    assert sol.step_piece.tolist() == list(range(L))
+
+
+def test_piecewise_field_is_never_straddled():
+    # Exact on each piece: rk4 with many steps per piece converges to the product of exponentials,
+    # which it could not do at order 4 if a step mixed two pieces.
+    mats = [np.array([[0.0, 1.0], [-1.0, 0.0]]) * s for s in (1.0, -2.0, 0.5, 3.0)]
+    field = PiecewiseLinear(mats, T=2.0)
+    errs = [(solve(field, X0, method="rk4", steps=4 * m, record="end").y[-1] - field.flow(X0)).abs().max().item()
+            for m in (4, 8, 16)]
+    assert np.log2(errs[0] / errs[1]) > 3.8 and np.log2(errs[1] / errs[2]) > 3.8
+
+
+def test_record_end_keeps_the_end_points_only():
+    sol_all = solve(oscillating_linear, X0, (0.0, 1.0), method="rk4", steps=10)
+    sol_end = solve(oscillating_linear, X0, (0.0, 1.0), method="rk4", steps=10, record="end")
+    assert sol_all.y.shape == (11, 3, 2) and sol_end.y.shape == (2, 3, 2)
+    assert torch.equal(sol_end.y[-1], sol_all.y[-1]) and torch.equal(sol_end.y[0], X0)
+    assert sol_end.t.tolist() == [0.0, 1.0]
+
+
+def test_non_finite_state_stops_with_a_message():
+    # x' = x^2 blows up at t = 1/x0 = 0.5; Euler overflows to inf and then nan.
+    blowup = lambda t, x: x * x
+    x0 = torch.tensor([[2.0]], dtype=torch.float64)
+    for record in ("all", "end"):
+        sol = solve(blowup, x0, (0.0, 3.0), method="euler", steps=60, eps=1.0, delta=50.0, record=record)
+        assert sol.status == -1 and not sol.success
+        assert "non-finite state at step" in sol.message
+        assert torch.isfinite(sol.y).all()
+    # the step named is the first whose state overflows, computed independently
+    x, k = np.float64(2.0), 0
+    with np.errstate(over="ignore"):
+        while np.isfinite(x):
+            x, k = x + 50.0 * x * x, k + 1
+    assert f"step {k} " in sol.message
+    assert sol.n_steps == k - 1
