@@ -32,6 +32,32 @@ def _cmd_demo(args) -> int:
     return 0
 
 
+def _cmd_inspect(args) -> int:
+    """Print the tree of an odenet HDF5 file: groups, shapes, dimension names, key attributes."""
+    from analysis.hdf5.commands import inspect_text
+
+    try:
+        print(inspect_text(args.file))
+    except OSError as exc:
+        print(f"odenet inspect: error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def _cmd_trace(args) -> int:
+    """Trace a saved model over a grid of inputs and write the result to an HDF5 file."""
+    from analysis.hdf5.commands import trace_to_file
+
+    try:
+        path, side = trace_to_file(args.model, args.grid, args.out, group=args.group,
+                                   overwrite=args.overwrite, xdmf=args.xdmf)
+    except OSError as exc:
+        print(f"odenet trace: error: {exc}", file=sys.stderr)
+        return 2
+    print(f"wrote {path}" + (f" and {side}" if side else "") + f" (see: odenet inspect {path})")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="odenet", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -42,6 +68,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--T", type=float, default=2.0)
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=_cmd_demo)
+
+    p = sub.add_parser("inspect", help="print the tree of an odenet HDF5 file with shapes, dims and attributes")
+    p.add_argument("file")
+    p.set_defaults(func=_cmd_inspect)
+
+    p = sub.add_parser("trace", help="trace a saved model over a grid of inputs and write an HDF5 file")
+    p.add_argument("model", help="HDF5 file holding the model (written by analysis.hdf5.save_model)")
+    p.add_argument("--grid", required=True, help="x0:x1:nx for n_in = 1, x0:x1:nx,y0:y1:ny for n_in = 2 (write --grid=-1:1:50,... when x0 is negative)")
+    p.add_argument("--out", required=True, help="output HDF5 file (groups model, grid, trace)")
+    p.add_argument("--group", default=None, help="group of the model in MODEL (default: its only model)")
+    p.add_argument("--xdmf", action="store_true", help="also write OUT.xmf so ParaView opens the trajectories")
+    p.add_argument("--overwrite", action="store_true", help="replace OUT (and OUT.xmf) if it exists")
+    p.set_defaults(func=_cmd_trace)
     return parser
 
 

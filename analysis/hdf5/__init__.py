@@ -1,0 +1,16 @@
+"""HDF5 export: self-describing, netCDF-4 compatible files that xarray, MATLAB, Julia and
+ParaView open (the layout is documented in docs/hdf5-format.md).
+
+    save(path, obj_or_dict, group=None, *, overwrite=False, seed=None, config=None)
+    append(path, obj_or_dict, group=None, *, replace=False, seed=None, config=None)
+    load(path, group=None, *, device=None)
+    save_model / load_model, list_records, inspect, write_xdmf
+"""
+from .format import FORMAT_NAME, FORMAT_VERSION, open_for_reading, provenance
+from .grid import SampleGrid, parse_grid
+from .io import append, default_group, list_records, load, load_model, save, save_model
+from .schema import Array, Attr, Json, Mapping, Ragged, Record, Schema, register, registered
+
+__all__ = ["save", "append", "load", "save_model", "load_model", "list_records", "default_group",
+           "FORMAT_NAME", "FORMAT_VERSION", "open_for_reading", "provenance", "SampleGrid", "parse_grid",
+           "Schema", "Array", "Attr", "Json", "Mapping", "Ragged", "Record", "register", "registered"]

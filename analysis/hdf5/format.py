@@ -1,0 +1,218 @@
+"""The file format's identity, provenance, and the safe ways in and out of a file.
+
+Every file carries on its root
+
+    format = "odenet-hdf5",  format_version = FORMAT_VERSION (an integer)
+
+and provenance (library versions, creation time).  Readers refuse anything else with a
+ValueError naming the path.
+
+Writes never leave a half-written file under the target name:
+
+- **create** (:func:`atomic_create`): the file is built in a temporary file in the target's
+  folder (``tempfile.mkstemp(dir=...)``), flushed and fsync'ed, then renamed over the target with
+  ``os.replace`` (atomic on POSIX and Windows within one filesystem).  An existing target is
+  refused unless ``overwrite=True``.
+- **append** (:func:`atomic_append`): the existing file is copied to a temporary file in the same
+  folder, the new group is written into the copy, the copy is fsync'ed and renamed over the
+  original.  Until that rename the original is never opened for writing, so an exception (or a
+  crash) midway leaves it byte-identical; the temporary file is removed on any exception.
+"""
+from __future__ import annotations
+
+import contextlib
+import datetime
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any, Iterator
+
+import h5py
+import numpy as np
+
+FORMAT_NAME = "odenet-hdf5"
+#: Integer format version.  A reader refuses files with a larger version than its own.
+FORMAT_VERSION = 1
+
+
+def library_versions() -> dict[str, str]:
+    """Versions of the libraries that wrote the file: odenet, torch, numpy, h5py, HDF5."""
+    import torch
+
+    import odenet
+
+    return {"odenet_version": str(odenet.__version__), "torch_version": str(torch.__version__),
+            "numpy_version": np.__version__, "h5py_version": h5py.__version__,
+            "hdf5_version": h5py.version.hdf5_version}
+
+
+def now_utc() -> str:
+    """Creation time as ISO 8601 in UTC, e.g. ``2026-11-27T08:30:00.123456+00:00``."""
+    return datetime.datetime.now(datetime.timezone.utc).isoformat()
+
+
+def provenance(*, seed: int | None = None, dtype: str | None = None, device: str | None = None,
+               config: dict | None = None) -> dict[str, Any]:
+    """The provenance attributes of a run group: format name and version, library versions,
+    creation time, and (when known) seed, dtype, device and the full configuration as JSON.
+
+    Unknown values are written as the string ``"none"`` for seed (so that "no seed" is recorded,
+    not silently missing) and omitted otherwise.
+    """
+    attrs: dict[str, Any] = {"format": FORMAT_NAME, "format_version": np.int64(FORMAT_VERSION)}
+    attrs.update(library_versions())
+    attrs["created"] = now_utc()
+    attrs["seed"] = "none" if seed is None else np.int64(seed)
+    if dtype is not None:
+        attrs["dtype"] = str(dtype).removeprefix("torch.")
+    if device is not None:
+        attrs["device"] = str(device)
+    if config is not None:
+        attrs["config"] = json.dumps(config)
+    return attrs
+
+
+def write_root_attrs(f: h5py.File) -> None:
+    """Stamp the root of a new file with the format identity and the library versions."""
+    f.attrs["format"] = FORMAT_NAME
+    f.attrs["format_version"] = np.int64(FORMAT_VERSION)
+    for k, v in library_versions().items():
+        f.attrs[k] = v
+    f.attrs["created"] = now_utc()
+    # netCDF readers (and xarray) look for this attribute to know the file follows netCDF-4
+    f.attrs["Conventions"] = "CF-1.8 odenet-hdf5"
+
+
+def check_format(f: h5py.File, path: str | os.PathLike) -> int:
+    """The file's format version, after checking the root says it is an odenet file this reader
+    understands.  Raises ValueError naming ``path`` otherwise."""
+    name = f.attrs.get("format")
+    if isinstance(name, bytes):
+        name = name.decode()
+    if name != FORMAT_NAME:
+        raise ValueError(f"{os.fspath(path)!r} is an HDF5 file but not an odenet file: root attribute "
+                         f"format={name!r}, expected {FORMAT_NAME!r}")
+    version = f.attrs.get("format_version")
+    try:
+        version = int(version)
+    except (TypeError, ValueError):
+        raise ValueError(f"{os.fspath(path)!r}: root attribute format_version={version!r} is not an integer") from None
+    if version > FORMAT_VERSION:
+        raise ValueError(f"{os.fspath(path)!r} has format version {version}, newer than this odenet "
+                         f"reads ({FORMAT_VERSION}); upgrade odenet to read it")
+    if version < 1:
+        raise ValueError(f"{os.fspath(path)!r}: format_version={version} is not a valid version (>= 1)")
+    return version
+
+
+@contextlib.contextmanager
+def open_for_reading(path: str | os.PathLike) -> Iterator[h5py.File]:
+    """Open an odenet file read-only, with clear errors: FileNotFoundError for a missing path,
+    ValueError (naming the path) for a non-HDF5, truncated or damaged, foreign or newer-version
+    file."""
+    p = Path(path)
+    if not p.exists():
+        raise FileNotFoundError(f"no such file: {os.fspath(path)!r}")
+    if not p.is_file():
+        raise ValueError(f"{os.fspath(path)!r} is not a regular file")
+    if not h5py.is_hdf5(p):
+        raise ValueError(f"{os.fspath(path)!r} is not an HDF5 file (no HDF5 signature)")
+    try:
+        f = h5py.File(p, "r")
+    except OSError as exc:
+        raise ValueError(f"{os.fspath(path)!r} cannot be opened as HDF5 (truncated or damaged?): {exc}") from exc
+    try:
+        check_format(f, path)
+        yield f
+    finally:
+        f.close()
+
+
+def _fsync_file(path: str) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _fsync_dir(folder: Path) -> None:
+    # make the rename itself durable; not possible on every platform (e.g. Windows)
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _temp_beside(path: Path) -> str:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    return tmp
+
+
+def _default_mode() -> int:
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+@contextlib.contextmanager
+def atomic_create(path: str | os.PathLike, *, overwrite: bool = False) -> Iterator[h5py.File]:
+    """Yield a new HDF5 file (root attributes stamped) that appears under ``path`` only when the
+    ``with`` block finishes without an exception: temp file in the same folder, flush, fsync,
+    ``os.replace``.  An existing ``path`` raises FileExistsError unless ``overwrite=True``."""
+    p = Path(path)
+    if not isinstance(overwrite, bool):
+        raise TypeError(f"overwrite must be a bool; got {overwrite!r}")
+    if p.exists() and not overwrite:
+        raise FileExistsError(f"{os.fspath(path)!r} exists; pass overwrite=True to replace it")
+    if p.exists() and not p.is_file():
+        raise ValueError(f"{os.fspath(path)!r} exists and is not a regular file")
+    if not p.parent.is_dir():
+        raise FileNotFoundError(f"folder {os.fspath(p.parent)!r} of {os.fspath(path)!r} does not exist")
+    tmp = _temp_beside(p)
+    try:
+        with h5py.File(tmp, "w", track_order=True) as f:
+            write_root_attrs(f)
+            yield f
+            f.flush()
+        _fsync_file(tmp)
+        os.chmod(tmp, _default_mode())
+        os.replace(tmp, p)
+        _fsync_dir(p.parent)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+@contextlib.contextmanager
+def atomic_append(path: str | os.PathLike) -> Iterator[h5py.File]:
+    """Yield a writable copy of the existing odenet file ``path``; on success the copy replaces
+    the original (fsync, ``os.replace``), on any exception the copy is deleted and the original
+    is untouched (it is only ever opened read-only here)."""
+    p = Path(path)
+    with open_for_reading(p):  # the clear errors for a missing, foreign or newer file
+        pass
+    tmp = _temp_beside(p)
+    try:
+        shutil.copyfile(p, tmp)
+        shutil.copymode(p, tmp)
+        with h5py.File(tmp, "r+") as f:
+            yield f
+            f.flush()
+        _fsync_file(tmp)
+        os.replace(tmp, p)
+        _fsync_dir(p.parent)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise

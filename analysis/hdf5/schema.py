@@ -1,0 +1,444 @@
+"""Declarative schemas: how a result record maps onto an HDF5 group, and one generic writer and
+reader for all of them.
+
+A :class:`Schema` lists a record's fields, each of one kind:
+
+- :class:`Array`  a tensor or ndarray with named dimensions, e.g. ``Array("y", ("step", "sample",
+  "state"))``; written as a dataset with gzip(4)+shuffle, chunked along ``step``;
+- :class:`Attr`   a scalar (int, float, str, bool) stored as a group attribute;
+- :class:`Json`   any JSON value (dicts, lists) stored as a JSON string attribute;
+- :class:`Mapping` a dict whose array values become datasets and other values JSON attributes
+  of a subgroup;
+- :class:`Ragged` a list of arrays of different lengths (polylines), stored as CF's contiguous
+  ragged array: the concatenation plus a ``<name>_count`` variable;
+- :class:`Record` a nested record, stored as a subgroup with its own schema.
+
+Every dimension becomes an HDF5 dimension scale in the group (netCDF-4's convention), so netCDF
+readers and ``xarray.open_dataset(path, engine="h5netcdf", group=...)`` see the names.  A field
+whose name equals its one dimension (``Array("x", ("x",))``) *is* that dimension's coordinate;
+every other dimension gets the integer index 0..n-1 as its coordinate.  An array marked
+``coord=True`` (``t`` along ``step``) is listed in the CF ``coordinates`` attribute of every
+variable that uses its dimension, so xarray attaches it as a coordinate.
+
+``None`` values are not written; a field missing on reading is ``None``.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import h5py
+import numpy as np
+
+TYPE_ATTR = "odenet_type"          # on a group: the record type (schema name)
+KIND_ATTR = "odenet_kind"          # on a dataset: "torch" or "numpy", what to rebuild
+STEP_DIM = "step"                  # chunks run along this dimension
+CHUNK_BYTES = 1 << 20              # at most about 1 MiB per chunk
+SMALL_BYTES = 1024                 # smaller arrays without "step" are stored contiguous
+COMPRESSION = {"compression": "gzip", "compression_opts": 4, "shuffle": True}
+
+
+@dataclass(frozen=True)
+class Array:
+    """A tensor/ndarray field with named dimensions (``dims=()`` for a 0-d array)."""
+    name: str
+    dims: tuple[str, ...]
+    coord: bool = False
+    doc: str = ""
+
+
+@dataclass(frozen=True)
+class Attr:
+    """A scalar attribute of type ``int``, ``float``, ``str`` or ``bool``.  ``derived=True``:
+    written for other tools (e.g. ``Solution.success``) but not passed back to the constructor."""
+    name: str
+    type: type
+    derived: bool = False
+    doc: str = ""
+
+
+@dataclass(frozen=True)
+class Json:
+    """Any JSON-serialisable value (NaN and infinities allowed) as a string attribute."""
+    name: str
+    doc: str = ""
+
+
+@dataclass(frozen=True)
+class Mapping:
+    """A dict with str keys: array values as datasets (dims ``<key>_0, <key>_1, ...``), the rest
+    as JSON attributes, in a subgroup named after the field."""
+    name: str
+    doc: str = ""
+
+
+@dataclass(frozen=True)
+class Ragged:
+    """A list of arrays sharing trailing shape: ``dims = (element_dim, *trailing_dims)``; the list
+    index runs along ``count_dim``.  Stored as CF's contiguous ragged array: ``name`` holds the
+    concatenation, ``name_count`` the length of each piece."""
+    name: str
+    dims: tuple[str, ...]
+    count_dim: str
+    doc: str = ""
+
+
+@dataclass(frozen=True)
+class Record:
+    """A nested record (any registered type) stored in the subgroup ``name``."""
+    name: str
+    doc: str = ""
+
+
+Field = Array | Attr | Json | Mapping | Ragged | Record
+
+
+@dataclass(frozen=True)
+class Schema:
+    """How one result type is stored.
+
+    ``name`` is written as the group attribute ``odenet_type``; ``cls`` is the record type;
+    ``build(values)`` makes the record from the dict of field values (default ``cls(**values)``).
+    """
+    name: str
+    cls: type
+    fields: tuple
+    build: Callable[[dict], Any] | None = None
+    doc: str = ""
+    #: the field whose dtype and device are recorded as provenance (default: the largest
+    #: floating-point tensor)
+    dtype_of: str | None = None
+
+    def __post_init__(self):
+        names = [f.name for f in self.fields]
+        if len(set(names)) != len(names):
+            raise ValueError(f"schema {self.name!r} has duplicate field names: {names}")
+
+    def make(self, values: dict) -> Any:
+        return self.build(values) if self.build is not None else self.cls(**values)
+
+
+# --- registry -----------------------------------------------------------------------------------
+_BY_NAME: dict[str, Schema] = {}
+
+
+def register(schema: Schema) -> Schema:
+    """Make ``schema`` known to :func:`schema_for` and :func:`read_group` (by its name)."""
+    _BY_NAME[schema.name] = schema
+    return schema
+
+
+def registered() -> dict[str, Schema]:
+    """All registered schemas by name."""
+    return dict(_BY_NAME)
+
+
+def schema_for(obj: Any) -> Schema:
+    """The schema of ``obj``'s type (or of its nearest registered base class)."""
+    for klass in type(obj).__mro__:
+        for s in _BY_NAME.values():
+            if s.cls is klass:
+                return s
+    raise TypeError(f"no HDF5 schema for objects of type {type(obj).__name__}; "
+                    f"registered: {sorted(_BY_NAME)}")
+
+
+def schema_named(name: str) -> Schema:
+    try:
+        return _BY_NAME[name]
+    except KeyError:
+        raise ValueError(f"unknown record type {name!r} in file; known: {sorted(_BY_NAME)}") from None
+
+
+# --- arrays ---------------------------------------------------------------------------------------
+def to_numpy(value: Any, what: str) -> tuple[np.ndarray, str]:
+    """(ndarray on the CPU, "torch" | "numpy") for a tensor or array ``value``."""
+    try:
+        import torch
+    except ImportError:  # pragma: no cover
+        torch = None
+    if torch is not None and isinstance(value, torch.Tensor):
+        if value.dtype == torch.bfloat16 or value.is_complex():
+            raise TypeError(f"{what}: tensors of dtype {value.dtype} cannot be stored")
+        return value.detach().cpu().numpy(), "torch"
+    if isinstance(value, np.ndarray):
+        if value.dtype.kind not in "biuf":
+            raise TypeError(f"{what}: arrays of dtype {value.dtype} cannot be stored (bool, int, uint, float only)")
+        return value, "numpy"
+    raise TypeError(f"{what} must be a torch.Tensor or numpy.ndarray; got {type(value).__name__}")
+
+
+def from_numpy(arr: np.ndarray, kind: str, device=None):
+    if kind == "torch":
+        import torch
+        t = torch.from_numpy(np.ascontiguousarray(arr))
+        return t if device is None else t.to(device)
+    return arr
+
+
+def _chunks(shape: tuple[int, ...], itemsize: int, dims: tuple[str, ...]):
+    """Chunks along ``step``: whole rows of the other axes, as many steps as fit in CHUNK_BYTES."""
+    if STEP_DIM not in dims:
+        return True  # let h5py choose
+    axis = dims.index(STEP_DIM)
+    row = itemsize * math.prod(s for i, s in enumerate(shape) if i != axis)
+    chunks = list(shape)
+    chunks[axis] = max(1, min(shape[axis], CHUNK_BYTES // max(row, 1)))
+    return tuple(chunks)
+
+
+def _write_dataset(group: h5py.Group, name: str, arr: np.ndarray, kind: str, dims: tuple[str, ...]) -> h5py.Dataset:
+    is_bool = arr.dtype == np.bool_
+    data = arr.astype(np.int8) if is_bool else arr  # netCDF has no bool: xarray's own int8 + dtype="bool"
+    # trajectories always chunked along step; tiny arrays stay contiguous (gzip cannot win there)
+    if data.ndim and data.size and (STEP_DIM in dims or data.nbytes >= SMALL_BYTES):
+        ds = group.create_dataset(name, data=data, chunks=_chunks(data.shape, data.itemsize, dims), **COMPRESSION)
+    else:
+        ds = group.create_dataset(name, data=data)
+    ds.attrs[KIND_ATTR] = kind
+    if is_bool:
+        ds.attrs["dtype"] = "bool"
+    return ds
+
+
+def _read_dataset(ds: h5py.Dataset, device=None):
+    arr = ds[()]
+    if not isinstance(arr, np.ndarray):
+        arr = np.asarray(arr, dtype=ds.dtype)
+    if ds.attrs.get("dtype") == "bool":
+        arr = arr.astype(np.bool_)
+    return from_numpy(arr, ds.attrs.get(KIND_ATTR, "numpy"), device)
+
+
+class _Dims:
+    """The dimensions of one group: their sizes, coordinate values and auxiliary coordinates."""
+
+    def __init__(self, group: h5py.Group, where: str):
+        self.group, self.where = group, where
+        self.sizes: dict[str, int] = {}
+        self.users: dict[str, str] = {}
+        self.attach: list[tuple[h5py.Dataset, tuple[str, ...]]] = []
+        self.aux: dict[str, list[str]] = {}  # dim -> names of auxiliary coordinates along it
+
+    def use(self, field: str, dims: tuple[str, ...], shape: tuple[int, ...]) -> None:
+        if len(dims) != len(shape):
+            raise ValueError(f"{self.where}.{field}: has shape {shape} but the schema names {len(dims)} "
+                             f"dimensions {dims}")
+        for d, n in zip(dims, shape):
+            if d in self.sizes and self.sizes[d] != n:
+                raise ValueError(f"{self.where}: dimension {d!r} has length {self.sizes[d]} in "
+                                 f"{self.users[d]!r} but {n} in {field!r}")
+            self.sizes.setdefault(d, n)
+            self.users.setdefault(d, field)
+
+    def finish(self) -> None:
+        g = self.group
+        for d, n in self.sizes.items():
+            if d not in g:  # no coordinate variable given: the index 0..n-1
+                ds = g.create_dataset(d, data=np.arange(n, dtype=np.int64))
+                ds.attrs["long_name"] = f"index along {d}"
+            elif not isinstance(g[d], h5py.Dataset) or g[d].shape != (n,):
+                raise ValueError(f"{self.where}: {d!r} is both a dimension of length {n} and a member "
+                                 f"that is not its 1-D coordinate; rename one of them")
+            g[d].make_scale(d)
+        for ds, dims in self.attach:
+            if ds.name.rsplit("/", 1)[-1] in self.sizes:  # a coordinate variable is its own scale
+                continue
+            for i, d in enumerate(dims):
+                ds.dims[i].attach_scale(g[d])
+            own = ds.name.rsplit("/", 1)[-1]
+            coords = [c for d in dims for c in self.aux.get(d, []) if c != own]
+            if coords:
+                ds.attrs["coordinates"] = " ".join(dict.fromkeys(coords))
+
+
+# --- writing --------------------------------------------------------------------------------------
+def _check_attr(value: Any, field: Attr, where: str):
+    t = field.type
+    if t is bool:
+        if not isinstance(value, (bool, np.bool_)):
+            raise TypeError(f"{where}.{field.name} must be a bool; got {value!r}")
+        return np.int8(bool(value))
+    if t is int:
+        if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+            raise TypeError(f"{where}.{field.name} must be an int; got {value!r}")
+        return np.int64(value)
+    if t is float:
+        if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
+            raise TypeError(f"{where}.{field.name} must be a float; got {value!r}")
+        return np.float64(value)
+    if t is str:
+        if not isinstance(value, str):
+            raise TypeError(f"{where}.{field.name} must be a str; got {value!r}")
+        return value
+    raise TypeError(f"{where}.{field.name}: unsupported attribute type {t!r}")
+
+
+def write_group(group: h5py.Group, obj: Any, schema: Schema | None = None) -> None:
+    """Write ``obj`` into the (empty) ``group`` following its schema (generic for all types)."""
+    for klass, (tname, writer) in _SPECIAL_WRITERS.items():
+        if schema is None and isinstance(obj, klass):
+            group.attrs[TYPE_ATTR] = tname
+            writer(group, obj)
+            return
+    schema = schema or schema_for(obj)
+    where = group.name
+    group.attrs[TYPE_ATTR] = schema.name
+    dims = _Dims(group, where)
+    # coordinate variables first, so that they exist before the other datasets attach to them
+    ordered = sorted(schema.fields, key=lambda f: not (isinstance(f, Array) and f.dims == (f.name,)))
+    for f in ordered:
+        value = getattr(obj, f.name)
+        if value is None:
+            continue
+        if isinstance(f, Array):
+            arr, kind = to_numpy(value, f"{where}.{f.name}")
+            dims.use(f.name, f.dims, arr.shape)
+            ds = _write_dataset(group, f.name, arr, kind, f.dims)
+            if f.doc:
+                ds.attrs["long_name"] = f.doc
+            dims.attach.append((ds, f.dims))
+            if f.coord and len(f.dims) == 1 and f.dims != (f.name,):
+                dims.aux.setdefault(f.dims[0], []).append(f.name)
+        elif isinstance(f, Attr):
+            group.attrs[f.name] = _check_attr(value, f, where)
+        elif isinstance(f, Json):
+            group.attrs[f.name] = json.dumps(value)
+        elif isinstance(f, Mapping):
+            _write_mapping(group.create_group(f.name), value, f"{where}.{f.name}")
+        elif isinstance(f, Ragged):
+            pieces = [to_numpy(v, f"{where}.{f.name}[{i}]") for i, v in enumerate(value)]
+            if not pieces:
+                raise ValueError(f"{where}.{f.name}: an empty list cannot be stored (use None)")
+            kinds = {k for _, k in pieces}
+            trailing = {a.shape[1:] for a, _ in pieces}
+            dtypes = {a.dtype for a, _ in pieces}
+            if len(trailing) != 1 or len(dtypes) != 1 or len(kinds) != 1 or pieces[0][0].ndim != len(f.dims):
+                raise ValueError(f"{where}.{f.name}: every element must have {len(f.dims)} dimensions, the same "
+                                 f"trailing shape, dtype and type; got shapes {[a.shape for a, _ in pieces]}")
+            cat = np.concatenate([a for a, _ in pieces])
+            count = np.array([len(a) for a, _ in pieces], dtype=np.int64)
+            dims.use(f.name, f.dims, cat.shape)
+            dims.use(f.name + "_count", (f.count_dim,), count.shape)
+            ds = _write_dataset(group, f.name, cat, kinds.pop(), f.dims)
+            cs = _write_dataset(group, f.name + "_count", count, "numpy", (f.count_dim,))
+            cs.attrs["sample_dimension"] = f.dims[0]  # CF contiguous ragged array
+            dims.attach += [(ds, f.dims), (cs, (f.count_dim,))]
+        elif isinstance(f, Record):
+            write_group(group.create_group(f.name), value)
+        else:  # pragma: no cover
+            raise TypeError(f"unknown field kind {f!r}")
+    dims.finish()
+
+
+def _write_mapping(group: h5py.Group, value: dict, where: str) -> None:
+    if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
+        raise TypeError(f"{where} must be a dict with str keys; got {value!r}")
+    group.attrs[TYPE_ATTR] = "mapping"
+    group.attrs["keys"] = json.dumps(list(value))
+    dims = _Dims(group, where)
+    for k, v in value.items():
+        if "/" in k or k in ("keys",) or not k:
+            raise ValueError(f"{where}: key {k!r} cannot be stored (no '/', not empty, not 'keys')")
+        if _is_array(v):
+            arr, kind = to_numpy(v, f"{where}[{k!r}]")
+            d = tuple(f"{k}_{i}" for i in range(arr.ndim))
+            dims.use(k, d, arr.shape)
+            dims.attach.append((_write_dataset(group, k, arr, kind, d), d))
+        else:
+            group.attrs[k] = json.dumps(v)
+    dims.finish()
+
+
+def _is_array(v) -> bool:
+    if isinstance(v, np.ndarray):
+        return True
+    try:
+        import torch
+        return isinstance(v, torch.Tensor)
+    except ImportError:  # pragma: no cover
+        return False
+
+
+# --- reading --------------------------------------------------------------------------------------
+def _attr_value(raw, t: type):
+    if isinstance(raw, bytes):
+        raw = raw.decode()
+    if t is bool:
+        return bool(raw)
+    if t is int:
+        return int(raw)
+    if t is float:
+        return float(raw)
+    return str(raw)
+
+
+def read_group(group: h5py.Group, device=None) -> Any:
+    """Rebuild the record stored in ``group`` (the inverse of :func:`write_group`)."""
+    name = group.attrs.get(TYPE_ATTR)
+    if isinstance(name, bytes):
+        name = name.decode()
+    if name is None:
+        raise ValueError(f"group {group.name!r} holds no odenet record (no {TYPE_ATTR!r} attribute)")
+    if name == "mapping":
+        return _read_mapping(group, device)
+    if name in _SPECIAL_READERS:
+        return _SPECIAL_READERS[name](group, device)
+    schema = schema_named(name)
+    values: dict[str, Any] = {}
+    for f in schema.fields:
+        if isinstance(f, Attr):
+            if f.derived:
+                continue
+            values[f.name] = _attr_value(group.attrs[f.name], f.type) if f.name in group.attrs else None
+        elif isinstance(f, Json):
+            values[f.name] = json.loads(group.attrs[f.name]) if f.name in group.attrs else None
+        elif f.name not in group:
+            values[f.name] = None
+        elif isinstance(f, Array):
+            values[f.name] = _read_dataset(group[f.name], device)
+        elif isinstance(f, Mapping):
+            values[f.name] = _read_mapping(group[f.name], device)
+        elif isinstance(f, Ragged):
+            cat = _read_dataset(group[f.name], device)
+            count = group[f.name + "_count"][()]
+            bounds = np.concatenate([[0], np.cumsum(count)])
+            values[f.name] = [cat[int(a):int(b)] for a, b in zip(bounds[:-1], bounds[1:])]
+        elif isinstance(f, Record):
+            values[f.name] = read_group(group[f.name], device)
+    return schema.make(values)
+
+
+def _read_mapping(group: h5py.Group, device=None) -> dict:
+    out = {}
+    for k in json.loads(group.attrs["keys"]):
+        out[k] = _read_dataset(group[k], device) if k in group else json.loads(group.attrs[k])
+    return out
+
+
+#: writers and readers for types that are not plain schemas (models)
+_SPECIAL_WRITERS: dict[type, tuple[str, Callable]] = {}
+_SPECIAL_READERS: dict[str, Callable] = {}
+
+
+def register_special(cls: type, name: str, writer: Callable, reader: Callable) -> None:
+    """Store objects of type ``cls`` with ``writer(group, obj)`` and read groups whose
+    ``odenet_type`` is ``name`` with ``reader(group, device)``."""
+    _SPECIAL_WRITERS[cls] = (name, writer)
+    _SPECIAL_READERS[name] = reader
+
+
+def type_name(obj: Any) -> str:
+    """The ``odenet_type`` under which ``obj`` is stored."""
+    for klass, (tname, _) in _SPECIAL_WRITERS.items():
+        if isinstance(obj, klass):
+            return tname
+    return schema_for(obj).name
+
+
+def dataclass_fields(cls) -> list[str]:
+    """Names of the init fields of a dataclass (for schema completeness tests)."""
+    return [f.name for f in dataclasses.fields(cls) if f.init]

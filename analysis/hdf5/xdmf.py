@@ -1,0 +1,106 @@
+"""XDMF sidecar: lets ParaView (and VisIt) open the trajectories of an odenet file as polylines.
+
+For every dataset with dimensions (step, sample, state) in a group, one XDMF grid: the points are
+the dataset itself, read from the HDF5 file (node p = k·S + s is sample s at step k, the file's
+row-major order), and the topology is S polylines of n+1 nodes, polyline s = (s, S + s, ...,
+n S + s), written inline.  States of dimension 2 and 3 are drawn as they are; for more, the first
+three components are taken (an XDMF HyperSlab).  A cell attribute ``sample`` numbers the lines.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from pathlib import Path
+from xml.sax.saxutils import quoteattr
+
+import h5py
+import numpy as np
+
+from .format import open_for_reading
+
+TRAJECTORY_DIMS = ("step", "sample", "state")
+
+
+def trajectory_datasets(f: h5py.File, group: str | None = None) -> list[str]:
+    """Paths of the datasets with dimensions (step, sample, state) under ``group`` (default: all)."""
+    root = f if group is None else f[group]
+    found = []
+
+    def visit(name, item):
+        if isinstance(item, h5py.Dataset) and item.ndim == 3:
+            dims = tuple(d[0].name.rsplit("/", 1)[-1] if len(d) else "" for d in item.dims)
+            if dims == TRAJECTORY_DIMS:
+                found.append(item.name)
+
+    root.visititems(visit)
+    return found
+
+
+def _number_type(dtype: np.dtype) -> tuple[str, int]:
+    if dtype.kind == "f":
+        return "Float", dtype.itemsize
+    raise ValueError(f"trajectory dtype must be floating point; got {dtype}")
+
+
+def _grid_xml(h5_ref: str, path: str, shape: tuple[int, int, int], dtype: np.dtype) -> str:
+    n1, S, d = shape
+    if d < 2:
+        raise ValueError(f"{path}: a state of dimension {d} cannot be drawn as a polyline in space (need 2 or more)")
+    nt, prec = _number_type(dtype)
+    data = (f'<DataItem Dimensions="{n1} {S} {d}" NumberType="{nt}" Precision="{prec}" Format="HDF">'
+            f"{h5_ref}:{path}</DataItem>")
+    if d <= 3:
+        geometry = f'<Geometry GeometryType="{"XY" if d == 2 else "XYZ"}">{data}</Geometry>'
+    else:  # the first three components
+        geometry = (f'<Geometry GeometryType="XYZ"><DataItem ItemType="HyperSlab" Dimensions="{n1} {S} 3" '
+                    f'Type="HyperSlab"><DataItem Dimensions="3 3" Format="XML">0 0 0 1 1 1 {n1} {S} 3</DataItem>'
+                    f"{data}</DataItem></Geometry>")
+    conn = (np.arange(S)[:, None] + S * np.arange(n1)[None, :])  # polyline s: nodes k S + s
+    conn_txt = "\n".join(" ".join(map(str, row)) for row in conn)
+    name = quoteattr(path.strip("/").replace("/", "."))
+    samples = " ".join(map(str, range(S)))
+    return (f'<Grid Name={name} GridType="Uniform">\n'
+            f'<Topology TopologyType="Polyline" NodesPerElement="{n1}" NumberOfElements="{S}">\n'
+            f'<DataItem Dimensions="{S} {n1}" NumberType="Int" Format="XML">\n{conn_txt}\n</DataItem>\n</Topology>\n'
+            f"{geometry}\n"
+            f'<Attribute Name="sample" AttributeType="Scalar" Center="Cell">'
+            f'<DataItem Dimensions="{S}" NumberType="Int" Format="XML">{samples}</DataItem></Attribute>\n'
+            f"</Grid>")
+
+
+def write_xdmf(h5_path: str | os.PathLike, group: str | None = None, xdmf_path: str | os.PathLike | None = None,
+               *, overwrite: bool = False) -> Path:
+    """Write the XDMF sidecar of the trajectories in ``group`` of the odenet file ``h5_path``
+    (default: all of them) to ``xdmf_path`` (default: beside it, suffix ``.xmf``); the HDF5 file
+    is referenced by its path relative to the sidecar.  Atomic, and refuses an existing sidecar
+    unless ``overwrite=True``."""
+    h5_path = Path(h5_path)
+    out = h5_path.with_suffix(".xmf") if xdmf_path is None else Path(xdmf_path)
+    if out.exists() and not overwrite:
+        raise FileExistsError(f"{os.fspath(out)!r} exists; pass overwrite=True to replace it")
+    with open_for_reading(h5_path) as f:
+        if group is not None and (group not in f or not isinstance(f[group], h5py.Group)):
+            raise ValueError(f"{os.fspath(h5_path)!r} has no group {group!r}")
+        paths = trajectory_datasets(f, group)
+        if not paths:
+            raise ValueError(f"{os.fspath(h5_path)!r}: no dataset with dimensions {TRAJECTORY_DIMS} "
+                             f"under {group or '/'!r}")
+        ref = os.path.relpath(h5_path.resolve(), out.resolve().parent)
+        grids = [_grid_xml(ref, p, f[p].shape, f[p].dtype) for p in paths]
+    xml = ('<?xml version="1.0" ?>\n<!DOCTYPE Xdmf SYSTEM "Xdmf.dtd" []>\n<Xdmf Version="3.0">\n<Domain>\n'
+           '<Grid Name="trajectories" GridType="Collection" CollectionType="Spatial">\n'
+           + "\n".join(grids) + "\n</Grid>\n</Domain>\n</Xdmf>\n")
+    fd, tmp = tempfile.mkstemp(dir=out.resolve().parent, prefix=f".{out.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(xml)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, out)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    return out
