@@ -18,7 +18,7 @@ import importlib
 import solvers
 
 from .grid import SampleGrid
-from .schema import Array, Attr, Mapping, Schema, register
+from .schema import Array, Attr, Json, Mapping, Schema, Strings, register
 
 SOLUTION = register(Schema(
     "Solution", solvers.Solution,
@@ -85,8 +85,74 @@ def _trace_schema() -> Schema:
     )
 
 
+def _liouville_schema() -> Schema:
+    return Schema("LiouvilleCheck", _import(("analysis.tracing",), "LiouvilleCheck"), fields=(
+        Array("logabsdet", ("sample",), doc="log|det D phi_T| from the variational equation"),
+        Array("trace_integral", ("sample",), doc="int_0^T tr D_x f dt"),
+        Array("sign", ("sample",)), Array("gap", ("sample",)),
+    ), doc="Liouville's formula checked per point", dtype_of="logabsdet")
+
+
+def _crossings_schema() -> Schema:
+    return Schema("Crossings", _import(("analysis.tracing",), "Crossings"), fields=(
+        Attr("order_change_step", int),
+        Array("order_change_pairs", ("order_pair", "pair_member")),
+        Array("det_sign_change", ("sample",)),
+        Attr("close_step", int),
+        Array("close_pairs", ("close_pair", "pair_member")),
+        Array("close_distance", ("close_pair",)),
+    ), doc="where trajectories cross", dtype_of="close_distance")
+
+
+def _critical_points_schema() -> Schema:
+    return Schema("CriticalPoints", _import(("analysis.critical",), "CriticalPoints"), fields=(
+        Array("points", ("point", "input"), doc="location x*"),
+        Array("values", ("point",), doc="Phi(x*)"),
+        Array("gradient_residual", ("point",), doc="|grad Phi(x*)|_2"),
+        Array("hessians", ("point", "input", "input_j"), doc="Hessian of Phi at x*"),
+        Array("eigenvalues", ("point", "eigen"), doc="Hessian eigenvalues, ascending"),
+        Array("morse_index", ("point",), doc="number of negative eigenvalues"),
+        Array("degenerate", ("point",), doc="singular Hessian"),
+        Strings("kinds", ("point",)),
+        Array("box", ("input", "bound"), doc="search box [lower, upper] per input"),
+        Attr("n_seeds", int), Attr("iterations", int),
+    ), doc="critical points of Phi: location, value, Hessian, Morse index, type", dtype_of="points")
+
+
+def _critical_point_schema() -> Schema:
+    return Schema("CriticalPoint", _import(("analysis.critical",), "CriticalPoint"), fields=(
+        Array("point", ("input",)), Attr("value", float), Attr("gradient_residual", float),
+        Array("hessian", ("input", "input_j")), Array("eigenvalues", ("eigen",)),
+        Attr("morse_index", int), Attr("degenerate", bool), Attr("kind", str),
+    ), doc="one critical point", dtype_of="point")
+
+
+def _certificate_schema() -> Schema:
+    return Schema("CertificateReport", _import(("analysis.certificates",), "CertificateReport"), fields=(
+        Attr("eps", float), Attr("delta", float), Attr("lipschitz_constant", float),
+        Array("weight_norms", ("layer",), doc="||W_l||_2"),
+        Array("contraction", ("layer",), doc="delta K ||W_l||_2"),
+        Array("margin", ("layer",), doc="eps - delta K ||W_l||_2"),
+        Array("certified", ("layer",)),
+        Json("folding_blocks"),
+        Attr("input_rank", int), Attr("input_ok", bool), Attr("output_ok", bool),
+        Attr("homeomorphism", bool), Attr("no_critical_points", bool), Attr("verdict", str),
+        Array("orientation_sign", ("step", "sample"), doc="sign det along the layers"),
+        Attr("orientation_consistent", bool),
+    ), doc="homeomorphism certificate of a ResNet", dtype_of="margin")
+
+
+def _inverse_schema() -> Schema:
+    return Schema("Inverse", _import(("analysis.inverse",), "Inverse"), fields=(
+        Array("h", ("sample", "state")), Array("x", ("sample", "input")), Array("residual", ("sample",)),
+        Array("block_residuals", ("block",)), Array("iterations", ("block",)),
+    ), doc="inverse of the block map", dtype_of="h")
+
+
 #: schema makers of the result types defined in other modules
-OPTIONAL_SCHEMAS = {"Trace": _trace_schema}
+OPTIONAL_SCHEMAS = {"Trace": _trace_schema, "LiouvilleCheck": _liouville_schema, "Crossings": _crossings_schema,
+                    "CriticalPoints": _critical_points_schema, "CriticalPoint": _critical_point_schema,
+                    "CertificateReport": _certificate_schema, "Inverse": _inverse_schema}
 
 
 def register_available() -> list[str]:

@@ -5,6 +5,7 @@ A :class:`Schema` lists a record's fields, each of one kind:
 
 - :class:`Array`  a tensor or ndarray with named dimensions, e.g. ``Array("y", ("step", "sample",
   "state"))``; written as a dataset with gzip(4)+shuffle, chunked along ``step``;
+- :class:`Strings` a list of str along one dimension (a netCDF string variable);
 - :class:`Attr`   a scalar (int, float, str, bool) stored as a group attribute;
 - :class:`Json`   any JSON value (dicts, lists) stored as a JSON string attribute;
 - :class:`Mapping` a dict whose array values become datasets and other values JSON attributes
@@ -51,6 +52,15 @@ class Array:
 
 
 @dataclass(frozen=True)
+class Strings:
+    """A list of str along one dimension, as a variable-length UTF-8 string variable (netCDF
+    ``string``), e.g. the kinds of critical points."""
+    name: str
+    dims: tuple[str, ...]
+    doc: str = ""
+
+
+@dataclass(frozen=True)
 class Attr:
     """A scalar attribute of type ``int``, ``float``, ``str`` or ``bool``.  ``derived=True``:
     written for other tools (e.g. ``Solution.success``) but not passed back to the constructor."""
@@ -93,7 +103,7 @@ class Record:
     doc: str = ""
 
 
-Field = Array | Attr | Json | Mapping | Ragged | Record
+Field = Array | Strings | Attr | Json | Mapping | Ragged | Record
 
 
 @dataclass(frozen=True)
@@ -303,6 +313,12 @@ def write_group(group: h5py.Group, obj: Any, schema: Schema | None = None) -> No
             dims.attach.append((ds, f.dims))
             if f.coord and len(f.dims) == 1 and f.dims != (f.name,):
                 dims.aux.setdefault(f.dims[0], []).append(f.name)
+        elif isinstance(f, Strings):
+            if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
+                raise TypeError(f"{where}.{f.name} must be a list of str; got {value!r}")
+            dims.use(f.name, f.dims, (len(value),))
+            ds = group.create_dataset(f.name, data=list(value), dtype=h5py.string_dtype("utf-8"), shape=(len(value),))
+            dims.attach.append((ds, f.dims))
         elif isinstance(f, Attr):
             group.attrs[f.name] = _check_attr(value, f, where)
         elif isinstance(f, Json):
@@ -400,6 +416,8 @@ def read_group(group: h5py.Group, device=None) -> Any:
             values[f.name] = None
         elif isinstance(f, Array):
             values[f.name] = _read_dataset(group[f.name], device)
+        elif isinstance(f, Strings):
+            values[f.name] = [v.decode() if isinstance(v, bytes) else str(v) for v in group[f.name][()]]
         elif isinstance(f, Mapping):
             values[f.name] = _read_mapping(group[f.name], device)
         elif isinstance(f, Ragged):

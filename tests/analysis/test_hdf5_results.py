@@ -1,0 +1,87 @@
+"""Round trips of the analysis result types: critical points, certificates, inverses, Liouville
+checks and crossings — computed for real, written, read back bit for bit."""
+import dataclasses
+import math
+
+import pytest
+import torch
+import xarray as xr
+
+from analysis import hdf5
+from analysis.certificates import certify
+from analysis.critical import find_critical_points
+from analysis.inverse import invert
+from analysis.tracing import crossings, liouville, trace
+from odenet import ResNet
+
+from hdf5_helpers import bit_equal
+
+DTYPES = [torch.float32, torch.float64]
+
+
+def assert_same_record(back, rec):
+    assert type(back) is type(rec)
+    for f in dataclasses.fields(rec):
+        a, b = getattr(back, f.name), getattr(rec, f.name)
+        if isinstance(b, torch.Tensor):
+            assert bit_equal(a, b.detach()), f.name
+        elif isinstance(b, float) and math.isnan(b):
+            assert math.isnan(a), f.name
+        else:
+            assert a == b and type(a) is type(b), (f.name, a, b)
+
+
+def _round_trip(tmp_path, rec, name="r.h5"):
+    return hdf5.load(hdf5.save(tmp_path / name, rec))
+
+
+def _saddle(x):  # sin x cos y: extrema at (±π/2, 0), saddles at (0, ±π/2) in [-2, 2]²
+    return torch.sin(x[..., 0]) * torch.cos(x[..., 1])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_critical_points_round_trip(tmp_path, dtype):
+    cps = find_critical_points(_saddle, [[-2.0, 2.0], [-2.0, 2.0]], resolution=15, dtype=dtype,
+                               accept_tol=1e-4 if dtype == torch.float32 else 1e-9)
+    assert len(cps) == 4 and sorted(cps.kinds) == ["maximum", "minimum", "saddle", "saddle"]
+    back = _round_trip(tmp_path, cps)
+    assert_same_record(back, cps)
+    assert_same_record(_round_trip(tmp_path, cps[0], "one.h5"), cps[0])
+    with xr.open_dataset(tmp_path / "r.h5", engine="h5netcdf", group="criticalpoints") as ds:
+        assert ds["points"].dims == ("point", "input") and ds["hessians"].dims == ("point", "input", "input_j")
+        assert sorted(ds["kinds"].values.tolist()) == sorted(cps.kinds)
+        assert ds["morse_index"].values.tolist() == cps.morse_index.tolist()
+
+
+def test_no_critical_points_round_trip(tmp_path):
+    cps = find_critical_points(lambda x: x[..., 0] + 2 * x[..., 1], [[-1.0, 1.0], [-1.0, 1.0]], resolution=5)
+    assert len(cps) == 0
+    assert_same_record(_round_trip(tmp_path, cps), cps)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_certificate_round_trip(tmp_path, dtype):
+    net = ResNet(2, 2, 1, 4, eps=1.0, delta=0.3, seed=1, dtype=dtype)
+    with torch.no_grad():
+        net.field.weight[2] = -5 * torch.eye(2)  # delta K ||W|| = 1.5 > eps: this block may fold
+    rep = certify(net, torch.randn(5, 2, dtype=dtype, generator=torch.Generator().manual_seed(0)))
+    assert rep.folding_blocks == [2] and rep.orientation_sign is not None
+    assert_same_record(_round_trip(tmp_path, rep), rep)
+    bare = certify(net)
+    assert bare.orientation_sign is None
+    assert_same_record(_round_trip(tmp_path, bare, "bare.h5"), bare)
+
+
+def test_inverse_liouville_and_crossings_round_trip(tmp_path):
+    net = ResNet(2, 2, 1, 3, eps=1.0, delta=0.2, seed=3)
+    x = torch.randn(6, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        inv = invert(net, net.blocks(net.embed(x)))
+    assert_same_record(_round_trip(tmp_path, inv, "inv.h5"), inv)
+    lv = liouville(net.ode(), x)
+    assert_same_record(_round_trip(tmp_path, lv, "lv.h5"), lv)
+    big = ResNet(1, 1, 1, 2, eps=1.0, delta=3.0, seed=0)
+    with torch.no_grad():
+        big.field.weight.fill_(-2.0)
+    cr = crossings(trace(big, torch.linspace(-2, 2, 9, dtype=torch.float64)[:, None]))
+    assert_same_record(_round_trip(tmp_path, cr, "cr.h5"), cr)
