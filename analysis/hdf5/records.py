@@ -8,8 +8,8 @@ Dimension names used across the format:
     state     a component of the state (hidden width m)
     layer     a block l = 0..L-1
 
-Schemas of types that live in other analysis modules are registered when those modules import
-(see :func:`register_available`).
+Schemas of types that live in other modules are registered on first need (see
+:func:`register_available`); modules may also register their own (``PROVIDER_MODULES``).
 """
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ import importlib
 import solvers
 
 from .grid import SampleGrid
-from .schema import Array, Attr, Json, Mapping, Schema, Strings, register
+from .schema import Array, Attr, Json, Mapping, Ragged, Record, Schema, Strings, add_provider, register
 
 SOLUTION = register(Schema(
     "Solution", solvers.Solution,
@@ -149,14 +149,52 @@ def _inverse_schema() -> Schema:
     ), doc="inverse of the block map", dtype_of="h")
 
 
+def _train_result_schema() -> Schema:
+    return Schema("TrainResult", _import(("odenet.training",), "TrainResult"), fields=(
+        Record("model", doc="the trained model (a ResNet group)"),
+        Array("train_loss", ("epoch",), doc="loss on the training split after each epoch"),
+        Array("val_loss", ("epoch",)), Array("batch_loss", ("epoch",)),
+        Array("train_accuracy", ("epoch",)), Array("val_accuracy", ("epoch",)),
+        Attr("best_epoch", int), Attr("seed", int), Json("seeds_tried"), Json("best_val_per_seed"),
+        Json("metrics"), Json("config"), Attr("epochs", int, derived=True),
+    ), doc="a training run: the model and its loss histories", dtype_of="train_loss")
+
+
+def _tunnel_schema() -> Schema:
+    def build(v: dict):
+        v["window"] = None if v["window"] is None else tuple(v["window"])
+        return cls(**v)
+
+    cls = _import(("analysis.tunnel",), "TunnelResult")
+    return Schema("TunnelResult", cls, fields=(
+        Attr("verdict", str), Attr("tunnel", bool), Attr("level", float), Json("window"),
+        Array("centre", ("xy",)),
+        Array("xs", ("x",), doc="grid abscissae"), Array("ys", ("y",), doc="grid ordinates"),
+        Array("values", ("y", "x"), doc="Phi on the grid"),
+        Array("mask", ("y", "x"), doc="the centre's component of {Phi < level}"),
+        Attr("n_components", int), Attr("area", float), Attr("width", float),
+        Array("bottleneck", ("xy",)), Array("direction", ("xy",)), Attr("angle", float),
+        Array("exit_point", ("xy",)),
+        Ragged("level_set", ("vertex", "xy"), "curve", doc="level-set polylines (x, y)"),
+        Array("misclassified", ("misclassified",)), Array("tunnel_points", ("tunnel_point",)),
+    ), build=build, doc="tunnel test on a grid: verdict, width, area, direction, component mask, level sets",
+        dtype_of="values")
+
+
 #: schema makers of the result types defined in other modules
 OPTIONAL_SCHEMAS = {"Trace": _trace_schema, "LiouvilleCheck": _liouville_schema, "Crossings": _crossings_schema,
                     "CriticalPoints": _critical_points_schema, "CriticalPoint": _critical_point_schema,
-                    "CertificateReport": _certificate_schema, "Inverse": _inverse_schema}
+                    "CertificateReport": _certificate_schema, "Inverse": _inverse_schema,
+                    "TrainResult": _train_result_schema, "TunnelResult": _tunnel_schema}
+
+#: modules that register schemas of their own records when imported (kept beside the records)
+PROVIDER_MODULES = ("analysis.continuum_hdf5",)
 
 
 def register_available() -> list[str]:
-    """Register the schemas whose modules import; returns their names."""
+    """Register the schemas whose modules import, and import the provider modules; returns the
+    names registered here.  Run lazily, the first time a type or name is not found (so that
+    importing analysis.hdf5 stays light and free of import cycles)."""
     done = []
     for name, make in OPTIONAL_SCHEMAS.items():
         try:
@@ -165,7 +203,20 @@ def register_available() -> list[str]:
             continue
         register(schema)
         done.append(name)
+    for module in PROVIDER_MODULES:
+        try:
+            importlib.import_module(module)
+        except ImportError:
+            pass
     return done
 
 
-register_available()
+add_provider(register_available)
+
+# modules that register their own schemas with analysis.hdf5.register when they import
+SELF_REGISTERING = ("analysis.continuum_hdf5",)
+for _module in SELF_REGISTERING:
+    try:
+        importlib.import_module(_module)
+    except ImportError:
+        pass

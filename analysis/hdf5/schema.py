@@ -141,22 +141,53 @@ def register(schema: Schema) -> Schema:
     return schema
 
 
+_PROVIDERS: list[Callable[[], Any]] = []
+_PROVIDED = [False]
+
+
+def add_provider(fn: Callable[[], Any]) -> None:
+    """``fn()`` registers more schemas; it is run once, the first time a lookup misses."""
+    _PROVIDERS.append(fn)
+    _PROVIDED[0] = False
+
+
+def _provide() -> None:
+    if not _PROVIDED[0]:
+        _PROVIDED[0] = True
+        for fn in list(_PROVIDERS):
+            fn()
+
+
 def registered() -> dict[str, Schema]:
     """All registered schemas by name."""
+    _provide()
     return dict(_BY_NAME)
 
 
-def schema_for(obj: Any) -> Schema:
-    """The schema of ``obj``'s type (or of its nearest registered base class)."""
+def _find(obj: Any) -> Schema | None:
     for klass in type(obj).__mro__:
         for s in _BY_NAME.values():
             if s.cls is klass:
                 return s
-    raise TypeError(f"no HDF5 schema for objects of type {type(obj).__name__}; "
-                    f"registered: {sorted(_BY_NAME)}")
+    return None
+
+
+def schema_for(obj: Any) -> Schema:
+    """The schema of ``obj``'s type (or of its nearest registered base class)."""
+    found = _find(obj)
+    if found is None:
+        _provide()
+        found = _find(obj)
+    if found is None:
+        raise TypeError(f"no HDF5 schema for objects of type {type(obj).__name__}; "
+                        f"registered: {sorted(_BY_NAME)}")
+    return found
 
 
 def schema_named(name: str) -> Schema:
+    """The schema stored under ``name`` (a group's ``odenet_type``)."""
+    if name not in _BY_NAME:
+        _provide()
     try:
         return _BY_NAME[name]
     except KeyError:
@@ -327,8 +358,11 @@ def write_group(group: h5py.Group, obj: Any, schema: Schema | None = None) -> No
             _write_mapping(group.create_group(f.name), value, f"{where}.{f.name}")
         elif isinstance(f, Ragged):
             pieces = [to_numpy(v, f"{where}.{f.name}[{i}]") for i, v in enumerate(value)]
-            if not pieces:
-                raise ValueError(f"{where}.{f.name}: an empty list cannot be stored (use None)")
+            if not pieces:  # only the (empty) count: the element shape is unknown
+                dims.use(f.name + "_count", (f.count_dim,), (0,))
+                cs = _write_dataset(group, f.name + "_count", np.zeros(0, np.int64), "numpy", (f.count_dim,))
+                dims.attach.append((cs, (f.count_dim,)))
+                continue
             kinds = {k for _, k in pieces}
             trailing = {a.shape[1:] for a, _ in pieces}
             dtypes = {a.dtype for a, _ in pieces}
@@ -412,6 +446,8 @@ def read_group(group: h5py.Group, device=None) -> Any:
             values[f.name] = _attr_value(group.attrs[f.name], f.type) if f.name in group.attrs else None
         elif isinstance(f, Json):
             values[f.name] = json.loads(group.attrs[f.name]) if f.name in group.attrs else None
+        elif isinstance(f, Ragged) and f.name not in group and f.name + "_count" in group:
+            values[f.name] = []
         elif f.name not in group:
             values[f.name] = None
         elif isinstance(f, Array):
