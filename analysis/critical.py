@@ -93,9 +93,9 @@ class CriticalPoints:
         return (self[i] for i in range(len(self)))
 
 
-def _check_box(box, dtype) -> torch.Tensor:
+def _check_box(box, dtype, device=None) -> torch.Tensor:
     try:
-        b = torch.as_tensor(box, dtype=dtype).detach().clone()
+        b = torch.as_tensor(box, dtype=dtype, device=device).detach().clone()
     except (TypeError, ValueError, RuntimeError) as e:
         raise ValueError(f"box must be a sequence of (low, high) pairs, shape (n, 2); got {box!r}") from e
     if b.ndim == 1 and b.shape == (2,):
@@ -109,7 +109,7 @@ def _check_box(box, dtype) -> torch.Tensor:
     return b
 
 
-def _scalar_fn(fn, n: int, dtype):
+def _scalar_fn(fn, n: int, dtype, device):
     """Φ on one point v (n,) -> 0-dim tensor, after checking fn's input and output shapes."""
     if isinstance(fn, ResNet):
         check_resnet_eval(fn, "fn")
@@ -121,7 +121,7 @@ def _scalar_fn(fn, n: int, dtype):
             raise ValueError(f"dtype {dtype} differs from the ResNet's {fn.field.weight.dtype}")
     elif not callable(fn):
         raise TypeError(f"fn must be callable (batch, n) -> (batch,) or an odenet.ResNet; got {type(fn).__name__}")
-    probe = torch.zeros(1, n, dtype=dtype)
+    probe = torch.zeros(1, n, dtype=dtype, device=device)
     try:
         with torch.no_grad():
             out = fn(probe)
@@ -135,15 +135,15 @@ def _scalar_fn(fn, n: int, dtype):
 
 def _grid_seeds(grad_fn, box: torch.Tensor, resolution: int, max_seeds: int, chunk: int) -> torch.Tensor:
     n = box.shape[0]
-    axes = [torch.linspace(float(lo), float(hi), resolution, dtype=box.dtype) for lo, hi in box]
+    axes = [torch.linspace(float(lo), float(hi), resolution, dtype=box.dtype, device=box.device) for lo, hi in box]
     X = torch.cartesian_prod(*axes).reshape(-1, n)
     G = vmap(grad_fn, chunk_size=chunk)(X).detach()
     shape = (resolution,) * n
     gn = G.norm(dim=1).reshape(shape)
     # local minima of |∇Φ| over the 3^n neighbourhood (pad with +inf)
-    pad = torch.full(tuple(s + 2 for s in shape), float("inf"), dtype=gn.dtype)
+    pad = torch.full(tuple(s + 2 for s in shape), float("inf"), dtype=gn.dtype, device=gn.device)
     pad[(slice(1, -1),) * n] = gn
-    is_min = torch.ones(shape, dtype=torch.bool)
+    is_min = torch.ones(shape, dtype=torch.bool, device=gn.device)
     for off in itertools.product((0, 1, 2), repeat=n):
         if off == (1,) * n:
             continue
@@ -152,7 +152,7 @@ def _grid_seeds(grad_fn, box: torch.Tensor, resolution: int, max_seeds: int, chu
     order = [gn.reshape(-1)[is_min.reshape(-1)]]
     # cells where every gradient component changes sign over the 2^n corners
     Gs = G.reshape(shape + (n,))
-    lo = torch.full(((resolution - 1),) * n + (n,), float("inf"), dtype=G.dtype)
+    lo = torch.full(((resolution - 1),) * n + (n,), float("inf"), dtype=G.dtype, device=G.device)
     hi = -lo
     for off in itertools.product((0, 1), repeat=n):
         corner = Gs[tuple(slice(o, o + resolution - 1) for o in off)]
@@ -171,7 +171,7 @@ def _grid_seeds(grad_fn, box: torch.Tensor, resolution: int, max_seeds: int, chu
 def find_critical_points(fn, box, *, resolution: int | None = None, gtol: float = 0.0,
                          accept_tol: float = 1e-9, max_iter: int = 100, max_step: float | None = None,
                          dedup_tol: float | None = None, degenerate_tol: float = 1e-6, max_seeds: int = 2000,
-                         dtype: torch.dtype = torch.float64, chunk: int = 4096) -> CriticalPoints:
+                         dtype: torch.dtype = torch.float64, device=None, chunk: int = 4096) -> CriticalPoints:
     """Critical points ∇Φ(x) = 0 of a scalar ``fn`` on ``box`` (see the module docstring).
 
     Parameters
@@ -193,12 +193,16 @@ def find_critical_points(fn, box, *, resolution: int | None = None, gtol: float 
         Points closer than this are one point (default 1e-6 · box diagonal).
     degenerate_tol : float
         Relative eigenvalue threshold of the degenerate flag.
+    dtype, device :
+        Of the search (a ResNet's own device by default); float64 for residuals near 1e-15.
     """
     if dtype not in (torch.float32, torch.float64):
         raise ValueError(f"dtype must be torch.float32 or torch.float64; got {dtype}")
-    box = _check_box(box, dtype)
+    if device is None and isinstance(fn, ResNet):
+        device = fn.field.weight.device
+    box = _check_box(box, dtype, device)
     n = box.shape[0]
-    phi = _scalar_fn(fn, n, dtype)
+    phi = _scalar_fn(fn, n, dtype, device)
     if resolution is None:
         resolution = 101 if n <= 2 else max(3, int(round(2e5 ** (1 / n))))
     check_positive_int("resolution", resolution)
@@ -221,7 +225,7 @@ def find_critical_points(fn, box, *, resolution: int | None = None, gtol: float 
     g = G(x)
     gn = g.norm(dim=1)
     active = gn > gtol
-    slow = torch.zeros(len(x), dtype=torch.int64)  # consecutive iterations with little decrease
+    slow = torch.zeros(len(x), dtype=torch.int64, device=x.device)  # consecutive iterations with little decrease
     it = 0
     for it in range(1, max_iter + 1):
         idx = active.nonzero()[:, 0]
@@ -233,7 +237,7 @@ def find_critical_points(fn, box, *, resolution: int | None = None, gtol: float 
         d = -(torch.linalg.pinv(H, hermitian=True, rtol=1e-13) @ ga[:, :, None])[:, :, 0]
         dn = d.norm(dim=1, keepdim=True)
         d = torch.where(dn > max_step, d * (max_step / dn.clamp_min(1e-300)), d)
-        pending = torch.ones(len(idx), dtype=torch.bool)
+        pending = torch.ones(len(idx), dtype=torch.bool, device=x.device)
         alpha = 1.0
         for _ in range(40):
             p = pending.nonzero()[:, 0]
@@ -261,15 +265,15 @@ def find_critical_points(fn, box, *, resolution: int | None = None, gtol: float 
     chosen: list[int] = []
     if len(keep):
         D = torch.cdist(x[keep], x[keep])
-        taken = torch.zeros(len(keep), dtype=torch.bool)
+        taken = torch.zeros(len(keep), dtype=torch.bool, device=x.device)
         for i in range(len(keep)):
             if taken[i]:
                 continue
             chosen.append(int(keep[i]))
             taken |= D[i] <= dedup_tol
-    pts = x[chosen] if chosen else torch.zeros(0, n, dtype=dtype)
+    pts = x[chosen] if chosen else x.new_zeros(0, n)
     c = classify(phi, pts, degenerate_tol=degenerate_tol, chunk=chunk)
-    return CriticalPoints(points=pts, values=c["values"], gradient_residual=gn[chosen] if chosen else torch.zeros(0, dtype=dtype),
+    return CriticalPoints(points=pts, values=c["values"], gradient_residual=gn[chosen] if chosen else x.new_zeros(0),
                           hessians=c["hessians"], eigenvalues=c["eigenvalues"], morse_index=c["morse_index"],
                           degenerate=c["degenerate"], kinds=c["kinds"], box=box, n_seeds=n_seeds, iterations=it)
 
@@ -283,7 +287,8 @@ def classify(phi, points: torch.Tensor, *, degenerate_tol: float = 1e-6, chunk: 
     if k == 0:
         z = points.new_zeros
         return dict(values=z(0), hessians=z(0, n, n), eigenvalues=z(0, n),
-                    morse_index=torch.zeros(0, dtype=torch.int64), degenerate=torch.zeros(0, dtype=torch.bool), kinds=[])
+                    morse_index=torch.zeros(0, dtype=torch.int64, device=points.device),
+                    degenerate=torch.zeros(0, dtype=torch.bool, device=points.device), kinds=[])
     with torch.no_grad():
         values = torch.stack([phi(p) for p in points]) if k < 2 else vmap(phi, chunk_size=chunk)(points)
     H = vmap(hessian(phi), chunk_size=chunk)(points).detach()
@@ -314,12 +319,12 @@ def inject_critical_point(resnet: ResNet, block: int, x0) -> ResNet:
     if isinstance(block, bool) or not isinstance(block, int) or not 0 <= block < resnet.depth:
         raise ValueError(f"block must be an integer in [0, {resnet.depth - 1}]; got {block!r}")
     dtype = resnet.field.weight.dtype
-    x0 = torch.as_tensor(x0, dtype=dtype).reshape(-1)
+    x0 = torch.as_tensor(x0, dtype=dtype, device=resnet.field.weight.device).reshape(-1)
     if x0.shape[0] != resnet.n_in or not torch.isfinite(x0).all():
         raise ValueError(f"x0 must be a finite point of R^{resnet.n_in}; got {x0.tolist()}")
     model = resnet.fold_batchnorm() if resnet.batchnorm else copy.deepcopy(resnet)
     with torch.no_grad():
         h = model.states(x0[None])[block, 0]
-        W = -(model.eps / model.delta) * torch.eye(model.width, dtype=dtype)
+        W = -(model.eps / model.delta) * torch.eye(model.width, dtype=dtype, device=x0.device)
         model.set_block(block, W, -(W @ h))
     return model

@@ -62,7 +62,7 @@ def range_jacobian(resnet: ResNet, x: torch.Tensor, *, start: int | None = None,
                 h = block_recursion(resnet, h, J[:, :, :0], refine, 0, start * refine, keep=False, keep_layer=False)[0][-1]
             J = torch.eye(resnet.width, dtype=x.dtype, device=x.device).expand(x.shape[0], -1, -1)
         hs, Js, _ = block_recursion(resnet, h, J, refine, lo * refine, stop * refine, keep=False, keep_layer=False)
-        J = Js[-1].permute(1, 0, 2)
+        J = Js[-1]
         if output:
             J = output_jacobian(resnet, hs[-1], J)[1]
         return J
@@ -74,15 +74,16 @@ def jacobian_map(resnet: ResNet, box=((-1.0, 1.0), (-1.0, 1.0)), resolution=200,
     with ``resolution`` nodes per axis (int or (nx, ny)); needs a model with n_in = 2."""
     check_resnet_eval(resnet, "resnet")
     dtype = resnet.field.weight.dtype
-    box = _check_box(box, dtype)
+    box = _check_box(box, dtype, resnet.field.weight.device)
     if box.shape[0] != 2 or resnet.n_in != 2:
         raise ValueError(f"jacobian_map is over the input plane: box (2, 2) and n_in = 2; got box "
                          f"{tuple(box.shape)}, n_in={resnet.n_in}")
     nx, ny = (resolution, resolution) if isinstance(resolution, int) else tuple(resolution)
     check_positive_int("resolution[0]", nx)
     check_positive_int("resolution[1]", ny)
-    ax = torch.linspace(float(box[0, 0]), float(box[0, 1]), nx, dtype=dtype)
-    ay = torch.linspace(float(box[1, 0]), float(box[1, 1]), ny, dtype=dtype)
+    dev = resnet.field.weight.device
+    ax = torch.linspace(float(box[0, 0]), float(box[0, 1]), nx, dtype=dtype, device=dev)
+    ay = torch.linspace(float(box[1, 0]), float(box[1, 1]), ny, dtype=dtype, device=dev)
     Y, X = torch.meshgrid(ay, ax, indexing="ij")
     pts = torch.stack([X.reshape(-1), Y.reshape(-1)], 1)
     J = range_jacobian(resnet, pts, start=start, stop=stop, refine=refine, output=output)
@@ -90,8 +91,8 @@ def jacobian_map(resnet: ResNet, box=((-1.0, 1.0), (-1.0, 1.0)), resolution=200,
     if J.shape[-1] == J.shape[-2]:
         sign, lad = torch.linalg.slogdet(J)
     else:
-        lad = torch.full((J.shape[0],), float("nan"), dtype=dtype)
-        sign = torch.zeros(J.shape[0], dtype=dtype)
+        lad = J.new_full((J.shape[0],), float("nan"))
+        sign = J.new_zeros(J.shape[0])
     shape = (ny, nx)
     return JacobianMap(x=ax, y=ay, points=pts, sigma_min=sv[:, -1].reshape(shape), sigma_max=sv[:, 0].reshape(shape),
                        logabsdet=lad.reshape(shape), sign=sign.reshape(shape), start=start,

@@ -148,8 +148,9 @@ def block_recursion(model: ResNet, h0: torch.Tensor, J0: torch.Tensor, refine: i
                     stop: int | None = None, keep: bool = True, keep_layer: bool = True):
     """Run steps start..stop-1 (of L·refine) of h_{k+1} = ε h_k + δ σ(W h_k + b), J_{k+1} = DF_k J_k.
 
-    ``h0`` (batch, m), ``J0`` (batch, m, n).  Returns (states list, J list in (m, batch, n) layout,
-    DF list (batch, m, m)); the lists hold every step if ``keep`` else only the last entry.
+    ``h0`` (batch, m), ``J0`` (batch, m, n).  Returns (states, Jacobians, DFs): lists of (batch, m),
+    (batch, m, n) and (batch, m, m) tensors (views); states and Jacobians hold every step if
+    ``keep`` else only the last one; DFs is empty unless ``keep_layer``.
     """
     W, b = model.field.effective_weights()
     eps, delta = model.refined_weights(refine)
@@ -157,25 +158,26 @@ def block_recursion(model: ResNet, h0: torch.Tensor, J0: torch.Tensor, refine: i
     S = model.depth * refine
     stop = S if stop is None else stop
     m, B, n = W.shape[1], h0.shape[0], J0.shape[-1]
-    h = h0
-    J = J0.permute(1, 0, 2).contiguous()  # (m, batch, n): one GEMM per step for W_l J
-    hs, Js, DFs = [h], [J], []
+    # batch-last layout: every step is two small GEMMs, W h and W J, and contiguous elementwise work
+    h = h0.T.contiguous()  # (m, batch)
+    J = J0.permute(1, 2, 0).contiguous()  # (m, n, batch)
+    hs, Js, DFs = [h.T], [J.permute(2, 0, 1)], []
     eye = torch.eye(m, dtype=h0.dtype, device=h0.device)
     for k in range(start, stop):
         l = k // refine
-        z = torch.addmm(b[l], h, W[l].T)
+        z = torch.addmm(b[l][:, None], W[l], h)
         s, ds = _act_and_derivative(act, z)
-        WJ = (W[l] @ J.reshape(m, B * n)).reshape(m, B, n)
-        WJ.mul_(ds.T.unsqueeze(-1))  # diag(σ') W J
+        WJ = (W[l] @ J.reshape(m, n * B)).reshape(m, n, B)
+        WJ.mul_(ds[:, None, :])  # diag(σ') W J
         J = WJ.mul_(delta).add_(J, alpha=eps) if eps != 0 else WJ.mul_(delta)
         h = torch.add(h * eps, s, alpha=delta) if eps != 1 else torch.add(h, s, alpha=delta)
         if keep_layer:
-            DFs.append(eps * eye + delta * ds[:, :, None] * W[l])
+            DFs.append(eps * eye + delta * ds.T[:, :, None] * W[l])
         if keep:
-            hs.append(h)
-            Js.append(J)
+            hs.append(h.T)
+            Js.append(J.permute(2, 0, 1))
         else:
-            hs, Js = [h], [J]
+            hs, Js = [h.T], [J.permute(2, 0, 1)]
     return hs, Js, DFs
 
 
@@ -256,7 +258,7 @@ def _trace_resnet(model: ResNet, x, refine, keep_layer) -> Trace:
         h0, J0 = input_jacobian(model, x)
         hs, Js, DFs = block_recursion(model, h0, J0, refine, keep=True, keep_layer=True)
         states = torch.stack(hs)
-        cumulative = torch.stack(Js).permute(0, 2, 1, 3)  # (S+1, batch, m, n)
+        cumulative = torch.stack(Js)  # (S+1, batch, m, n)
         DF = torch.stack(DFs)
         if model.width == model.n_in:
             sign, lad = torch.linalg.slogdet(cumulative)
@@ -444,7 +446,7 @@ def crossings(tr: Trace, *, tol: float = 1e-6, min_separation: float | None = No
     tol = check_positive("tol", tol)
     min_separation = 10 * tol if min_separation is None else check_positive("min_separation", min_separation)
     x, states = tr.inputs, tr.states
-    empty = torch.zeros(0, 2, dtype=torch.int64)
+    empty = torch.zeros(0, 2, dtype=torch.int64, device=x.device)
     order_step, order_pairs = -1, empty
     if states.shape[-1] == 1 and x.shape[1] == 1:
         perm = torch.argsort(x[:, 0])
@@ -460,7 +462,7 @@ def crossings(tr: Trace, *, tol: float = 1e-6, min_separation: float | None = No
     first = torch.where(change.any(0), change.int().argmax(0) + 1, torch.full_like(change[0], -1, dtype=torch.int64))
     dx = torch.cdist(x, x)
     distinct = torch.triu(dx >= min_separation, diagonal=1)
-    close_step, close_pairs, close_dist = -1, empty, torch.zeros(0, dtype=x.dtype)
+    close_step, close_pairs, close_dist = -1, empty, x.new_zeros(0)
     for k in range(1, states.shape[0]):
         dh = torch.cdist(states[k], states[k])
         hit = distinct & (dh <= tol)
