@@ -212,11 +212,3 @@ def register_available() -> list[str]:
 
 
 add_provider(register_available)
-
-# modules that register their own schemas with analysis.hdf5.register when they import
-SELF_REGISTERING = ("analysis.continuum_hdf5",)
-for _module in SELF_REGISTERING:
-    try:
-        importlib.import_module(_module)
-    except ImportError:
-        pass
