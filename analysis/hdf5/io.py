@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import h5py
+import numpy as np
 
 from . import models as _models  # noqa: F401  (registers the model reader/writer)
 from . import records as _records  # noqa: F401  (registers the schemas)
@@ -63,19 +64,27 @@ def _provenance_of(obj: Any, seed: int | None, config: dict | None) -> dict:
     if seed is None:
         seed = (cfg or {}).get("seed", getattr(obj, "seed", None))
         seed = seed if isinstance(seed, int) and not isinstance(seed, bool) else None
-    tensor = None
+
+    def dtype_device(v):
+        if isinstance(v, torch.nn.Module):
+            p = next(iter(v.parameters()), None)
+            return (None, None) if p is None else (p.dtype, p.device)
+        if isinstance(v, torch.Tensor):
+            return v.dtype, v.device
+        if isinstance(v, np.ndarray):
+            return v.dtype, "cpu"
+        return None, None
+
     if isinstance(obj, torch.nn.Module):
-        tensor = next(iter(obj.parameters()), None)
+        dtype, device = dtype_device(obj)
     else:
         field = schema_for(obj).dtype_of
-        if field is not None and isinstance(getattr(obj, field, None), torch.Tensor):
-            tensor = getattr(obj, field)
+        if field is not None and dtype_device(getattr(obj, field, None))[0] is not None:
+            dtype, device = dtype_device(getattr(obj, field))
         else:
             floats = [v for v in getattr(obj, "__dict__", {}).values()
                       if isinstance(v, torch.Tensor) and v.is_floating_point()]
-            tensor = max(floats, key=lambda v: v.numel(), default=None)
-    dtype = None if tensor is None else tensor.dtype
-    device = None if tensor is None else tensor.device
+            dtype, device = dtype_device(max(floats, key=lambda v: v.numel(), default=None))
     return provenance(seed=seed, dtype=dtype, device=device, config=cfg)
 
 

@@ -157,7 +157,7 @@ def _train_result_schema() -> Schema:
         Array("train_accuracy", ("epoch",)), Array("val_accuracy", ("epoch",)),
         Attr("best_epoch", int), Attr("seed", int), Json("seeds_tried"), Json("best_val_per_seed"),
         Json("metrics"), Json("config"), Attr("epochs", int, derived=True),
-    ), doc="a training run: the model and its loss histories", dtype_of="train_loss")
+    ), doc="a training run: the model and its loss histories", dtype_of="model")
 
 
 def _tunnel_schema() -> Schema:

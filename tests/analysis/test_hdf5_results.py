@@ -85,3 +85,29 @@ def test_inverse_liouville_and_crossings_round_trip(tmp_path):
         big.field.weight.fill_(-2.0)
     cr = crossings(trace(big, torch.linspace(-2, 2, 9, dtype=torch.float64)[:, None]))
     assert_same_record(_round_trip(tmp_path, cr, "cr.h5"), cr)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_training_run_round_trip(tmp_path, dtype):
+    from odenet.training import train
+
+    x = torch.linspace(-1, 1, 40, dtype=torch.float64)[:, None]
+    net = ResNet(1, 1, 1, 2, eps=1.0, delta=1.0, seed=0)
+    run = train(net, (x, x**2), val_split=0.25, epochs=3, batch_size=10, seed=4, progress=False)
+    if dtype == torch.float32:  # training runs in float64; store a float32 model in the record too
+        run = dataclasses.replace(run, model=ResNet(1, 1, 1, 2, seed=5, dtype=dtype).eval())
+    back = _round_trip(tmp_path, run)
+    assert type(back) is type(run)
+    for f in ("train_loss", "val_loss", "batch_loss", "train_accuracy", "val_accuracy"):
+        assert bit_equal(getattr(back, f), getattr(run, f)), f  # NaN entries (epoch 0, accuracies) too
+    assert (back.best_epoch, back.seed, back.seeds_tried) == (run.best_epoch, run.seed, run.seeds_tried)
+    assert back.config == run.config and back.metrics.keys() == run.metrics.keys()
+    for k, v in run.metrics.items():
+        assert back.metrics[k] == v or (math.isnan(v) and math.isnan(back.metrics[k]))
+    x = torch.linspace(-1, 1, 11, dtype=dtype)[:, None]
+    with torch.no_grad():
+        assert bit_equal(back.model(x), run.model(x))
+    with xr.open_dataset(tmp_path / "r.h5", engine="h5netcdf", group="trainresult") as ds:
+        assert ds["train_loss"].dims == ("epoch",) and ds["epoch"].values.tolist() == [0, 1, 2, 3]
+        assert ds.attrs["seed"] == run.seed
+        assert ds.attrs["dtype"] == str(dtype).removeprefix("torch.")
