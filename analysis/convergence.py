@@ -101,11 +101,6 @@ class ConvergenceStudy:
     fit_rms: OrderFit | None
     attrs: dict = dc_field(default_factory=dict)
 
-    #: dimension names per array field, for HDF5 export
-    DIMS = {"levels": ("level",), "h": ("level",), "nfev": ("level",), "err_sup": ("level",),
-            "err_rms": ("level",), "resolved": ("level",), "increment_sup": ("increment",),
-            "increment_rms": ("increment",), "richardson": ("triple",)}
-
     @property
     def order(self) -> float:
         """The fitted order in the sup norm (NaN if there is no fit)."""
@@ -116,13 +111,13 @@ class ConvergenceStudy:
 class WorkPrecision:
     """Error against cost for several methods on one field, one row per run (n runs):
 
-    ``method`` (n,) str, ``setting`` (n,) float (steps for fixed-step methods, rtol for adaptive
+    ``method`` (n,) list of str, ``setting`` (n,) float (steps for fixed-step methods, rtol for adaptive
     ones), ``nfev`` (n,) int, ``err_sup``/``err_rms`` (n,) float against the reference.
     ``slopes`` maps each method to the least-squares slope of log err_sup on log nfev (for a
     fixed-step method of order p, -p).
     """
 
-    method: np.ndarray
+    method: list
     setting: np.ndarray
     nfev: np.ndarray
     err_sup: np.ndarray
@@ -131,8 +126,6 @@ class WorkPrecision:
     reference_error: float
     slopes: dict = dc_field(default_factory=dict)
     attrs: dict = dc_field(default_factory=dict)
-
-    DIMS = {"method": ("run",), "setting": ("run",), "nfev": ("run",), "err_sup": ("run",), "err_rms": ("run",)}
 
 
 # --------------------------------------------------------------------------------------------
@@ -399,12 +392,13 @@ def work_precision(field, x0: torch.Tensor, t_span: tuple[float, float] | None =
                 if not sol.success:
                     raise RuntimeError(f"{m} at rtol={tol} failed: {sol.message}")
                 rows.append((m, tol, sol.nfev, *error_norms(sol.y[-1], ref)))
-    method = np.array([r[0] for r in rows])
+    method = [r[0] for r in rows]
+    names = np.array(method)
     nfev = np.array([r[2] for r in rows], dtype=np.int64)
     err_sup = np.array([r[3] for r in rows])
     slopes = {}
-    for m in dict.fromkeys(method.tolist()):
-        sel = (method == m) & (err_sup > 0)
+    for m in dict.fromkeys(method):
+        sel = (names == m) & (err_sup > 0)
         if sel.sum() >= 2 and len(np.unique(nfev[sel])) >= 2:
             slopes[m] = float(np.polyfit(np.log(nfev[sel]), np.log(err_sup[sel]), 1)[0])
     return WorkPrecision(method=method, setting=np.array([r[1] for r in rows]), nfev=nfev, err_sup=err_sup,

@@ -55,8 +55,6 @@ class DepthSeries:
     fit_sup: OrderFit | None
     fit_rms: OrderFit | None
 
-    DIMS = {"depths": ("depth",), "value_sup": ("depth",), "value_rms": ("depth",)}
-
 
 @dataclass
 class WeightRegularity:
@@ -75,8 +73,6 @@ class WeightRegularity:
     total_variation: float
     quadratic_variation: float
     rms_increment: float
-
-    DIMS = {"norms": ("layer",), "increments": ("increment",)}
 
 
 @dataclass
@@ -97,9 +93,6 @@ class RegularityExponents:
     fit_max_increment: OrderFit
     fit_rms_increment: OrderFit
     fit_quadratic_variation: OrderFit
-
-    DIMS = {"depths": ("depth",), "max_norm": ("depth",), "max_increment": ("depth",),
-            "rms_increment": ("depth",), "quadratic_variation": ("depth",)}
 
     @property
     def alpha(self) -> float:
@@ -128,8 +121,6 @@ class ReverseEuler:
     layer_err_sup: np.ndarray
     layer_err_rms: np.ndarray
 
-    DIMS = {"layer_err_sup": ("layer_state",), "layer_err_rms": ("layer_state",)}
-
 
 @dataclass
 class SolverSwap:
@@ -147,9 +138,6 @@ class SolverSwap:
     change_rms: np.ndarray
     accuracy: np.ndarray
     base_accuracy: float
-
-    DIMS = {"refine": ("run",), "nfev": ("run",), "change_sup": ("run",), "change_rms": ("run",),
-            "accuracy": ("run",)}
 
 
 # --------------------------------------------------------------------------------------------

@@ -69,11 +69,6 @@ class InitScaling:
     n_samples: int
     seed: int
 
-    DIMS = {"depths": ("depth",), "output_norm": ("weights", "scaling", "depth"),
-            "residual_norm": ("weights", "scaling", "depth"), "output_exponent": ("weights", "scaling"),
-            "residual_exponent": ("weights", "scaling"), "residual_ci_low": ("weights", "scaling"),
-            "residual_ci_high": ("weights", "scaling")}
-
     def exponent(self, weights: str, scaling: str) -> float:
         """The fitted residual exponent of one pairing."""
         return float(self.residual_exponent[self.weights.index(weights), self.scalings.index(scaling)])
