@@ -8,3 +8,10 @@ from .inverse import Inverse, invert  # noqa: E402
 from .critical import CriticalPoint, CriticalPoints, classify, find_critical_points, inject_critical_point  # noqa: E402
 from .width_one import LayerFold, WidthOneLayer, layer_fold, width_one_layers  # noqa: E402
 from .maps import JacobianMap, jacobian_map, range_jacobian  # noqa: E402
+
+# the tunnel effect and approximation limits (analysis.tunnel is the function; the module stays
+# importable as `from analysis.tunnel import TunnelResult`)
+from .tunnel import TunnelResult, level_sets, tunnel  # noqa: E402
+from .bounds import (ModelBounds, MonotoneFit, critical_weight_norm, euler_ode_bound, extremum_depth,  # noqa: E402
+                     isotonic_bound, model_bounds, monotone_fit, pava, regime_lower_bound, resnet_mlp_bound,
+                     sup_lower_bound, target_sup_bound)

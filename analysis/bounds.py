@@ -1,0 +1,241 @@
+"""Lower bounds on the approximation error of networks without critical points, and closeness
+bounds between a ResNet and its ODE or MLP limit (PAPER.md §5; derived there, not the paper's
+constants).
+
+- :func:`sup_lower_bound`: a target Ψ with a strict interior minimum of depth d on a ball B forces
+  ‖Φ - Ψ‖_∞ ≥ d/2 on any Φ without critical points in B.
+- :func:`monotone_fit` / :func:`isotonic_bound`: in 1D a network without critical points is
+  strictly monotone, so its mean-squared error is at least the best monotone (isotonic) fit's.
+- :func:`euler_ode_bound`, :func:`resnet_mlp_bound`: how far a skip-dominant ResNet is from its
+  flow, a residual-dominant one from its MLP; :func:`regime_lower_bound` combines them with d/2.
+- :func:`critical_weight_norm`: ε/(δK), the block weight norm below which no block folds.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+import torch
+
+from solvers._validate import check_nonnegative, check_positive, check_positive_int, check_real
+
+
+# --- sup norm ---------------------------------------------------------------------------------
+def extremum_depth(target: Callable, centre, radius: float, *, kind: str = "min", n_boundary: int = 4096) -> float:
+    """d = min_{∂B} Ψ - Ψ(x*) for a minimum (``kind="min"``), or Ψ(x*) - max_{∂B} Ψ for a maximum,
+    on the ball B of ``radius`` about x* = ``centre``.
+
+    ∂B is the two points x* ± radius in 1D, ``n_boundary`` equally spaced points of the circle in
+    2D, and ``n_boundary`` random directions (fixed seed 0) on the sphere in higher dimension (then d
+    over-estimates the true depth slightly, exact as n_boundary grows).
+    ``target`` maps a (N, n) float64 tensor to (N,) or (N, 1).
+    """
+    c = torch.as_tensor(np.asarray(centre, dtype=np.float64)).reshape(-1)
+    radius = check_positive("radius", radius)
+    n_boundary = check_positive_int("n_boundary", n_boundary)
+    if kind not in ("min", "max"):
+        raise ValueError(f"kind must be 'min' or 'max'; got {kind!r}")
+    n = c.numel()
+    if n == 1:
+        u = torch.tensor([[-1.0], [1.0]], dtype=torch.float64)
+    elif n == 2:
+        th = 2 * math.pi * torch.arange(n_boundary, dtype=torch.float64) / n_boundary
+        u = torch.stack([th.cos(), th.sin()], 1)
+    else:
+        g = torch.Generator().manual_seed(0)
+        u = torch.randn(n_boundary, n, generator=g, dtype=torch.float64)
+        u = u / u.norm(dim=1, keepdim=True)
+    with torch.no_grad():
+        vb = torch.as_tensor(target(c + radius * u)).reshape(-1).to(torch.float64)
+        v0 = float(torch.as_tensor(target(c[None])).reshape(-1)[0])
+    return float(vb.min()) - v0 if kind == "min" else v0 - float(vb.max())
+
+
+def sup_lower_bound(depth: float) -> float:
+    """d/2: the least sup-norm error ‖Φ - Ψ‖_{C⁰} of any C¹ map Φ without critical points in a
+    closed ball B where Ψ has a strict interior extremum of depth d = min_{∂B} Ψ - Ψ(x*) > 0
+    (for x² on [-1, 1]: d = 1, bound 1/2)."""
+    d = check_real("depth", depth)
+    if not d > 0:
+        raise ValueError(f"depth must be > 0 (a strict interior extremum); got {depth}")
+    return d / 2
+
+
+def target_sup_bound(target: Callable, centre, radius: float, *, kind: str = "min", n_boundary: int = 4096) -> float:
+    """d/2 with d = :func:`extremum_depth` (Ψ, x*, r): the sup-norm lower bound for Ψ on that ball."""
+    return sup_lower_bound(extremum_depth(target, centre, radius, kind=kind, n_boundary=n_boundary))
+
+
+# --- 1D: monotone fits --------------------------------------------------------------------------
+@dataclass
+class MonotoneFit:
+    """The best monotone L² fit of samples (x_i, y_i) (sorted by x).
+
+    Fields
+    ------
+    x : ndarray (N,)      sorted inputs.
+    y : ndarray (N,)      targets in that order.
+    fit : ndarray (N,)    the fitted monotone values ŷ.
+    increasing : bool     direction of the better fit.
+    mse : float           (1/N) Σ w_i (y_i - ŷ_i)² / mean(w) of the better fit.
+    mse_increasing, mse_decreasing : float   both directions.
+    """
+
+    x: np.ndarray
+    y: np.ndarray
+    fit: np.ndarray
+    increasing: bool
+    mse: float
+    mse_increasing: float
+    mse_decreasing: float
+
+
+def pava(y, weights=None, increasing: bool = True) -> np.ndarray:
+    """Pool-adjacent-violators: argmin over non-decreasing (or non-increasing) ŷ of
+    Σ w_i (y_i - ŷ_i)², O(N).  Blocks of violators are pooled into their weighted mean."""
+    y = np.asarray(y, dtype=np.float64)
+    w = np.ones_like(y) if weights is None else np.asarray(weights, dtype=np.float64)
+    if not increasing:
+        return -pava(-y, w, True)
+    means, wts, sizes = [], [], []
+    for yi, wi in zip(y, w):
+        means.append(yi), wts.append(wi), sizes.append(1)
+        while len(means) > 1 and means[-2] > means[-1]:
+            m2, w2, s2 = means.pop(), wts.pop(), sizes.pop()
+            m1, w1, s1 = means.pop(), wts.pop(), sizes.pop()
+            means.append((w1 * m1 + w2 * m2) / (w1 + w2)), wts.append(w1 + w2), sizes.append(s1 + s2)
+    return np.repeat(means, sizes)
+
+
+def _isotonic(y, w, increasing):
+    try:
+        from scipy.optimize import isotonic_regression
+    except ImportError:  # scipy < 1.12
+        return pava(y, w, increasing)
+    return np.asarray(isotonic_regression(y, weights=w, increasing=increasing).x)
+
+
+def monotone_fit(x, y, weights=None) -> MonotoneFit:
+    """The best monotone fit of y(x) in weighted L² (scipy.optimize.isotonic_regression, else
+    :func:`pava`), in both directions; the better one is kept.
+
+        mse = min_{ŷ monotone} Σ w_i (y_i - ŷ_i)² / Σ w_i
+    """
+    x = np.asarray(x, dtype=np.float64).reshape(-1)
+    y = np.asarray(y, dtype=np.float64).reshape(-1)
+    if x.shape != y.shape or x.size == 0:
+        raise ValueError(f"x and y must be non-empty and of one length; got {x.shape} and {y.shape}")
+    w = np.ones_like(x) if weights is None else np.asarray(weights, dtype=np.float64).reshape(-1)
+    if w.shape != x.shape or np.any(w <= 0):
+        raise ValueError("weights must be positive, one per sample")
+    order = np.argsort(x, kind="stable")
+    xs, ys, ws = x[order], y[order], w[order]
+    fits = {inc: _isotonic(ys, ws, inc) for inc in (True, False)}
+    mse = {inc: float(np.sum(ws * (ys - f) ** 2) / np.sum(ws)) for inc, f in fits.items()}
+    inc = mse[True] <= mse[False]
+    return MonotoneFit(xs, ys, fits[inc], bool(inc), mse[inc], mse[True], mse[False])
+
+
+def isotonic_bound(x, y, weights=None) -> float:
+    """The least mean-squared error of a monotone function on the samples (x_i, y_i): a lower bound
+    on the MSE of every 1D network without critical points (it is strictly monotone).  For x² on
+    [-1, 1] under the uniform measure it tends to 9/160 (fit 1/4 on [-1, 1/2], x² beyond)."""
+    return monotone_fit(x, y, weights).mse
+
+
+# --- closeness bounds ---------------------------------------------------------------------------
+def critical_weight_norm(eps: float, delta: float, lipschitz: float = 1.0) -> float:
+    """ε/(δK): a block F(h) = ε h + δ σ(W h + b) with ‖W‖₂ < ε/(δK) has no critical point (its
+    Jacobian ε I + δ diag(σ') W is invertible); W = -(ε/δ) I attains a critical point for tanh."""
+    eps = check_nonnegative("eps", eps)
+    delta = check_positive("delta", delta)
+    lipschitz = check_positive("lipschitz", lipschitz)
+    return eps / (delta * lipschitz)
+
+
+def euler_ode_bound(delta: float, depth: int, lipschitz: float, omega: float, sup_sigma: float = 1.0,
+                    width: int = 1) -> float:
+    """Skip-dominant (ε = 1, δ = T/L) distance of the ResNet's block map to the ODE flow:
+
+        |h_L(x) - φ_T(h_0(x))| ≤ (M δ / 2) ((1 + δ K ω)^L - 1),   M = S √m,
+
+    with ω ≥ max ‖W_l‖₂, S ≥ sup |σ|, K = sup σ' (and ≤ (M δ/2)(e^{K ω T} - 1))."""
+    delta = check_positive("delta", delta)
+    depth = check_positive_int("depth", depth)
+    K = check_nonnegative("lipschitz", lipschitz)
+    omega = check_nonnegative("omega", omega)
+    S = check_nonnegative("sup_sigma", sup_sigma)
+    width = check_positive_int("width", width)
+    M = S * math.sqrt(width)
+    return M * delta / 2 * math.expm1(depth * math.log1p(delta * K * omega))
+
+
+def resnet_mlp_bound(eps: float, delta: float, depth: int, lipschitz: float, omega: float, h0_norm: float,
+                     out_norm: float, sup_sigma: float = 1.0, width: int = 1) -> float:
+    """Residual-dominant (ε < 1) distance of the ResNet to the MLP with the same weights (ε → 0):
+
+        sup |Φ_ResNet - Φ_MLP| ≤ ‖w_out‖ ε H Σ_{j<L} (δ K ω)^j,   H = max(|h_0|, δ S √m / (1 - ε)),
+
+    with ω ≥ max ‖W_l‖₂, S ≥ sup |σ|, |h_0| ≥ sup |h_0(x)| over the inputs considered."""
+    eps = check_nonnegative("eps", eps)
+    if not eps < 1:
+        raise ValueError(f"eps must be < 1 for the ResNet-MLP bound; got {eps}")
+    delta = check_positive("delta", delta)
+    depth = check_positive_int("depth", depth)
+    K = check_nonnegative("lipschitz", lipschitz)
+    omega = check_nonnegative("omega", omega)
+    h0 = check_nonnegative("h0_norm", h0_norm)
+    wo = check_nonnegative("out_norm", out_norm)
+    S = check_nonnegative("sup_sigma", sup_sigma)
+    width = check_positive_int("width", width)
+    H = max(h0, delta * S * math.sqrt(width) / (1 - eps))
+    q = delta * K * omega
+    geometric = depth if q == 1 else (q ** depth - 1) / (q - 1)
+    return wo * eps * H * geometric
+
+
+def regime_lower_bound(depth_d: float, closeness: float) -> float:
+    """d/2 - (closeness bound), floored at 0: the error to a target with an interior extremum of
+    depth d of a network within ``closeness`` (sup norm) of a map without critical points."""
+    return max(0.0, sup_lower_bound(depth_d) - check_nonnegative("closeness", closeness))
+
+
+@dataclass
+class ModelBounds:
+    """Bounds evaluated for one trained ResNet (see :func:`model_bounds`).
+
+    Fields
+    ------
+    omega : float              max_l ‖W_l‖₂ (BN folded).
+    critical_norm : float      ε/(δK) (0 for ε = 0).
+    closeness : float          euler_ode_bound for ε = 1, resnet_mlp_bound × 1 for ε < 1 (vs the MLP),
+                               NaN otherwise (ε > 1).
+    closeness_kind : str       "ode", "mlp" or "none".
+    """
+
+    omega: float
+    critical_norm: float
+    closeness: float
+    closeness_kind: str
+
+
+def model_bounds(resnet, x: torch.Tensor | None = None) -> ModelBounds:
+    """ω = max ‖W_l‖₂, ε/(δK), and the closeness bound of the model's regime (``x``: inputs over
+    which |h_0| and hence H are taken, needed for ε < 1)."""
+    W, _ = resnet.field.effective_weights()
+    omega = float(torch.linalg.matrix_norm(W.detach(), ord=2).max())
+    K = resnet.activation.lipschitz
+    crit = critical_weight_norm(resnet.eps, resnet.delta, K)
+    S = 1.0 if resnet.activation.name == "tanh" else math.inf
+    if resnet.eps == 1:
+        close, kind = euler_ode_bound(resnet.delta, resnet.depth, K, omega, S, resnet.width), "ode"
+    elif resnet.eps < 1 and x is not None:
+        with torch.no_grad():
+            h0 = float(resnet.embed(x).norm(dim=1).max())
+        wo = float(torch.linalg.matrix_norm(resnet.out.weight.detach(), ord=2))
+        close, kind = resnet_mlp_bound(resnet.eps, resnet.delta, resnet.depth, K, omega, h0, wo, S, resnet.width), "mlp"
+    else:
+        close, kind = math.nan, "none"
+    return ModelBounds(omega, crit, close, kind)

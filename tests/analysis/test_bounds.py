@@ -1,0 +1,138 @@
+"""Lower bounds: isotonic limit 9/160, d/2, certified width-one networks obey the sup bound;
+closeness bounds against direct computation."""
+import math
+
+import numpy as np
+import pytest
+import scipy.optimize
+import torch
+
+from analysis import (certify, critical_weight_norm, euler_ode_bound, extremum_depth, isotonic_bound,
+                      monotone_fit, pava, regime_lower_bound, resnet_mlp_bound, sup_lower_bound,
+                      target_sup_bound)
+from odenet import ResNet
+
+
+def test_isotonic_bound_for_square_tends_to_9_over_160():
+    errs = []
+    for n in (10 ** 3, 10 ** 4, 10 ** 5):
+        x = np.linspace(-1, 1, n)
+        errs.append(abs(isotonic_bound(x, x ** 2) - 9 / 160))
+    assert errs[-1] < 1e-3 and errs[-1] < errs[0]
+    # random uniform samples too (the uniform measure)
+    x = np.random.default_rng(0).uniform(-1, 1, 10 ** 5)
+    assert abs(isotonic_bound(x, x ** 2) - 9 / 160) < 1e-3
+    fit = monotone_fit(x, x ** 2)
+    # the fit is 1/4 on [-1, 1/2] and x² beyond (either direction by symmetry)
+    left = fit.x < 0.45 if fit.increasing else fit.x > -0.45
+    assert np.abs(fit.fit[left] - 0.25).max() < 0.01
+
+
+def test_pava_matches_scipy_and_brute_force():
+    rng = np.random.default_rng(1)
+    for _ in range(20):
+        y, w = rng.normal(size=40), rng.uniform(0.5, 2, size=40)
+        ref = scipy.optimize.isotonic_regression(y, weights=w).x
+        assert np.allclose(pava(y, w), ref, atol=1e-12)
+        assert np.allclose(pava(y, w, increasing=False), scipy.optimize.isotonic_regression(y, weights=w, increasing=False).x, atol=1e-12)
+    # tiny case by hand: (3, 1, 2) -> pooled mean 2 everywhere
+    assert np.allclose(pava([3.0, 1.0, 2.0]), [2.0, 2.0, 2.0])
+    # a monotone sequence is its own fit: zero bound
+    assert isotonic_bound([0, 1, 2], [5.0, 3.0, 1.0]) == 0.0
+
+
+def test_sup_bound_for_square_is_one_half():
+    sq = lambda x: (x ** 2).sum(1)  # noqa: E731
+    assert extremum_depth(sq, [0.0], 1.0) == 1.0
+    assert sup_lower_bound(1.0) == 0.5 and target_sup_bound(sq, [0.0], 1.0) == 0.5
+    assert target_sup_bound(sq, [0.0, 0.0], 0.5) == pytest.approx(0.125)
+    assert extremum_depth(lambda x: -sq(x), [0.0], 1.0, kind="max") == 1.0
+    with pytest.raises(ValueError, match="depth"):
+        sup_lower_bound(0.0)
+
+
+def _best_shift_sup_error(phi, psi):
+    """min over (a, c) ∈ R² of sup |a φ + c - ψ| by a linear program on the samples: the network's
+    output layer chosen optimally, so the bound is tested against the best readout."""
+    n = len(phi)
+    # variables (a, c, t): minimise t subject to ±(a φ_i + c - ψ_i) <= t
+    A = np.block([[phi[:, None], np.ones((n, 1)), -np.ones((n, 1))],
+                  [-phi[:, None], -np.ones((n, 1)), -np.ones((n, 1))]])
+    b = np.concatenate([psi, -psi])
+    res = scipy.optimize.linprog([0, 0, 1], A_ub=A, b_ub=b, bounds=[(None, None)] * 3)
+    assert res.success
+    return res.fun
+
+
+def test_certified_width_one_networks_have_sup_error_at_least_one_half():
+    gen = torch.Generator().manual_seed(0)
+    x = torch.linspace(-1, 1, 2001, dtype=torch.float64)[:, None]
+    psi = (x[:, 0] ** 2).numpy()
+    checked = 0
+    for k in range(60):
+        L = int(torch.randint(1, 5, (1,), generator=gen))
+        eps = float(torch.rand(1, generator=gen)) * 2 + 0.05
+        delta = float(torch.rand(1, generator=gen)) * 2 + 0.05
+        net = ResNet(1, 1, 1, L, eps=eps, delta=delta, seed=k).eval()
+        # weights up to 1.5 times the critical norm ε/δ: some certified, some not
+        w = (2 * torch.rand(L, generator=gen) - 1) * 1.5 * critical_weight_norm(eps, delta)
+        b = (2 * torch.rand(L, generator=gen) - 1) * 3
+        for l in range(L):
+            net.set_block(l, w[l], b[l])
+        if not certify(net).no_critical_points:
+            continue
+        checked += 1
+        with torch.no_grad():
+            h = net.blocks(net.embed(x))[:, 0].numpy()
+        assert _best_shift_sup_error(h, psi) >= 0.5 - 1e-9
+    assert checked >= 15
+    # a folding width-one network (not certified) beats the bound: the certificate is what matters
+    fold = ResNet(1, 1, 1, 1, eps=1.0, delta=2.0).eval().set_block(0, -1.0, 1.0)  # x + 2 tanh(1 - x)
+    assert not certify(fold).no_critical_points
+    with torch.no_grad():
+        h = fold.blocks(x)[:, 0].numpy()
+    assert _best_shift_sup_error(h, psi) < 0.2
+
+
+def test_euler_ode_bound_holds_and_formula():
+    # formula check against the closed form and the exponential form
+    assert euler_ode_bound(0.1, 20, 1.0, 2.0, 1.0, 2) == pytest.approx(math.sqrt(2) * 0.1 / 2 * (1.2 ** 20 - 1))
+    assert euler_ode_bound(0.1, 20, 1.0, 2.0, 1.0, 2) <= math.sqrt(2) * 0.1 / 2 * math.expm1(2.0 * 2.0)
+    # the bound holds for a real network: ResNet blocks vs a tight reference flow
+    net = ResNet(2, 2, 1, 10, eps=1.0, delta=0.2, seed=3).eval()
+    x = torch.randn(200, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        import solvers
+        ref = solvers.solve(net.ode(), x, method="DOP853", record="end").y[-1]
+        err = (net.blocks(x) - ref).norm(dim=1).max().item()
+    omega = torch.linalg.matrix_norm(net.field.weight.detach(), ord=2).max().item()
+    assert err <= euler_ode_bound(0.2, 10, 1.0, omega, 1.0, 2)
+
+
+def test_resnet_mlp_bound_holds():
+    x = torch.randn(300, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+    for eps in (0.05, 0.2, 0.5):
+        net = ResNet(2, 2, 1, 6, eps=eps, delta=1.0, seed=5).eval()
+        mlp = ResNet(2, 2, 1, 6, eps=0.0, delta=1.0, seed=5).eval()
+        with torch.no_grad():
+            gap = (net(x) - mlp(x)).abs().max().item()
+            h0 = x.norm(dim=1).max().item()
+        omega = torch.linalg.matrix_norm(net.field.weight.detach(), ord=2).max().item()
+        wo = torch.linalg.matrix_norm(net.out.weight.detach(), ord=2).item()
+        bound = resnet_mlp_bound(eps, 1.0, 6, 1.0, omega, h0, wo, 1.0, 2)
+        assert gap <= bound
+    assert resnet_mlp_bound(0.5, 1.0, 3, 1.0, 1.0, 0.0, 1.0, 1.0, 1) == pytest.approx(0.5 * 2.0 * 3)
+
+
+def test_critical_weight_norm_and_bad_input():
+    assert critical_weight_norm(1.0, 0.1) == pytest.approx(10.0)
+    assert critical_weight_norm(0.5, 2.0, 0.5) == pytest.approx(0.5)
+    assert regime_lower_bound(1.0, 0.2) == pytest.approx(0.3) and regime_lower_bound(1.0, 2.0) == 0.0
+    with pytest.raises(ValueError, match="eps"):
+        critical_weight_norm(-0.1, 1.0)
+    with pytest.raises(ValueError, match="delta"):
+        critical_weight_norm(1.0, 0.0)
+    with pytest.raises(ValueError, match="eps"):
+        resnet_mlp_bound(1.0, 1.0, 2, 1.0, 1.0, 1.0, 1.0)
+    with pytest.raises(ValueError, match="weights"):
+        monotone_fit([0, 1], [0, 1], weights=[1, -1])
