@@ -1,0 +1,151 @@
+"""Parameter sweeps over (ε, δ or δ/ε, L, width, seed, ...): a TOML sweep file expands into runs
+with deterministic ids; each run is trained (runs sharing an architecture together, as one
+vectorised ensemble) and analysed (certificate, critical points, tunnel, bounds); results go to
+one file per run as each finishes, and are assembled into OUT.h5 (a group per run and a summary
+table) and OUT.csv.  Rerunning resumes; Dask runs the same sweep on a cluster.  docs/sweeps.md
+describes the file format.
+
+    spec = load_spec("examples/phase-diagram.toml")
+    result = run_sweep(spec, "results/phase", workers=2)          # local processes
+    result = run_sweep(spec, "results/phase", scheduler="tcp://host:8786")   # Dask
+"""
+from __future__ import annotations
+
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .executors import DaskExecutor, LocalExecutor, SerialExecutor, make_executor
+from .runner import RunOutput, run_task
+from .spec import Run, SweepSpec, SweepSpecError, canonical_json, config_id, load_spec
+from .store import SweepBusyError, SweepConflictError, SweepStore, output_paths, read_table
+
+__all__ = ["load_spec", "run_sweep", "plan_tasks", "dry_run", "SweepSpec", "Run", "SweepSpecError",
+           "SweepConflictError", "SweepBusyError", "SweepResult", "SweepStore", "RunOutput", "run_task",
+           "read_table", "output_paths", "config_id", "canonical_json", "make_executor", "SerialExecutor",
+           "LocalExecutor", "DaskExecutor"]
+
+
+@dataclass
+class SweepResult:
+    """What :func:`run_sweep` did: the files, the summary rows (completed runs, in run order), how
+    many runs were computed now and how many were already complete."""
+
+    spec: SweepSpec
+    h5: Path
+    csv: Path
+    rows: list
+    computed: list = field(default_factory=list)
+    skipped: list = field(default_factory=list)
+    interrupted: bool = False
+
+    @property
+    def complete(self) -> bool:
+        return len(self.rows) == len(self.spec.runs)
+
+
+def plan_tasks(runs: list[Run], *, ensemble: bool = True, ensemble_size: int = 64, workers: int = 1) -> list[list[Run]]:
+    """Group runs into tasks.  With ``ensemble``, runs of one group key (same data, architecture and
+    training settings; seeds differ) are trained together, in chunks of at most ``ensemble_size``,
+    split further so that ``workers`` processes have a task each; else one run per task."""
+    if not ensemble:
+        return [[r] for r in runs]
+    groups: dict[str, list[Run]] = {}
+    for r in runs:
+        groups.setdefault(r.group_key, []).append(r)
+    per_group = max(1, math.ceil(workers / max(1, len(groups))))
+    tasks = []
+    for members in groups.values():
+        size = max(1, min(ensemble_size, math.ceil(len(members) / per_group)))
+        tasks += [members[i:i + size] for i in range(0, len(members), size)]
+    return tasks
+
+
+def dry_run(spec: SweepSpec, out: str | os.PathLike | None = None) -> list[dict]:
+    """The runs as rows {run_id, status ("done"/"pending"), parameters}, without running anything.
+    Raises SweepConflictError if ``out`` holds another sweep."""
+    done: set[str] = set()
+    if out is not None:
+        import json
+
+        _, _, d = output_paths(out)
+        if (d / "sweep.json").exists():
+            theirs = json.loads((d / "sweep.json").read_text())
+            if theirs.get("sweep_id") != spec.sweep_id:
+                raise SweepConflictError(f"the output {d} holds another sweep (id {theirs.get('sweep_id')}, this one "
+                                         f"{spec.sweep_id}); choose another --out")
+            done = {p.stem for p in (d / "runs").glob("*.h5") if not p.name.startswith(".")}
+    return [dict(run_id=r.run_id, status="done" if r.run_id in done else "pending", **r.params) for r in spec.runs]
+
+
+def default_out(spec: SweepSpec) -> Path:
+    return Path(spec.name)
+
+
+def run_sweep(sweep: SweepSpec | str | os.PathLike | dict, out: str | os.PathLike | None = None, *,
+              workers: int | None = None, scheduler=None, dask: bool = False, ensemble: bool = True,
+              ensemble_size: int | None = None, progress: bool = True, executor=None) -> SweepResult:
+    """Run (or resume) a sweep and assemble its results (module docstring).
+
+    Parameters
+    ----------
+    sweep : a validated :class:`SweepSpec`, a TOML path or a parsed dict.
+    out : output name OUT (files OUT.h5, OUT.csv, OUT.d/); default: the sweep's name.
+    workers : local processes (default: all cores); 0 runs in this process.
+    scheduler : a Dask scheduler address ``tcp://HOST:PORT`` or a ``dask.distributed.Client``.
+    dask : run on a Dask ``LocalCluster`` of ``workers`` processes (when no scheduler is given).
+    ensemble : train runs that share an architecture together (vectorised); False trains each run
+        alone (same results to rounding).
+    ensemble_size : most runs per ensemble (default: the sweep file's, 64).
+    executor : an executor object (see :mod:`analysis.sweep.executors`) instead of the above.
+
+    Completed runs (their files exist) are skipped; a KeyboardInterrupt stops the sweep after
+    assembling what is complete, and returns with ``interrupted=True``.
+    """
+    spec = sweep if isinstance(sweep, SweepSpec) else load_spec(sweep)
+    out = default_out(spec) if out is None else out
+    size = spec.ensemble_size if ensemble_size is None else ensemble_size
+    if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+        raise ValueError(f"ensemble_size must be a positive int; got {size!r}")
+    with SweepStore(out, spec) as store:
+        done = store.completed()
+        pending = [r for r in spec.runs if r.run_id not in done]
+        skipped = [r.run_id for r in spec.runs if r.run_id in done]
+        computed: list[str] = []
+        interrupted = False
+        if pending:
+            own = executor is None
+            ex = make_executor(workers, scheduler, dask) if own else executor
+            params = {r.run_id: r.params for r in spec.runs}
+            tasks = [dict(runs=[(r.run_id, r.config) for r in t], ensemble=ensemble,
+                          log=str(store.log_path) if ex.local else None)
+                     for t in plan_tasks(pending, ensemble=ensemble, ensemble_size=size, workers=ex.workers)]
+            if not ex.local:
+                for t in tasks:
+                    for rid, _ in t["runs"]:
+                        store.log(f"submit {rid}")
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=len(spec.runs), initial=len(skipped), unit="run", desc=f"sweep {spec.name}",
+                       disable=not progress, smoothing=0.1)
+            t0 = time.perf_counter()
+            try:
+                for _, outputs in ex.run(tasks):
+                    for o in outputs:
+                        store.write_run(o, params[o.run_id])
+                        computed.append(o.run_id)
+                    bar.update(len(outputs))
+            except KeyboardInterrupt:
+                interrupted = True
+            finally:
+                bar.close()
+                if own:
+                    ex.close(kill=True) if interrupted else ex.close()
+            elapsed = time.perf_counter() - t0
+            if progress and not interrupted:
+                print(f"sweep {spec.name}: {len(computed)} runs in {elapsed:.1f} s, {len(skipped)} already complete")
+        h5, csv = store.assemble()
+        rows = store.rows()
+    return SweepResult(spec, h5, csv, rows, computed, skipped, interrupted)

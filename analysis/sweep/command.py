@@ -1,0 +1,39 @@
+"""The ``odenet sweep`` command (registered in odenet/cli.py)."""
+from __future__ import annotations
+
+import sys
+
+
+def _format_rows(rows: list[dict]) -> str:
+    if not rows:
+        return "(no runs)"
+    cols = list(rows[0])
+    cells = [[f"{r[c]:.6g}" if isinstance(r[c], float) else str(r[c]) for c in cols] for r in rows]
+    widths = [max(len(c), *(len(x[i]) for x in cells)) for i, c in enumerate(cols)]
+    lines = ["  ".join(c.rjust(w) for c, w in zip(cols, widths))]
+    lines += ["  ".join(x.rjust(w) for x, w in zip(row, widths)) for row in cells]
+    return "\n".join(lines)
+
+
+def sweep_command(args) -> int:
+    """Validate the sweep file, then list (--dry-run) or run/resume it; exit status 0 when every run is
+    complete, 130 when interrupted, 2 on a bad file, a conflicting or busy output."""
+    from . import SweepBusyError, dry_run, load_spec, run_sweep
+
+    spec = load_spec(args.file)  # SweepSpecError (a ValueError): reported by odenet.cli.main
+    if args.dry_run:
+        rows = dry_run(spec, args.out if args.out is not None else spec.name)
+        print(_format_rows(rows))
+        done = sum(r["status"] == "done" for r in rows)
+        print(f"{len(rows)} runs ({done} done, {len(rows) - done} pending), sweep id {spec.sweep_id}")
+        return 0
+    try:
+        res = run_sweep(spec, args.out, workers=args.workers, scheduler=args.scheduler, dask=args.dask,
+                        ensemble=args.ensemble, ensemble_size=args.ensemble_size, progress=not args.quiet)
+    except SweepBusyError as exc:
+        print(f"odenet sweep: error: {exc}", file=sys.stderr)
+        return 2
+    state = "complete" if res.complete else f"{len(res.rows)} of {len(spec.runs)} runs complete"
+    print(f"{'interrupted: ' if res.interrupted else ''}{state}; wrote {res.h5} and {res.csv}"
+          + ("; rerun the same command to resume" if not res.complete else ""))
+    return 130 if res.interrupted else (0 if res.complete else 1)
