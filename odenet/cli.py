@@ -58,6 +58,20 @@ def _cmd_trace(args) -> int:
     return 0
 
 
+def _cmd_sweep(args) -> int:
+    """Run or resume a parameter sweep described by a TOML file (analysis.sweep)."""
+    from analysis.sweep.command import sweep_command
+
+    return sweep_command(args)
+
+
+def _cmd_converge(args) -> int:
+    """Refinement studies (observed orders) and work-precision data for one field (analysis.continuum_cli)."""
+    from analysis.continuum_cli import run
+
+    return run(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="odenet", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -81,6 +95,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--xdmf", action="store_true", help="also write OUT.xmf so ParaView opens the trajectories")
     p.add_argument("--overwrite", action="store_true", help="replace OUT (and OUT.xmf) if it exists")
     p.set_defaults(func=_cmd_trace)
+
+    p = sub.add_parser("sweep", help="run or resume a parameter sweep (TOML file; local processes or Dask)",
+                       description="Train and analyse every run of a sweep file; rerun to resume. See docs/sweeps.md.")
+    p.add_argument("file", help="sweep file (TOML), e.g. examples/phase-diagram.toml")
+    p.add_argument("--out", default=None, help="output name OUT: writes OUT.h5, OUT.csv and OUT.d/ (default: the sweep's name)")
+    p.add_argument("--workers", type=int, default=None, help="local processes (default: all cores; 0: this process); with --dask, LocalCluster workers")
+    p.add_argument("--scheduler", default=None, metavar="tcp://HOST:PORT", help="run on this Dask scheduler")
+    p.add_argument("--dask", action="store_true", help="run on a Dask LocalCluster started here")
+    p.add_argument("--no-ensemble", dest="ensemble", action="store_false", help="train each run alone (default: runs sharing an architecture train together)")
+    p.add_argument("--ensemble-size", type=int, default=None, help="most runs per ensemble (default: the file's sweep.ensemble_size, 64)")
+    p.add_argument("--dry-run", action="store_true", help="list the runs (id, status, parameters) and exit")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_sweep)
     return parser
 
 
