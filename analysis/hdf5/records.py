@@ -169,23 +169,38 @@ def _tunnel_schema() -> Schema:
     return Schema("TunnelResult", cls, fields=(
         Attr("verdict", str), Attr("tunnel", bool), Attr("level", float), Json("window"),
         Array("centre", ("xy",)),
-        Array("xs", ("x",), doc="grid abscissae"), Array("ys", ("y",), doc="grid ordinates"),
+        Array("xs", ("x",), doc="grid abscissae", key="x"), Array("ys", ("y",), doc="grid ordinates", key="y"),
         Array("values", ("y", "x"), doc="Phi on the grid"),
         Array("mask", ("y", "x"), doc="the centre's component of {Phi < level}"),
         Attr("n_components", int), Attr("area", float), Attr("width", float),
         Array("bottleneck", ("xy",)), Array("direction", ("xy",)), Attr("angle", float),
         Array("exit_point", ("xy",)),
         Ragged("level_set", ("vertex", "xy"), "curve", doc="level-set polylines (x, y)"),
-        Array("misclassified", ("misclassified",)), Array("tunnel_points", ("tunnel_point",)),
+        Array("misclassified", ("misclassified_point",)), Array("tunnel_points", ("tunnel_point",)),
     ), build=build, doc="tunnel test on a grid: verdict, width, area, direction, component mask, level sets",
         dtype_of="values")
+
+
+def _monotone_fit_schema() -> Schema:
+    return Schema("MonotoneFit", _import(("analysis.bounds",), "MonotoneFit"), fields=(
+        Array("x", ("sample",), doc="sorted inputs"), Array("y", ("sample",), doc="targets in that order"),
+        Array("fit", ("sample",), doc="best monotone L2 fit"),
+        Attr("increasing", bool), Attr("mse", float), Attr("mse_increasing", float), Attr("mse_decreasing", float),
+    ), doc="best monotone L2 fit (isotonic regression): the L2 lower bound in 1D", dtype_of="fit")
+
+
+def _model_bounds_schema() -> Schema:
+    return Schema("ModelBounds", _import(("analysis.bounds",), "ModelBounds"), fields=(
+        Attr("omega", float), Attr("critical_norm", float), Attr("closeness", float), Attr("closeness_kind", str),
+    ), doc="weight norms and closeness bounds of one ResNet")
 
 
 #: schema makers of the result types defined in other modules
 OPTIONAL_SCHEMAS = {"Trace": _trace_schema, "LiouvilleCheck": _liouville_schema, "Crossings": _crossings_schema,
                     "CriticalPoints": _critical_points_schema, "CriticalPoint": _critical_point_schema,
                     "CertificateReport": _certificate_schema, "Inverse": _inverse_schema,
-                    "TrainResult": _train_result_schema, "TunnelResult": _tunnel_schema}
+                    "TrainResult": _train_result_schema, "TunnelResult": _tunnel_schema,
+                    "MonotoneFit": _monotone_fit_schema, "ModelBounds": _model_bounds_schema}
 
 #: modules that register schemas of their own records when imported (kept beside the records)
 PROVIDER_MODULES = ("analysis.continuum_hdf5",)

@@ -44,11 +44,15 @@ COMPRESSION = {"compression": "gzip", "compression_opts": 4, "shuffle": True}
 
 @dataclass(frozen=True)
 class Array:
-    """A tensor/ndarray field with named dimensions (``dims=()`` for a 0-d array)."""
+    """A tensor/ndarray field with named dimensions (``dims=()`` for a 0-d array).
+
+    ``key``: the dataset name when it differs from the field name; ``Array("xs", ("x",),
+    key="x")`` stores ``xs`` as the coordinate variable of dimension ``x``."""
     name: str
     dims: tuple[str, ...]
     coord: bool = False
     doc: str = ""
+    key: str | None = None
 
 
 @dataclass(frozen=True)
@@ -123,9 +127,9 @@ class Schema:
     dtype_of: str | None = None
 
     def __post_init__(self):
-        names = [f.name for f in self.fields]
+        names = [getattr(f, "key", None) or f.name for f in self.fields]
         if len(set(names)) != len(names):
-            raise ValueError(f"schema {self.name!r} has duplicate field names: {names}")
+            raise ValueError(f"schema {self.name!r} has duplicate field names or keys: {names}")
 
     def make(self, values: dict) -> Any:
         return self.build(values) if self.build is not None else self.cls(**values)
@@ -318,6 +322,11 @@ def _check_attr(value: Any, field: Attr, where: str):
     raise TypeError(f"{where}.{field.name}: unsupported attribute type {t!r}")
 
 
+def _key(f) -> str:
+    """The name of a field's dataset, group or attribute in the file."""
+    return getattr(f, "key", None) or f.name
+
+
 def write_group(group: h5py.Group, obj: Any, schema: Schema | None = None) -> None:
     """Write ``obj`` into the (empty) ``group`` following its schema (generic for all types)."""
     for klass, (tname, writer) in _SPECIAL_WRITERS.items():
@@ -330,20 +339,20 @@ def write_group(group: h5py.Group, obj: Any, schema: Schema | None = None) -> No
     group.attrs[TYPE_ATTR] = schema.name
     dims = _Dims(group, where)
     # coordinate variables first, so that they exist before the other datasets attach to them
-    ordered = sorted(schema.fields, key=lambda f: not (isinstance(f, Array) and f.dims == (f.name,)))
+    ordered = sorted(schema.fields, key=lambda f: not (isinstance(f, Array) and f.dims == (_key(f),)))
     for f in ordered:
         value = getattr(obj, f.name)
         if value is None:
             continue
         if isinstance(f, Array):
             arr, kind = to_numpy(value, f"{where}.{f.name}")
-            dims.use(f.name, f.dims, arr.shape)
-            ds = _write_dataset(group, f.name, arr, kind, f.dims)
+            dims.use(_key(f), f.dims, arr.shape)
+            ds = _write_dataset(group, _key(f), arr, kind, f.dims)
             if f.doc:
                 ds.attrs["long_name"] = f.doc
             dims.attach.append((ds, f.dims))
-            if f.coord and len(f.dims) == 1 and f.dims != (f.name,):
-                dims.aux.setdefault(f.dims[0], []).append(f.name)
+            if f.coord and len(f.dims) == 1 and f.dims != (_key(f),):
+                dims.aux.setdefault(f.dims[0], []).append(_key(f))
         elif isinstance(f, Strings):
             if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
                 raise TypeError(f"{where}.{f.name} must be a list of str; got {value!r}")
@@ -440,29 +449,30 @@ def read_group(group: h5py.Group, device=None) -> Any:
     schema = schema_named(name)
     values: dict[str, Any] = {}
     for f in schema.fields:
+        k = _key(f)
         if isinstance(f, Attr):
             if f.derived:
                 continue
-            values[f.name] = _attr_value(group.attrs[f.name], f.type) if f.name in group.attrs else None
+            values[f.name] = _attr_value(group.attrs[k], f.type) if k in group.attrs else None
         elif isinstance(f, Json):
-            values[f.name] = json.loads(group.attrs[f.name]) if f.name in group.attrs else None
-        elif isinstance(f, Ragged) and f.name not in group and f.name + "_count" in group:
+            values[f.name] = json.loads(group.attrs[k]) if k in group.attrs else None
+        elif isinstance(f, Ragged) and k not in group and k + "_count" in group:
             values[f.name] = []
-        elif f.name not in group:
+        elif k not in group:
             values[f.name] = None
         elif isinstance(f, Array):
-            values[f.name] = _read_dataset(group[f.name], device)
+            values[f.name] = _read_dataset(group[k], device)
         elif isinstance(f, Strings):
-            values[f.name] = [v.decode() if isinstance(v, bytes) else str(v) for v in group[f.name][()]]
+            values[f.name] = [v.decode() if isinstance(v, bytes) else str(v) for v in group[k][()]]
         elif isinstance(f, Mapping):
-            values[f.name] = _read_mapping(group[f.name], device)
+            values[f.name] = _read_mapping(group[k], device)
         elif isinstance(f, Ragged):
-            cat = _read_dataset(group[f.name], device)
-            count = group[f.name + "_count"][()]
+            cat = _read_dataset(group[k], device)
+            count = group[k + "_count"][()]
             bounds = np.concatenate([[0], np.cumsum(count)])
             values[f.name] = [cat[int(a):int(b)] for a, b in zip(bounds[:-1], bounds[1:])]
         elif isinstance(f, Record):
-            values[f.name] = read_group(group[f.name], device)
+            values[f.name] = read_group(group[k], device)
     return schema.make(values)
 
 

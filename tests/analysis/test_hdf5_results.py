@@ -1,8 +1,9 @@
 """Round trips of the analysis result types: critical points, certificates, inverses, Liouville
-checks and crossings — computed for real, written, read back bit for bit."""
+checks, crossings, training runs, tunnels and bounds — computed for real, written, read back bit for bit."""
 import dataclasses
 import math
 
+import numpy as np
 import pytest
 import torch
 import xarray as xr
@@ -25,6 +26,8 @@ def assert_same_record(back, rec):
         a, b = getattr(back, f.name), getattr(rec, f.name)
         if isinstance(b, torch.Tensor):
             assert bit_equal(a, b.detach()), f.name
+        elif isinstance(b, np.ndarray):
+            assert bit_equal(a, b), f.name
         elif isinstance(b, float) and math.isnan(b):
             assert math.isnan(a), f.name
         else:
@@ -111,3 +114,49 @@ def test_training_run_round_trip(tmp_path, dtype):
         assert ds["train_loss"].dims == ("epoch",) and ds["epoch"].values.tolist() == [0, 1, 2, 3]
         assert ds.attrs["seed"] == run.seed
         assert ds.attrs["dtype"] == str(dtype).removeprefix("torch.")
+
+
+def _bowl(x):  # Φ = |x|² - 0.3 x₁ on the plane: a closed sublevel set around the origin
+    return (x**2).sum(-1) - 0.3 * x[..., 0]
+
+
+def _saddle_tunnel(x):  # Φ = x₀² - x₁²/2 + x₁/5: {Φ < c} runs out of the window along ±x₁
+    return x[..., 0] ** 2 - 0.5 * x[..., 1] ** 2 + 0.2 * x[..., 1]
+
+
+@pytest.mark.parametrize("fn, verdict", [(_bowl, "closed"), (_saddle_tunnel, "tunnel")])
+def test_tunnel_result_round_trip(tmp_path, fn, verdict):
+    from analysis.tunnel import tunnel
+
+    pts = torch.tensor([[0.0, 0.0], [0.0, 0.9], [0.9, 0.0], [0.1, -0.8]], dtype=torch.float64)
+    res = tunnel(fn, (-1, 1, -1, 1), (0.0, 0.0), 0.1, resolution=41, points=pts.numpy(),
+                 labels=np.array([0, 1, 1, 1]))
+    assert res.verdict == verdict and len(res.level_set) >= 1
+    back = _round_trip(tmp_path, res)
+    assert type(back) is type(res)
+    for f in dataclasses.fields(res):
+        a, b = getattr(back, f.name), getattr(res, f.name)
+        if f.name == "level_set":
+            assert len(a) == len(b) and all(bit_equal(u, v) for u, v in zip(a, b))
+        elif isinstance(b, np.ndarray):
+            assert bit_equal(a, b), f.name
+        elif isinstance(b, float) and math.isnan(b):
+            assert math.isnan(a)
+        else:
+            assert a == b and type(a) is type(b), f.name
+    with xr.open_dataset(tmp_path / "r.h5", engine="h5netcdf", group="tunnelresult") as ds:
+        assert ds["mask"].dims == ("y", "x") and ds["mask"].dtype == bool
+        np.testing.assert_array_equal(ds["x"].values, res.xs)  # the grid axes are the coordinates
+        np.testing.assert_array_equal(ds["values"].sel(x=res.xs[3], y=res.ys[5]).values, res.values[5, 3])
+        assert int(ds["level_set_count"].sum()) == ds.sizes["vertex"]
+        assert ds.attrs["verdict"] == verdict
+
+
+def test_bounds_round_trip(tmp_path):
+    from analysis.bounds import model_bounds, monotone_fit
+
+    x = np.linspace(-1, 1, 21)
+    fit = monotone_fit(x, x**2)
+    assert_same_record(_round_trip(tmp_path, fit, "m.h5"), fit)
+    mb = model_bounds(ResNet(2, 2, 1, 3, eps=1.0, delta=0.3, seed=0))
+    assert_same_record(_round_trip(tmp_path, mb, "b.h5"), mb)
