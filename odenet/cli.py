@@ -72,6 +72,13 @@ def _cmd_converge(args) -> int:
     return run(args)
 
 
+def _cmd_converge(args) -> int:
+    """Refinement studies (observed orders) and work-precision data for one field (analysis.continuum_cli)."""
+    from analysis.continuum_cli import run
+
+    return run(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="odenet", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -108,6 +115,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dry-run", action="store_true", help="list the runs (id, status, parameters) and exit")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_sweep)
+    p = sub.add_parser("converge", help="convergence to the flow: observed orders, Richardson, work-precision")
+    p.add_argument("--field", default="linear",
+                   help="linear (x' = A x, closed-form flow), smooth (a random SmoothField) or a model file (.h5)")
+    p.add_argument("--methods", default="euler,heun,rk4",
+                   help="comma list of euler, heun, midpoint, rk4 (refinement studies) and adaptive methods "
+                        "such as dopri5 (work-precision table)")
+    p.add_argument("--depths", default="4:256", help="steps (layers) per level: a:b doubles from a to b, or a,b,c")
+    p.add_argument("--reference", default="auto",
+                   help="auto (closed form for linear, else DOP853 at rtol=atol=1e-12), none (Richardson), or a method")
+    p.add_argument("--tolerances", default="1e-3,1e-5,1e-7,1e-9", help="rtol = atol of the adaptive methods")
+    p.add_argument("--T", type=float, default=1.0, help="time horizon of the linear and smooth fields")
+    p.add_argument("--width", type=int, default=3, help="width of the smooth field")
+    p.add_argument("--knots", type=int, default=4, help="knot intervals of the smooth field (steps: multiples)")
+    p.add_argument("--batch", type=int, default=64, help="number of random inputs (seeded)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", default=None, help="HDF5 file to write (one group per method, work_precision)")
+    p.add_argument("--overwrite", action="store_true", help="replace OUT if it exists")
+    p.add_argument("--plot", default=None, help="figure to write (.png, .pdf, .svg): log-log with reference slopes")
+    p.add_argument("--quiet", action="store_true", help="print nothing")
+    p.set_defaults(func=_cmd_converge)
     return parser
 
 
