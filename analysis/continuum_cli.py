@@ -1,5 +1,6 @@
 """The body of `odenet converge` (its options are declared in odenet/cli.py): refinement
-studies and work-precision data for one field, printed as tables, written to HDF5 (one group per method plus ``work_precision``) and optionally plotted.
+studies and work-precision data for one field, printed as tables, written to HDF5 (one group
+per method plus ``work_precision``) and optionally plotted.
 
 Fields (``--field``):
 
