@@ -256,11 +256,12 @@ def _trace_resnet(model: ResNet, x, refine, keep_layer) -> Trace:
     check_positive_int("refine", refine)
     with torch.no_grad():
         h0, J0 = input_jacobian(model, x)
-        hs, Js, DFs = block_recursion(model, h0, J0, refine, keep=True, keep_layer=True)
+        square = model.width == model.n_in
+        hs, Js, DFs = block_recursion(model, h0, J0, refine, keep=True, keep_layer=keep_layer or not square)
         states = torch.stack(hs)
         cumulative = torch.stack(Js)  # (S+1, batch, m, n)
-        DF = torch.stack(DFs)
-        if model.width == model.n_in:
+        DF = torch.stack(DFs) if DFs else None
+        if square:
             sign, lad = torch.linalg.slogdet(cumulative)
             logdet_of = "cumulative"
         else:

@@ -105,6 +105,14 @@ def test_every_cumulative_and_layer_jacobian():
         assert np.array_equal(tr.sign[k].numpy(), sign)
 
 
+def test_layer_jacobians_can_be_left_out():
+    m = _model(CASES[1], seed=5)
+    x = torch.randn(4, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(2))
+    full, lean = trace(m, x), trace(m, x, layer_jacobians=False)
+    assert lean.layer_jacobians is None
+    assert torch.equal(full.cumulative, lean.cumulative) and torch.equal(full.logabsdet, lean.logabsdet)
+
+
 def test_nonsquare_input_logdet_is_the_block_product():
     m = _model(CASES[1], seed=5)
     x = torch.randn(4, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(2))
