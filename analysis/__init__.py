@@ -15,3 +15,13 @@ from .tunnel import TunnelResult, level_sets, tunnel  # noqa: E402
 from .bounds import (ModelBounds, MonotoneFit, critical_weight_norm, euler_ode_bound, extremum_depth,  # noqa: E402
                      isotonic_bound, model_bounds, monotone_fit, pava, regime_lower_bound, resnet_mlp_bound,
                      sup_lower_bound, target_sup_bound)
+
+# continuum-limit diagnostics: observed orders, refinement and depth studies, work-precision,
+# solver swap, weight regularity, reverse-Euler reconstruction, initialisation scaling
+from .convergence import (ConvergenceStudy, OrderFit, ReferenceAccuracyWarning, WorkPrecision,  # noqa: E402
+                          depth_study, fit_order, refinement_study, richardson_orders, work_precision)
+from .depth_regularity import (DepthSeries, RegularityExponents, ReverseEuler, SolverSwap,  # noqa: E402
+                               WeightRegularity, regularity_exponents, reverse_euler, reverse_euler_study,
+                               solver_swap, swap_study, weight_regularity)
+from .depth_weights import iid_weights, load_weights, smooth_weights  # noqa: E402
+from .init_scaling import InitScaling, init_scaling_study  # noqa: E402
