@@ -254,8 +254,10 @@ def _fit_batched(members, split: Split, seeds, epochs, lr, batch_size, loss, sel
                         best_p[name][mask] = v[mask]
                     for name, v in net.buffers.items():
                         best_b[name][mask] = v[mask]
-        bar.set_postfix(train=f"{np.nanmean(hist['train_loss'][:, e]):.4g}",
-                        val=f"{np.nanmean(hist['val_loss'][:, e]):.4g}", refresh=False)
+        post = dict(train=f"{hist['train_loss'][:, e].mean():.4g}")
+        if len(split.x_val):
+            post["val"] = f"{hist['val_loss'][:, e].mean():.4g}"
+        bar.set_postfix(refresh=False, **post)
         bar.update()
     bar.close()
     if select == "last":
