@@ -21,7 +21,8 @@ every other dimension gets the integer index 0..n-1 as its coordinate.  An array
 ``coord=True`` (``t`` along ``step``) is listed in the CF ``coordinates`` attribute of every
 variable that uses its dimension, so xarray attaches it as a coordinate.
 
-``None`` values are not written; a field missing on reading is ``None``.
+``None`` values are not written; a field missing on reading is ``None`` (an empty dict of a
+:class:`Mapping` field is not written either and reads back as ``{}``).
 """
 from __future__ import annotations
 
@@ -364,6 +365,8 @@ def write_group(group: h5py.Group, obj: Any, schema: Schema | None = None) -> No
         elif isinstance(f, Json):
             group.attrs[f.name] = json.dumps(value)
         elif isinstance(f, Mapping):
+            if isinstance(value, dict) and not value:
+                continue  # an empty dict is not written; it reads back as {}
             _write_mapping(group.create_group(f.name), value, f"{where}.{f.name}")
         elif isinstance(f, Ragged):
             pieces = [to_numpy(v, f"{where}.{f.name}[{i}]") for i, v in enumerate(value)]
@@ -458,6 +461,8 @@ def read_group(group: h5py.Group, device=None) -> Any:
             values[f.name] = json.loads(group.attrs[k]) if k in group.attrs else None
         elif isinstance(f, Ragged) and k not in group and k + "_count" in group:
             values[f.name] = []
+        elif isinstance(f, Mapping) and k not in group:
+            values[f.name] = {}
         elif k not in group:
             values[f.name] = None
         elif isinstance(f, Array):

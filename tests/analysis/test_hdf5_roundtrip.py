@@ -47,6 +47,7 @@ def test_solution_with_none_fields_and_failure(tmp_path):
                            message="non-finite state at step 3", method="DOP853")
     back = hdf5.load(hdf5.save(tmp_path / "f.h5", sol))
     assert back.n_rejected is None and back.step_piece is None and back.status == -1 and not back.success
+    assert back.extras == {}
     assert bit_equal(back.y, sol.y)  # NaN payloads survive gzip+shuffle
 
 
