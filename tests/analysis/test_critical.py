@@ -135,3 +135,26 @@ def test_bad_input():
         inject_critical_point(ResNet(2, 2, 1, 3, activation="relu", seed=0).eval(), 0, [0.0, 0.0])
     with pytest.raises(ValueError, match="eps"):
         inject_critical_point(ResNet.mlp(2, 2, 1, 3, seed=0).eval(), 0, [0.0, 0.0])
+
+
+@pytest.mark.parametrize("seed", [1, 3])
+def test_critical_points_of_a_folding_resnet_are_honest(seed):
+    # ε = δ = 1 with large weights: folds; every reported point must be a critical point by an
+    # independent autograd gradient, and its kind must match finite-difference Hessian signs
+    m = ResNet(2, 2, 1, 3, eps=1.0, delta=1.0, seed=seed).eval()
+    with torch.no_grad():
+        m.field.weight.mul_(6.0)
+
+    def phi(v):
+        return m(v[None])[0, 0]
+
+    cps = find_critical_points(m, [(-2.0, 2.0), (-2.0, 2.0)], resolution=81)
+    assert len(cps) >= 4 and {"minimum", "maximum", "saddle"} <= set(cps.kinds)
+    assert torch.cdist(cps.points, cps.points).add(torch.eye(len(cps))).min() > 1e-6  # deduplicated
+    for cp in cps:
+        g = torch.autograd.functional.jacobian(phi, cp.point)
+        assert float(g.norm()) <= 1e-10
+        if not cp.degenerate:
+            with torch.no_grad():
+                lam = torch.linalg.eigvalsh(_fd_hessian(phi, cp.point, h=1e-4))
+            assert cp.morse_index == int((lam < 0).sum())

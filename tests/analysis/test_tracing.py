@@ -238,3 +238,18 @@ def test_bad_input():
         trace(3, torch.zeros(3, 2, dtype=torch.float64))
     with pytest.raises(TypeError):
         crossings("trace")
+
+
+from hypothesis import given, strategies as st  # noqa: E402
+
+
+@given(width=st.integers(1, 4), depth=st.integers(1, 5), eps=st.floats(0.0, 2.0), delta=st.floats(0.05, 2.0),
+       scale=st.floats(0.1, 5.0), refine=st.integers(1, 3), seed=st.integers(0, 2**16))
+def test_random_networks_match_autograd(width, depth, eps, delta, scale, refine, seed):
+    m = ResNet(width, width, 1, depth, eps=eps, delta=delta, seed=seed).eval()
+    with torch.no_grad():
+        m.field.weight.mul_(scale)
+    x = torch.randn(3, width, dtype=torch.float64, generator=torch.Generator().manual_seed(seed))
+    tr = trace(m, x, refine=refine)
+    ref = torch.stack([AJ(lambda v: m.blocks(v[None], refine=refine)[0], xi) for xi in x])
+    assert torch.allclose(tr.cumulative[-1], ref, atol=1e-12 * max(1.0, float(ref.abs().max())), rtol=0)
