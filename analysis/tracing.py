@@ -205,7 +205,7 @@ def singular_values(J: torch.Tensor) -> torch.Tensor:
     return torch.linalg.svdvals(J)
 
 
-def _slogdet_blocks(DF: torch.Tensor, dtype) -> tuple[torch.Tensor, torch.Tensor]:
+def _slogdet_blocks(DF: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Cumulative sign and log|det| of DF_{k-1} ⋯ DF_0 from the per-step slogdets; index 0: (1, 0)."""
     sgn, lad = torch.linalg.slogdet(DF)  # (S, batch)
     one = torch.ones_like(sgn[:1])
@@ -265,7 +265,7 @@ def _trace_resnet(model: ResNet, x, refine, keep_layer) -> Trace:
             sign, lad = torch.linalg.slogdet(cumulative)
             logdet_of = "cumulative"
         else:
-            sign, lad = _slogdet_blocks(DF, x.dtype)
+            sign, lad = _slogdet_blocks(DF)
             logdet_of = "blocks"
         outputs, jac = output_jacobian(model, hs[-1], cumulative[-1])
         S = model.depth * refine

@@ -75,7 +75,7 @@ class WidthOneLayer:
 
 def width_one_layers(resnet: ResNet, x: torch.Tensor) -> list[WidthOneLayer]:
     """Per-layer closed-form analysis of a width-one tanh ResNet over sample inputs ``x`` (batch, n)
-    (for n = 1, sort-free linear interpolation between neighbouring sample points locates
+    (for n = 1, linear interpolation between neighbouring sorted sample points locates
     h_l(x) = h±)."""
     check_resnet_eval(resnet, "resnet")
     check_inputs(resnet, x)
