@@ -50,6 +50,7 @@ def _items(obj: Any, group: str | None) -> dict[str, Any]:
         items = {_check_group_name(group if group is not None else default_group(obj)): obj}
     for g, v in items.items():
         type_name(v)  # TypeError for an unsupported type, before any file is touched
+    _check_nesting(list(items), [])
     return items
 
 
@@ -88,7 +89,18 @@ def _provenance_of(obj: Any, seed: int | None, config: dict | None) -> dict:
     return provenance(seed=seed, dtype=dtype, device=device, config=cfg)
 
 
+def _check_nesting(names: list[str], existing: list[str]) -> None:
+    """A record may not sit inside another record (it would be hidden as a field of it)."""
+    for a in names:
+        for b in names + existing:
+            if a != b and (b.startswith(a + "/") or a.startswith(b + "/")):
+                inner, outer = (b, a) if b.startswith(a + "/") else (a, b)
+                raise ValueError(f"group {inner!r} would be inside the record group {outer!r}; "
+                                 f"use sibling groups such as 'runs/0', 'runs/1'")
+
+
 def _write_items(f: h5py.File, items: dict[str, Any], seed, config, replace: bool) -> None:
+    _check_nesting(list(items), [g for g in _records_in(f) if g not in items])
     for name, obj in items.items():
         if name in f:
             if not replace:

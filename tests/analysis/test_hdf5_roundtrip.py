@@ -157,3 +157,32 @@ def test_device_argument(tmp_path):
     sol = _net(torch.float64).solve(_x(2, 2, torch.float64))
     back = hdf5.load(hdf5.save(tmp_path / "d.h5", sol), device="cpu")
     assert back.y.device.type == "cpu"
+
+
+def test_every_schema_covers_every_field_of_its_record():
+    # a field added to a result type without its schema would be silently dropped from files
+    import dataclasses
+
+    from analysis.hdf5.schema import Attr
+
+    schemas = hdf5.registered()
+    assert {"Solution", "Trace", "CriticalPoints", "TunnelResult", "TrainResult", "MonotoneFit"} <= set(schemas)
+    for name, s in schemas.items():
+        init = {f.name for f in dataclasses.fields(s.cls) if f.init}
+        stored = {f.name for f in s.fields if not (isinstance(f, Attr) and f.derived)}
+        assert init == stored, (name, init ^ stored)
+        for f in s.fields:
+            if isinstance(f, Attr) and f.derived:
+                assert hasattr(s.cls, f.name), (name, f.name)
+
+
+def test_nested_group_names_are_refused(tmp_path):
+    net = _net(torch.float64)
+    sol = net.solve(_x(2, 2, torch.float64))
+    with pytest.raises(ValueError, match="inside"):
+        hdf5.save(tmp_path / "n.h5", {"run": sol, "run/inner": sol})
+    p = hdf5.save(tmp_path / "n.h5", {"run": sol})
+    with pytest.raises(ValueError, match="inside"):
+        hdf5.append(p, sol, "run/inner")
+    hdf5.append(p, sol, "runs/inner")  # a sibling whose name merely starts alike is fine
+    assert hdf5.list_records(p) == {"run": "Solution", "runs/inner": "Solution"}
