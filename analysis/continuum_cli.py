@@ -15,6 +15,8 @@ Fields (``--field``):
 from __future__ import annotations
 
 import math
+import sys
+import warnings
 
 import torch
 
@@ -108,7 +110,7 @@ def run(args) -> int:
     """The body of `odenet converge`."""
     import solvers
 
-    from .convergence import refinement_study, work_precision
+    from .convergence import ReferenceAccuracyWarning, refinement_study, work_precision
 
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     known = tuple(solvers.FIXED_METHODS) + solvers.ADAPTIVE_METHODS
@@ -131,7 +133,11 @@ def run(args) -> int:
     adaptive = [m for m in methods if m in solvers.ADAPTIVE_METHODS]
     records = {}
     for m in fixed:
-        study = refinement_study(field, x0, t_span, method=m, steps=depths, reference=ref)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", ReferenceAccuracyWarning)
+            study = refinement_study(field, x0, t_span, method=m, steps=depths, reference=ref)
+        for w in caught:
+            print(f"odenet converge: warning ({m}): {w.message}", file=sys.stderr)
         records[m] = study
         ref_name = {"given": "closed form", "none": "none: Richardson self-convergence"}.get(study.reference,
                                                                                             study.reference)

@@ -97,3 +97,10 @@ def test_depth_figures():
     assert len(plots.regularity(e).axes[0].get_lines()) == 3 + 3
     st = init_scaling_study((2, 4, 8), width=3, n_samples=1, n_inputs=4)
     assert len(plots.init_scaling(st).axes[0].get_lines()) == 4 + 3
+
+
+def test_converge_reports_levels_below_the_reference_accuracy(capsys):
+    assert main(["converge", "--field", "smooth", "--methods", "rk4", "--depths", "64:1024", "--batch", "8"]) == 0
+    captured = capsys.readouterr()
+    assert "warning (rk4): levels [512, 1024]" in captured.err
+    assert captured.out.count("(unresolved)") == 2
