@@ -18,7 +18,7 @@ import numpy as np
 from . import models as _models  # noqa: F401  (registers the model reader/writer)
 from . import records as _records  # noqa: F401  (registers the schemas)
 from .format import atomic_append, atomic_create, open_for_reading, provenance
-from .schema import TYPE_ATTR, read_group, schema_for, type_name, write_group
+from .schema import GZIP_LEVEL, TYPE_ATTR, gzip_level, read_group, schema_for, type_name, write_group
 
 _DEFAULT_GROUP = {"ResNet": "model", "SampleGrid": "grid"}
 
@@ -114,29 +114,31 @@ def _write_items(f: h5py.File, items: dict[str, Any], seed, config, replace: boo
 
 
 def save(path: str | os.PathLike, obj: Any, group: str | None = None, *, overwrite: bool = False,
-         seed: int | None = None, config: dict | None = None) -> Path:
+         seed: int | None = None, config: dict | None = None, gzip: int | None = GZIP_LEVEL) -> Path:
     """Write ``obj`` (or a dict ``{group: obj}``) to a new file at ``path``, atomically.
 
     An existing ``path`` raises FileExistsError unless ``overwrite=True``.  ``seed`` and
     ``config`` are recorded as provenance (default: taken from the object, e.g.
-    ``ResNet.config``).  Returns the path.
+    ``ResNet.config``).  ``gzip``: deflate level 0..9 (with shuffle), None for no compression.
+    Returns the path.
     """
     items = _items(obj, group)
-    with atomic_create(path, overwrite=overwrite) as f:
+    with gzip_level(gzip), atomic_create(path, overwrite=overwrite) as f:
         _write_items(f, items, seed, config, replace=False)
     return Path(path)
 
 
 def append(path: str | os.PathLike, obj: Any, group: str | None = None, *, replace: bool = False,
-           seed: int | None = None, config: dict | None = None) -> Path:
+           seed: int | None = None, config: dict | None = None, gzip: int | None = GZIP_LEVEL) -> Path:
     """Add ``obj`` (or a dict ``{group: obj}``) as new group(s) of the existing file ``path``.
 
     Written into a copy of the file that replaces the original only on success (see
     :func:`analysis.hdf5.format.atomic_append`): a failure leaves ``path`` byte-identical.  An
-    existing group raises ValueError unless ``replace=True``.
+    existing group raises ValueError unless ``replace=True`` (HDF5 does not reclaim the space of
+    a replaced group; ``h5repack`` does).  ``gzip`` as in :func:`save`.
     """
     items = _items(obj, group)
-    with atomic_append(path) as f:
+    with gzip_level(gzip), atomic_append(path) as f:
         _write_items(f, items, seed, config, replace=replace)
     return Path(path)
 

@@ -26,6 +26,8 @@ variable that uses its dimension, so xarray attaches it as a coordinate.
 """
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import dataclasses
 import json
 import math
@@ -40,7 +42,21 @@ KIND_ATTR = "odenet_kind"          # on a dataset: "torch" or "numpy", what to r
 STEP_DIM = "step"                  # chunks run along this dimension
 CHUNK_BYTES = 1 << 20              # at most about 1 MiB per chunk
 SMALL_BYTES = 1024                 # smaller arrays without "step" are stored contiguous
-COMPRESSION = {"compression": "gzip", "compression_opts": 4, "shuffle": True}
+GZIP_LEVEL = 4                     # default deflate level; with the shuffle filter
+_gzip = contextvars.ContextVar("odenet_hdf5_gzip", default=GZIP_LEVEL)
+
+
+@contextlib.contextmanager
+def gzip_level(level: int | None):
+    """Within the block, datasets are written with gzip ``level`` (0..9) + shuffle, or without
+    compression for ``None`` (still chunked along ``step``)."""
+    if level is not None and (isinstance(level, bool) or not isinstance(level, int) or not 0 <= level <= 9):
+        raise ValueError(f"gzip must be an int in 0..9 or None (no compression); got {level!r}")
+    token = _gzip.set(level)
+    try:
+        yield
+    finally:
+        _gzip.reset(token)
 
 
 @dataclass(frozen=True)
@@ -241,7 +257,9 @@ def _write_dataset(group: h5py.Group, name: str, arr: np.ndarray, kind: str, dim
     data = arr.astype(np.int8) if is_bool else arr  # netCDF has no bool: xarray's own int8 + dtype="bool"
     # trajectories always chunked along step; tiny arrays stay contiguous (gzip cannot win there)
     if data.ndim and data.size and (STEP_DIM in dims or data.nbytes >= SMALL_BYTES):
-        ds = group.create_dataset(name, data=data, chunks=_chunks(data.shape, data.itemsize, dims), **COMPRESSION)
+        level = _gzip.get()
+        filters = {} if level is None else {"compression": "gzip", "compression_opts": level, "shuffle": True}
+        ds = group.create_dataset(name, data=data, chunks=_chunks(data.shape, data.itemsize, dims), **filters)
     else:
         ds = group.create_dataset(name, data=data)
     ds.attrs[KIND_ATTR] = kind

@@ -138,3 +138,22 @@ def test_h5dump_reads_the_file(tmp_path, net, capsys):
     assert out.returncode == 0, out.stderr
     assert 'DATASET "y"' in out.stdout and 'DATASET "field.weight"' in out.stdout and "DIMENSION_LIST" in out.stdout
     assert 'ATTRIBUTE "format"' in out.stdout
+
+
+def test_gzip_level_and_no_compression(tmp_path):
+    net = ResNet.neural_ode(2, 2, 1, depth=10, T=1.0, seed=0)
+    with torch.no_grad():
+        sol = net.solve(torch.randn(500, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(0)))
+    p = hdf5.save(tmp_path / "raw.h5", sol, gzip=None)
+    q = hdf5.save(tmp_path / "g9.h5", sol, gzip=9)
+    with h5py.File(p, "r") as f, h5py.File(q, "r") as g:
+        assert f["solution/y"].compression is None and f["solution/y"].chunks[1:] == (500, 2)
+        assert g["solution/y"].compression == "gzip" and g["solution/y"].compression_opts == 9
+    assert torch.equal(hdf5.load(p).y, sol.y) and torch.equal(hdf5.load(q).y, sol.y)
+    for bad in (10, -1, 2.0, True):
+        with pytest.raises(ValueError, match="gzip"):
+            hdf5.save(tmp_path / "bad.h5", sol, gzip=bad)
+    assert not (tmp_path / "bad.h5").exists()
+    hdf5.append(p, sol, "again", gzip=1)
+    with h5py.File(p, "r") as f:
+        assert f["again/y"].compression_opts == 1 and f["solution/y"].compression is None
