@@ -376,7 +376,7 @@ def load_spec(source: str | os.PathLike | dict) -> SweepSpec:
     samplers = {k: _sampler(f"random.{k}", v) for k, v in random_raw.items() if k != "samples"}
     both = sorted(set(grid) & set(samplers))
     if both:
-        raise SweepSpecError(f"{both[0]} is in both [grid] and [random]: sweep it in one of them")
+        raise SweepSpecError(f"grid.{both[0]} and random.{both[0]} both given: sweep {both[0]} in one of them")
     if samplers and "samples" not in random_raw:
         raise SweepSpecError("random.samples is required with [random] ranges (the number of draws)")
     samples = _pos_int("random.samples", random_raw["samples"]) if "samples" in random_raw else 0

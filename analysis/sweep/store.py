@@ -227,7 +227,8 @@ def summary_row(run, summary: dict, seconds: float) -> dict:
     """One summary row: run id, the run's full architecture and training parameters, its results."""
     m, t = run.config["model"], run.config["train"]
     row = {"run_id": run.run_id}
-    row.update({k: m[k] for k in ("eps", "delta", "depth", "width", "activation", "input_map", "batchnorm", "T")})
+    row.update({k: m[k] for k in ("eps", "delta", "depth", "width", "activation", "input_map", "batchnorm")})
+    row["T"] = m["T"] if m["T"] is not None else m["depth"] * m["delta"]
     row["ratio"] = m["delta"] / m["eps"] if m["eps"] > 0 else math.inf
     row.update({k: t[k] for k in ("seed", "epochs", "lr", "batch_size")})
     row.update(summary)

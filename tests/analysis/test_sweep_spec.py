@@ -1,0 +1,127 @@
+"""Sweep files: validation (each bad file names its key), expansion, run ids, conflicts."""
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from analysis.sweep import SweepConflictError, SweepSpecError, dry_run, load_spec, run_sweep
+from analysis.sweep.spec import config_id
+
+BASE = {
+    "sweep": {"name": "t"},
+    "dataset": {"name": "circles", "n": 60},
+    "model": {"width": 2, "depth": 2},
+    "train": {"epochs": 1, "batch_size": 30},
+    "analyses": {"certificate": True},
+    "grid": {"eps": [0.5, 1.0], "seed": [0, 1]},
+}
+
+
+def spec_with(**tables):
+    raw = {k: dict(v) for k, v in BASE.items()}
+    for k, v in tables.items():
+        if v is None:
+            raw.pop(k, None)
+        else:
+            raw[k] = v
+    return raw
+
+
+@pytest.mark.parametrize("tables, key", [
+    (dict(model={"width": 2, "depht": 3}), "model.depht"),                      # unknown key
+    (dict(sweep={"name": "t", "colour": 1}), "sweep.colour"),
+    (dict(grid={"eps": [0.5], "sed": [1]}), "sed"),
+    (dict(analyses={"certificate": True, "homology": True}), "analyses.homology"),
+    (dict(dataset={"name": "circles", "radius": 2}), "dataset.radius"),
+    (dict(grid={"eps": []}), "grid.eps"),                                        # empty range
+    (dict(grid={"depth": {"range": [5, 2, 1]}}), "grid.depth"),
+    (dict(grid={"eps": {"linspace": [0, 1, 0]}}), "grid.eps"),
+    (dict(grid={"seed": [0]}, random={"samples": 3, "eps": {"low": 1.0, "high": 0.5}}), "random.eps"),
+    (dict(grid={"seed": [0]}, random={"samples": 3, "eps": {"choices": []}}), "random.eps"),
+    (dict(random={"samples": 3, "eps": {"low": 0.1, "high": 0.5}}), "grid.eps and random.eps"),
+    (dict(grid={"eps": [0.5, -1.0]}), "grid.eps[1]"),                            # eps < 0
+    (dict(model={"eps": -0.1}), "model.eps"),
+    (dict(grid={"seed": [0]}, random={"samples": 2, "eps": {"low": -1.0, "high": -0.5}}), "random.eps"),
+    (dict(dataset={"name": "spirals"}), "dataset.name"),                        # unknown dataset
+    (dict(grid={"depth": [2, 0]}), "grid.depth[1]"),
+    (dict(grid={"width": [2.5]}), "grid.width[0]"),
+    (dict(grid={"activation": ["tanh", "sine"]}), "grid.activation[1]"),
+    (dict(train={"epochs": 1, "lr": 0}), "train.lr"),
+    (dict(analyses={"critical_points": {"resolution": 0}}), "analyses.critical_points.resolution"),
+    (dict(dataset={"name": "xor"}, analyses={"tunnel": True}), "analyses.tunnel"),
+])
+def test_bad_sweep_files_name_the_key(tables, key):
+    with pytest.raises(SweepSpecError) as info:
+        load_spec(spec_with(**tables))
+    assert key in str(info.value)
+
+
+def test_error_lists_what_is_allowed():
+    with pytest.raises(SweepSpecError, match=r"allowed in \[model\].*'depth'"):
+        load_spec(spec_with(model={"depht": 3}))
+    with pytest.raises(SweepSpecError, match=r"\['circles', 'square', 'xor'\]"):
+        load_spec(spec_with(dataset={"name": "spirals"}))
+
+
+def test_bad_toml_file_is_refused_before_running(tmp_path):
+    p = tmp_path / "bad.toml"
+    p.write_text('[dataset]\nname = "circles"\n[grid]\neps = [0.5, -2]\n')
+    with pytest.raises(SweepSpecError, match=r"grid\.eps\[1\]"):
+        run_sweep(p, tmp_path / "out", workers=0, progress=False)
+    assert not (tmp_path / "out.d").exists()  # nothing was written
+
+
+def test_grid_expansion_ratio_and_ids():
+    raw = spec_with(grid={"eps": [0.5, 2.0], "ratio": {"logspace": [-1, 1, 3]}, "depth": {"range": [2, 6, 2]},
+                          "seed": [0, 1]})
+    spec = load_spec(raw)
+    assert len(spec.runs) == 2 * 3 * 2 * 2
+    for r in spec.runs:
+        m = r.config["model"]
+        assert math.isclose(m["delta"], r.params["ratio"] * r.params["eps"], rel_tol=1e-15)
+        assert "ratio" not in m and m["depth"] in (2, 4)
+    # ids: a hash of the complete run config, equal for equal configs and stable across loads
+    again = load_spec(raw)
+    assert [r.run_id for r in spec.runs] == [r.run_id for r in again.runs]
+    assert len({r.run_id for r in spec.runs}) == len(spec.runs)
+    r = spec.runs[0]
+    assert r.run_id == config_id(r.config)
+    # the id does not depend on how a value was written (a list or a range)
+    other = load_spec(spec_with(grid={"eps": [0.5], "ratio": [0.1], "depth": [2], "seed": [0]}))
+    assert other.runs[0].run_id == spec.runs[0].run_id
+
+
+def test_random_draws_are_seeded_and_in_range():
+    raw = spec_with(sweep={"name": "t", "seed": 7}, grid={"seed": [0]},
+                    random={"samples": 20, "eps": {"low": 0.1, "high": 1.0},
+                            "delta": {"low": 0.01, "high": 10.0, "log": True},
+                            "depth": {"low": 1, "high": 4, "integer": True}})
+    a, b = load_spec(raw), load_spec(raw)
+    assert [r.run_id for r in a.runs] == [r.run_id for r in b.runs] and len(a.runs) == 20
+    for r in a.runs:
+        assert 0.1 <= r.params["eps"] <= 1.0 and 0.01 <= r.params["delta"] <= 10.0
+        assert r.params["depth"] in (1, 2, 3, 4) and r.config["model"]["delta"] == r.params["delta"]
+    raw["sweep"]["seed"] = 8
+    assert {r.run_id for r in load_spec(raw).runs}.isdisjoint({r.run_id for r in a.runs})
+
+
+def test_ensemble_groups_share_everything_but_the_seed():
+    spec = load_spec(spec_with(grid={"eps": [0.5, 1.0], "seed": [0, 1, 2]}))
+    keys = {}
+    for r in spec.runs:
+        keys.setdefault(r.group_key, set()).add(r.params["eps"])
+    assert len(keys) == 2 and all(len(v) == 1 for v in keys.values())
+
+
+def test_conflicting_sweep_is_refused(tmp_path):
+    spec = load_spec(spec_with(grid={"seed": [0]}))
+    run_sweep(spec, tmp_path / "out", workers=0, progress=False)
+    other = load_spec(spec_with(grid={"seed": [0, 1]}))
+    with pytest.raises(SweepConflictError, match="another sweep"):
+        run_sweep(other, tmp_path / "out", workers=0, progress=False)
+    with pytest.raises(SweepConflictError):
+        dry_run(other, tmp_path / "out")
+    # the same sweep again is a resume, not a conflict; dry_run reports the run as done
+    assert [r["status"] for r in dry_run(spec, tmp_path / "out")] == ["done"]
+    assert run_sweep(spec, tmp_path / "out", workers=0, progress=False).computed == []
