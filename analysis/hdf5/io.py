@@ -24,8 +24,8 @@ _DEFAULT_GROUP = {"ResNet": "model", "SampleGrid": "grid"}
 
 
 def default_group(obj: Any) -> str:
-    """The group name used when none is given: "model" for a ResNet, "grid" for a SampleGrid, else the type name in
-    lower case ("solution", "trace", ...)."""
+    """The group name used when none is given: "model" for a ResNet, "grid" for a SampleGrid,
+    else the type name in lower case ("solution", "trace", ...)."""
     name = type_name(obj)
     return _DEFAULT_GROUP.get(name, name.lower())
 

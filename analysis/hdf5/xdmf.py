@@ -4,7 +4,8 @@ For every dataset with dimensions (step, sample, state) in a group, one XDMF gri
 the dataset itself, read from the HDF5 file (node p = k·S + s is sample s at step k, the file's
 row-major order), and the topology is S polylines of n+1 nodes, polyline s = (s, S + s, ...,
 n S + s), written inline.  States of dimension 2 and 3 are drawn as they are; for more, the first
-three components are taken (an XDMF HyperSlab).  A cell attribute ``sample`` numbers the lines.
+three components are taken (an XDMF HyperSlab).  A cell attribute ``sample`` numbers the lines,
+a node attribute ``step`` numbers the layers (colour by it to see the flow through depth).
 """
 from __future__ import annotations
 
@@ -60,12 +61,15 @@ def _grid_xml(h5_ref: str, path: str, shape: tuple[int, int, int], dtype: np.dty
     conn_txt = "\n".join(" ".join(map(str, row)) for row in conn)
     name = quoteattr(path.strip("/").replace("/", "."))
     samples = " ".join(map(str, range(S)))
+    steps = "\n".join(" ".join([str(k)] * S) for k in range(n1))  # node k S + s is at step k
     return (f'<Grid Name={name} GridType="Uniform">\n'
             f'<Topology TopologyType="Polyline" NodesPerElement="{n1}" NumberOfElements="{S}">\n'
             f'<DataItem Dimensions="{S} {n1}" NumberType="Int" Format="XML">\n{conn_txt}\n</DataItem>\n</Topology>\n'
             f"{geometry}\n"
             f'<Attribute Name="sample" AttributeType="Scalar" Center="Cell">'
             f'<DataItem Dimensions="{S}" NumberType="Int" Format="XML">{samples}</DataItem></Attribute>\n'
+            f'<Attribute Name="step" AttributeType="Scalar" Center="Node">'
+            f'<DataItem Dimensions="{n1 * S}" NumberType="Int" Format="XML">\n{steps}\n</DataItem></Attribute>\n'
             f"</Grid>")
 
 

@@ -109,6 +109,9 @@ def test_xdmf_sidecar_describes_each_trajectory_as_a_polyline(tmp_path, net):
         nodes = f[dset][()].reshape(-1, 2)  # XDMF reads the dataset flat, row-major
     for s in range(4):  # polyline s follows sample s through every step
         np.testing.assert_array_equal(nodes[conn[s]], sol.y[:, s, :].numpy())
+    step_attr = ET.parse(xmf).getroot().find(".//Attribute[@Name='step']/DataItem")
+    node_step = np.array(step_attr.text.split(), dtype=np.int64)
+    assert node_step.shape == (8 * 4,) and (node_step[conn] == np.arange(8)[None, :]).all()
     with pytest.raises(FileExistsError):
         write_xdmf(p, "run")
     with pytest.raises(ValueError, match="no dataset"):
