@@ -64,11 +64,14 @@ def test_same_summary_with_local_processes(spec, reference, tmp_path):
 def test_same_summary_with_dask_local_cluster(spec, reference, tmp_path):
     from dask.distributed import Client, LocalCluster
 
-    with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None) as cluster, \
-            Client(cluster) as client:
-        res = run_sweep(spec, tmp_path / "dask", scheduler=client, progress=False)
-    assert len(res.computed) == len(spec.runs)
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None) as cluster:
+        # by address, as `odenet sweep --scheduler tcp://HOST:PORT` does
+        res = run_sweep(spec, tmp_path / "dask", scheduler=cluster.scheduler_address, progress=False)
+        with Client(cluster) as client:  # or with a client of the caller's
+            again = run_sweep(spec, tmp_path / "dask2", scheduler=client, ensemble=False, progress=False)
+    assert len(res.computed) == len(spec.runs) == len(again.computed)
     same_rows(reference.rows, res.rows)
+    same_rows(reference.rows, again.rows)
     log = (tmp_path / "dask.d" / "events.log").read_text().split()
     assert log.count("submit") == len(spec.runs) and log.count("done") == len(spec.runs)
 
