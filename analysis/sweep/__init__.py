@@ -131,8 +131,9 @@ def run_sweep(sweep: SweepSpec | str | os.PathLike | dict, out: str | os.PathLik
             bar = tqdm(total=len(spec.runs), initial=len(skipped), unit="run", desc=f"sweep {spec.name}",
                        disable=not progress, smoothing=0.1)
             t0 = time.perf_counter()
+            finished = ex.run(tasks)
             try:
-                for _, outputs in ex.run(tasks):
+                for _, outputs in finished:
                     for o in outputs:
                         store.write_run(o, params[o.run_id])
                         computed.append(o.run_id)
@@ -140,6 +141,7 @@ def run_sweep(sweep: SweepSpec | str | os.PathLike | dict, out: str | os.PathLik
             except KeyboardInterrupt:
                 interrupted = True
             finally:
+                finished.close()  # cancels what is still queued (Dask: the cluster's pending tasks)
                 bar.close()
                 if own:
                     ex.close(kill=True) if interrupted else ex.close()

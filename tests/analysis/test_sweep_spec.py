@@ -5,7 +5,7 @@ import math
 
 import pytest
 
-from analysis.sweep import SweepConflictError, SweepSpecError, dry_run, load_spec, run_sweep
+from analysis.sweep import SweepBusyError, SweepConflictError, SweepStore, SweepSpecError, dry_run, load_spec, run_sweep
 from analysis.sweep.spec import config_id
 
 BASE = {
@@ -125,3 +125,11 @@ def test_conflicting_sweep_is_refused(tmp_path):
     # the same sweep again is a resume, not a conflict; dry_run reports the run as done
     assert [r["status"] for r in dry_run(spec, tmp_path / "out")] == ["done"]
     assert run_sweep(spec, tmp_path / "out", workers=0, progress=False).computed == []
+
+
+def test_second_writer_is_refused_while_the_first_holds_the_output(tmp_path):
+    spec = load_spec(spec_with(grid={"seed": [0]}))
+    with SweepStore(tmp_path / "out", spec):
+        with pytest.raises(SweepBusyError, match="another process"):
+            run_sweep(spec, tmp_path / "out", workers=0, progress=False)
+    assert run_sweep(spec, tmp_path / "out", workers=0, progress=False).complete  # free again
