@@ -296,8 +296,8 @@ def refinement_study(field, x0: torch.Tensor, t_span: tuple[float, float] | None
     steps = _check_levels("steps", steps)
     check_positive("rtol", rtol)
     check_positive("atol", atol)
-    field, x0 = _as_field(field, x0)
     check_state("x0", x0)
+    field, x0 = _as_field(field, x0)
     t0, t1 = _span(field, t_span)
     if solvers.is_piecewise(field) and any(n % field.pieces.pieces for n in steps):
         raise ValueError(f"steps must be multiples of the field's {field.pieces.pieces} pieces; got {list(steps)}")
@@ -374,8 +374,8 @@ def work_precision(field, x0: torch.Tensor, t_span: tuple[float, float] | None =
     if fixed_methods:
         steps = _check_levels("steps", steps)
     tolerances = [check_positive("tolerances", t) for t in tolerances]
-    field, x0 = _as_field(field, x0)
     check_state("x0", x0)
+    field, x0 = _as_field(field, x0)
     t0, t1 = _span(field, t_span)
     if reference is None:
         raise ValueError("work_precision needs a reference (a method name or a tensor); got None")

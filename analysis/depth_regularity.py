@@ -2,7 +2,10 @@
 
 (a) **solver swap** (Ott et al., ICLR 2021): evaluate the network's associated ODE
     x' = -γ x + a σ(W(t) x + b(t)) with other methods and step sizes and report the change of the
-    output Φ and of the accuracy.  ODE-like networks change by O(h^p)-small amounts.
+    output Φ and of the accuracy.  W(t) is read from the blocks piecewise (the associated ODE)
+    or linearly between layers (:func:`continuous_depth_ode`).  A network that discretises its
+    ODE changes by O(h) (it is the Euler solution); i.i.d. layers on the linear reading change
+    by O(1) whatever the depth.
 (b) **weight regularity across depth** (Cohen et al., ICML 2021): with ‖·‖ the Frobenius (or
     spectral) norm of the BatchNorm-folded block weights,
 
@@ -37,7 +40,7 @@ from .convergence import OrderFit, error_norms, fit_order
 
 __all__ = ["WeightRegularity", "RegularityExponents", "ReverseEuler", "SolverSwap", "DepthSeries",
            "weight_regularity", "regularity_exponents", "reverse_euler", "reverse_euler_study", "solver_swap",
-           "swap_study", "depth_exponent", "classification_accuracy"]
+           "swap_study", "depth_exponent", "classification_accuracy", "continuous_depth_ode", "READINGS"]
 
 
 # --------------------------------------------------------------------------------------------
@@ -309,7 +312,9 @@ def solver_swap(net, x: torch.Tensor, labels: torch.Tensor | None = None, *,
                 methods: Sequence[str] = ("euler", "heun", "midpoint", "rk4", "dopri5"),
                 refinements: Sequence[int] = (1, 2, 4), reading: str = "piecewise", rtol: float = 1e-8,
                 atol: float = 1e-8, metric: Callable[[torch.Tensor, torch.Tensor], float] | None = None) -> SolverSwap:
-    """Outputs of the network with its blocks replaced by other solvers of its associated ODE.
+    """Outputs of the network with its blocks replaced by other solvers of its ODE, with W(t) read
+    from the blocks as ``reading`` says (:func:`continuous_depth_ode`: ``"piecewise"`` or
+    ``"linear"``).
 
     Fixed-step methods run with m sub-steps per layer for each m in ``refinements`` (steps L m,
     restarting at layer boundaries; euler with m = 1 is the network itself); adaptive methods
