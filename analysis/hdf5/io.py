@@ -187,12 +187,15 @@ def save_model(path: str | os.PathLike, model, group: str = "model", *, overwrit
 
 
 def load_model(path: str | os.PathLike, group: str | None = None, *, device=None):
-    """The ResNet stored at ``group`` (default: the file's only model): outputs equal the saved
-    model's bit for bit."""
+    """The ResNet stored at ``group`` (default: the file's only model, also one nested in a
+    record such as a training run's): outputs equal the saved model's bit for bit."""
     from odenet import ResNet
 
-    if group is None:
-        models = [g for g, t in list_records(path).items() if t == _models.MODEL_TYPE]
+    if group is None:  # the file's only model, top-level or nested (a training run's model)
+        with open_for_reading(path) as f:
+            models = []
+            f.visititems(lambda name, item: models.append(name) if isinstance(item, h5py.Group)
+                         and item.attrs.get(TYPE_ATTR) == _models.MODEL_TYPE else None)
         if len(models) != 1:
             raise ValueError(f"{os.fspath(path)!r} holds {len(models)} models {models}; pass group=")
         group = models[0]

@@ -110,6 +110,7 @@ def test_training_run_round_trip(tmp_path, dtype):
     x = torch.linspace(-1, 1, 11, dtype=dtype)[:, None]
     with torch.no_grad():
         assert bit_equal(back.model(x), run.model(x))
+        assert bit_equal(hdf5.load_model(tmp_path / "r.h5")(x), run.model(x))  # found nested
     with xr.open_dataset(tmp_path / "r.h5", engine="h5netcdf", group="trainresult") as ds:
         assert ds["train_loss"].dims == ("epoch",) and ds["epoch"].values.tolist() == [0, 1, 2, 3]
         assert ds.attrs["seed"] == run.seed
