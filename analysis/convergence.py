@@ -133,7 +133,8 @@ class WorkPrecision:
 def error_norms(y: torch.Tensor, ref: torch.Tensor) -> tuple[float, float]:
     """(sup, rms) distance of a batch of states (batch, ...) to ``ref``:
     sup = max_ij |y_ij - y*_ij|, rms = ((1/N) Σ_i |y_i - y*_i|²)^{1/2}."""
-    diff = (y.detach().to(torch.float64) - ref.detach().to(torch.float64)).reshape(len(y), -1)
+    y = y.detach().to(torch.float64)
+    diff = (y - ref.detach().to(device=y.device, dtype=torch.float64)).reshape(len(y), -1)
     return float(diff.abs().max()), float(diff.square().sum(1).mean().sqrt())
 
 
@@ -229,6 +230,10 @@ def _reference(field, x0, t_span, reference, rtol, atol, reference_error):
             raise ValueError(f"reference must have the shape of x0 {tuple(x0.shape)}; got {tuple(reference.shape)}")
         return reference.detach().to(torch.float64), "given", float(reference_error or 0.0)
     check_choice("reference", reference, solvers.ADAPTIVE_METHODS + solvers.REFERENCE_METHODS)
+    if reference in solvers.REFERENCE_METHODS and x0.device.type != "cpu":
+        # solvers' scipy references evaluate the field on CPU copies of the state
+        raise ValueError(f"reference={reference!r} (scipy) integrates on the CPU but x0 is on {x0.device}; use a "
+                         f"torchdiffeq reference such as reference='dopri8' (rtol=atol=1e-12) on this device")
     with torch.no_grad():
         sol = solvers.solve(field, x0, t_span, method=reference, rtol=rtol, atol=atol, record="end")
         if not sol.success:

@@ -203,8 +203,8 @@ def weight_regularity(net_or_weight, norm: str = "fro") -> WeightRegularity:
         raise ValueError(f"weight regularity needs depth >= 2; got depth {W.shape[0]}")
     W = W.detach().to(torch.float64)
     ord_ = "fro" if norm == "fro" else 2
-    norms = torch.linalg.matrix_norm(W, ord=ord_).numpy()
-    inc = torch.linalg.matrix_norm(W[1:] - W[:-1], ord=ord_).numpy()
+    norms = torch.linalg.matrix_norm(W, ord=ord_).cpu().numpy()
+    inc = torch.linalg.matrix_norm(W[1:] - W[:-1], ord=ord_).cpu().numpy()
     qv = float((inc ** 2).sum())
     return WeightRegularity(depth=int(W.shape[0]), norm=norm, norms=norms, increments=inc, max_norm=float(norms.max()),
                             max_increment=float(inc.max()), total_variation=float(inc.sum()),
@@ -257,8 +257,8 @@ def reverse_euler(net, x: torch.Tensor) -> ReverseEuler:
             raise RuntimeError(f"reverse pass failed: {back.message}")
         rec = back.y.flip(0)  # rec[l] reconstructs h_l
         e = (rec - fwd.y).abs()
-        layer_sup = e.reshape(len(e), -1).amax(1).numpy()
-        layer_rms = e.square().sum(-1).mean(-1).sqrt().numpy()
+        layer_sup = e.reshape(len(e), -1).amax(1).cpu().numpy()
+        layer_rms = e.square().sum(-1).mean(-1).sqrt().cpu().numpy()
     return ReverseEuler(depth=net.depth, err_sup=float(layer_sup[0]), err_rms=float(layer_rms[0]),
                         layer_err_sup=layer_sup, layer_err_rms=layer_rms)
 
