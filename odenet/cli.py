@@ -72,13 +72,6 @@ def _cmd_converge(args) -> int:
     return run(args)
 
 
-def _cmd_converge(args) -> int:
-    """Refinement studies (observed orders) and work-precision data for one field (analysis.continuum_cli)."""
-    from analysis.continuum_cli import run
-
-    return run(args)
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="odenet", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
