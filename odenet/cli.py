@@ -58,6 +58,13 @@ def _cmd_trace(args) -> int:
     return 0
 
 
+def _cmd_reproduce(args) -> int:
+    """The paper's experiments end to end (analysis.paper)."""
+    from analysis.paper import main as reproduce_main
+
+    return reproduce_main(args.rest)
+
+
 def _cmd_sweep(args) -> int:
     """Run or resume a parameter sweep described by a TOML file (analysis.sweep)."""
     from analysis.sweep.command import sweep_command
@@ -82,6 +89,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--T", type=float, default=2.0)
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=_cmd_demo)
+
+    p = sub.add_parser("reproduce", help="reproduce the tunnel-effect paper (figures, HDF5, summary table)",
+                       add_help=False)
+    p.add_argument("rest", nargs=argparse.REMAINDER, help="options of scripts/reproduce_paper.py (--help)")
+    p.set_defaults(func=_cmd_reproduce)
 
     p = sub.add_parser("inspect", help="print the tree of an odenet HDF5 file with shapes, dims and attributes")
     p.add_argument("file")

@@ -1,13 +1,13 @@
-"""The main job.  Until the full reproduction lands, a short real result: Euler refinement of a
-ResNet towards its neural-ODE flow."""
-import argparse
+"""Reproduce the tunnel-effect paper end to end (the main job, run by `make reproduce`).
+
+    python scripts/reproduce_paper.py [--out results] [--quick] [--seed 0] [--only 1d,circles,...]
+                                      [--overwrite] [--quiet]
+
+Writes results/paper.h5, results/figures/*.png and results/summary.md; see analysis/paper.py.
+"""
 import sys
 
-from odenet.cli import main
+from analysis.paper import main
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--out", default="results")
-    parser.add_argument("--quick", action="store_true")
-    args = parser.parse_args()
-    sys.exit(main(["demo"]))
+    sys.exit(main())
