@@ -161,3 +161,40 @@ def test_bounds_round_trip(tmp_path):
     assert_same_record(_round_trip(tmp_path, fit, "m.h5"), fit)
     mb = model_bounds(ResNet(2, 2, 1, 3, eps=1.0, delta=0.3, seed=0))
     assert_same_record(_round_trip(tmp_path, mb, "b.h5"), mb)
+
+
+def _as_float32(rec):
+    """The record with every floating array (and list of arrays) cast to float32."""
+    def cast(v):
+        if isinstance(v, torch.Tensor) and v.is_floating_point():
+            return v.detach().to(torch.float32)
+        if isinstance(v, np.ndarray) and v.dtype.kind == "f":
+            return v.astype(np.float32)
+        if isinstance(v, list) and v and all(isinstance(u, np.ndarray) for u in v):
+            return [cast(u) for u in v]
+        return v
+
+    return dataclasses.replace(rec, **{f.name: cast(getattr(rec, f.name)) for f in dataclasses.fields(rec)})
+
+
+def test_float32_versions_of_every_record_round_trip(tmp_path):
+    from analysis.bounds import monotone_fit
+    from analysis.tunnel import tunnel
+
+    net = ResNet(2, 2, 1, 3, eps=1.0, delta=0.2, seed=3)
+    x = torch.randn(6, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        recs = [invert(net, net.blocks(net.embed(x))), liouville(net.ode(), x),
+                crossings(trace(net, x)), monotone_fit(np.linspace(-1, 1, 11), np.linspace(-1, 1, 11) ** 2),
+                tunnel(_saddle_tunnel, (-1, 1, -1, 1), (0.0, 0.0), 0.1, resolution=21)]
+    for i, rec in enumerate(recs):
+        r32 = _as_float32(rec)
+        assert any(getattr(r32, f.name).dtype in (torch.float32, np.float32) for f in dataclasses.fields(r32)
+                   if isinstance(getattr(r32, f.name), (torch.Tensor, np.ndarray)))
+        back = _round_trip(tmp_path, r32, f"f32_{i}.h5")
+        for f in dataclasses.fields(r32):
+            a, b = getattr(back, f.name), getattr(r32, f.name)
+            if isinstance(b, (torch.Tensor, np.ndarray)):
+                assert bit_equal(a, b), f.name  # same dtype (float32 after the cast), same bytes
+            elif isinstance(b, list) and b and isinstance(b[0], np.ndarray):
+                assert all(bit_equal(u, v) and u.dtype == np.float32 for u, v in zip(a, b)), f.name
