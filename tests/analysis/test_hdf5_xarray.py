@@ -143,6 +143,27 @@ def test_h5dump_reads_the_file(tmp_path, net, capsys):
     assert 'ATTRIBUTE "format"' in out.stdout
 
 
+def test_ncdump_reads_named_dimensions(tmp_path, net, capsys):
+    # netCDF-C itself (not only h5netcdf) must see the groups, dimension names and strings
+    from analysis.critical import find_critical_points
+
+    cps = find_critical_points(lambda x: torch.sin(x[..., 0]) * torch.cos(x[..., 1]), [[-2.0, 2.0], [-2.0, 2.0]],
+                               resolution=11)
+    with torch.no_grad():
+        p = hdf5.save(tmp_path / "n.h5", {"run": net.solve(_x(3)), "model": net, "cps": cps})
+    ncdump = shutil.which("ncdump")
+    if ncdump is None:  # installs nothing: the check runs where netcdf-bin is present
+        with capsys.disabled():
+            print("\n[test_ncdump_reads_named_dimensions] ncdump not found (Debian package netcdf-bin); "
+                  "netCDF-C check not run here")
+        return
+    out = subprocess.run([ncdump, str(p)], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert "group: run {" in out.stdout and "double y(step, sample, state) ;" in out.stdout
+    assert "double field.weight(layer, row, col) ;" in out.stdout
+    assert "string kinds(point) ;" in out.stdout and "phony_dim" not in out.stdout
+
+
 def test_gzip_level_and_no_compression(tmp_path):
     net = ResNet.neural_ode(2, 2, 1, depth=10, T=1.0, seed=0)
     with torch.no_grad():
