@@ -33,6 +33,7 @@ from odenet.training import train
 from .certificates import certify
 from .critical import find_critical_points, inject_critical_point
 from .maps import jacobian_map
+from .paper_records import PhaseDiagram, RatioStudy, SingularValueMaps
 from .tracing import trace
 from .tunnel import tunnel
 from .width_one import width_one_layers
@@ -309,7 +310,9 @@ def run_injection(seed: int, settings: Settings, progress: bool) -> RunResult:
     out.figures["injection_singular_values.png"] = singular_value_maps(
         X, Y, [m.sigma_min for m in maps], [f"σ_min of blocks 0..{k - 1}" for k in range(1, spec.depth + 1)],
         suptitle="critical point injected at x₀ = 0 (block 0), after retraining")
-    out.records["sigma_min_maps"] = {f"blocks_0_{k}": m.sigma_min for k, m in enumerate(maps)}
+    out.records["sigma_min_maps"] = SingularValueMaps(
+        x=maps[0].x.numpy(), y=maps[0].y.numpy(), stop=np.arange(1, spec.depth + 1),
+        sigma_min=torch.stack([m.sigma_min for m in maps]).numpy())
     return out
 
 
@@ -441,18 +444,28 @@ def reproduce(out: str | os.PathLike = "results", *, quick: bool = False, seed: 
     Everything is written into a temporary folder beside ``out`` that replaces it at the end, so
     an error or an interruption leaves ``out`` as it was.  Returns the summary rows.
     """
-    import matplotlib.pyplot as plt
-    from tqdm.auto import tqdm
-
-    from . import hdf5
-    from .plots.paper import error_vs_ratio, loss_curves, phase_diagram as plot_phase, tunnel_vs_ratio
-
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise ValueError(f"seed must be an integer >= 0; got {seed!r}")
     out = _check_out(Path(out), overwrite)
     only = _check_only(only)
     settings = Settings.quick() if quick else Settings()
     torch.manual_seed(seed)
+    # Width ≤ 3 networks: intra-op threads only add scheduling cost (and stall badly on a busy
+    # machine), so the reproduction runs on one thread and restores the caller's setting.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return _reproduce(out, quick, seed, only, settings, progress)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _reproduce(out: Path, quick: bool, seed: int, only: tuple, settings: Settings, progress: bool) -> list[dict]:
+    import matplotlib.pyplot as plt
+    from tqdm.auto import tqdm
+
+    from . import hdf5
+    from .plots.paper import error_vs_ratio, loss_curves, phase_diagram as plot_phase, tunnel_vs_ratio
 
     jobs = []
     if "1d" in only:
@@ -493,18 +506,18 @@ def reproduce(out: str | os.PathLike = "results", *, quick: bool = False, seed: 
         if studies:
             bar.set_postfix_str(studies[0])
             r, w, frac = phase_diagram(settings, seed)
-            beyond["phase_diagram"] = dict(ratios=r, omegas=w, fraction_with_critical_points=frac)
+            beyond["phase_diagram"] = PhaseDiagram(r, w, frac, settings.phase_samples)
             _save_fig(plot_phase(r, w, frac), figures / "beyond_phase_diagram.png")
             bar.update()
             bar.set_postfix_str(studies[1])
             r, err, ncrit = ratio_study_one_d(settings, seed, False)
-            beyond["x2_error_vs_ratio"] = dict(ratios=r, sup_error=err, critical_points=ncrit)
+            beyond["x2_error_vs_ratio"] = RatioStudy("x2", r, sup_error=err, critical_points=ncrit)
             _save_fig(error_vs_ratio(r, err, 0.5, ylabel="sup |Φ - x²| on [-1, 1]",
                                      title="x², width 1, L = 2, ε = 1"), figures / "beyond_x2_error_vs_ratio.png")
             bar.update()
             bar.set_postfix_str(studies[2])
             r, mis, widths = ratio_study_circles(settings, seed, False)
-            beyond["circles_vs_ratio"] = dict(ratios=r, misclassified=mis, tunnel_width=widths)
+            beyond["circles_vs_ratio"] = RatioStudy("circles", r, misclassified=mis, tunnel_width=widths)
             _save_fig(tunnel_vs_ratio(r, mis, widths), figures / "beyond_circles_vs_ratio.png")
             bar.update()
         bar.close()
@@ -537,9 +550,9 @@ def _summary_document(rows, beyond, seed, quick, elapsed) -> str:
              "MSE ≥ 9/160 ≈ 0.0563 for x² on [-1, 1].", "", summary_markdown(rows)]
     if "phase_diagram" in beyond:
         pd = beyond["phase_diagram"]
-        below = [(r, w) for r in pd["ratios"] for w in pd["omegas"] if r * w < 1]
-        hits_below = sum(pd["fraction_with_critical_points"][i, j] > 0
-                         for i, r in enumerate(pd["ratios"]) for j, w in enumerate(pd["omegas"]) if r * w < 1)
+        below = [(r, w) for r in pd.ratio for w in pd.omega if r * w < 1]
+        hits_below = sum(pd.fraction[i, j] > 0
+                         for i, r in enumerate(pd.ratio) for j, w in enumerate(pd.omega) if r * w < 1)
         lines += ["## Beyond the paper", "",
                   f"- Phase diagram: {len(below)} (δ/ε, ω) cells lie below the certificate line δKω = ε; "
                   f"{hits_below} of them show critical points (the certificate says none can).",
@@ -548,11 +561,11 @@ def _summary_document(rows, beyond, seed, quick, elapsed) -> str:
         b = beyond["x2_error_vs_ratio"]
         lines.append("- x² sup error against δ/ε: " + ", ".join(
             f"{r:.3g} → {e:.3f}{' (critical points)' if c else ''}" for r, e, c in
-            zip(b["ratios"], b["sup_error"], b["critical_points"])))
+            zip(b.ratio, b.sup_error, b.critical_points)))
     if "circles_vs_ratio" in beyond:
         b = beyond["circles_vs_ratio"]
         lines.append("- circles against δ/ε (misclassified, tunnel width): " + ", ".join(
-            f"{r:.3g} → {m:.3f}, {w:.2f}" for r, m, w in zip(b["ratios"], b["misclassified"], b["tunnel_width"])))
+            f"{r:.3g} → {m:.3f}, {w:.2f}" for r, m, w in zip(b.ratio, b.misclassified, b.tunnel_width)))
     lines += ["", f"Wall time: {elapsed:.0f} s."]
     return "\n".join(lines) + "\n"
 

@@ -88,7 +88,8 @@ class ResNet(nn.Module):
     @torch.no_grad()
     def reset_parameters(self, generator: torch.Generator | None = None) -> None:
         """Uniform(-1/√fan_in, 1/√fan_in) for every weight and bias, drawn on the CPU in a fixed
-        order (input map, blocks, output) so that a seed fixes them on any device."""
+        order (input map, output map, blocks) so that a seed fixes them on any device, and the
+        input and output maps of a seed do not depend on the depth."""
         def fill(p: torch.Tensor, fan_in: int):
             bound = 1.0 / math.sqrt(fan_in)
             p.copy_(torch.rand(p.shape, generator=generator, dtype=torch.float64) * 2 * bound - bound)
@@ -96,10 +97,10 @@ class ResNet(nn.Module):
         if self.inp is not None:
             fill(self.inp.weight, self.n_in)
             fill(self.inp.bias, self.n_in)
-        fill(self.field.weight, self.width)
-        fill(self.field.bias, self.width)
         fill(self.out.weight, self.width)
         fill(self.out.bias, self.width)
+        fill(self.field.weight, self.width)
+        fill(self.field.bias, self.width)
 
     @classmethod
     def neural_ode(cls, n_in: int, width: int, n_out: int = 1, depth: int = 10, T: float = 1.0, **kw) -> "ResNet":

@@ -25,9 +25,9 @@ def integrate_reference(method: str, pieces: list, grid: TimeGrid, x0: torch.Ten
         a, b = grid.boundary(l), grid.boundary(l + 1)
 
         def rhs(t, v, f=f):
-            x = torch.from_numpy(v).view(shape)
+            x = torch.from_numpy(v).view(shape).to(x0.device)  # the field's weights live there
             with torch.no_grad():
-                return f(t, x).detach().to(torch.float64).numpy().ravel()
+                return f(t, x).detach().to(torch.float64).cpu().numpy().ravel()
 
         sol = solve_ivp(rhs, (a, b), y, method=method, rtol=rtol, atol=atol)
         stats["nfev"] += int(sol.nfev)

@@ -203,7 +203,7 @@ OPTIONAL_SCHEMAS = {"Trace": _trace_schema, "LiouvilleCheck": _liouville_schema,
                     "MonotoneFit": _monotone_fit_schema, "ModelBounds": _model_bounds_schema}
 
 #: modules that register schemas of their own records when imported (kept beside the records)
-PROVIDER_MODULES = ("analysis.continuum_hdf5",)
+PROVIDER_MODULES = ("analysis.continuum_hdf5", "analysis.paper_records")
 
 
 def register_available() -> list[str]:

@@ -1,0 +1,64 @@
+"""Records of the studies beyond the paper (analysis.paper) and their HDF5 schemas.
+
+Dimension names: ``ratio`` (channel ratio δ/ε, the coordinate), ``omega`` (weight-norm bound
+ω = ‖W_l‖₂), ``stop`` (the partial network of blocks 0..stop-1), ``x`` and ``y`` (the input
+plane).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .hdf5.schema import Array, Attr, Schema, register
+
+
+@dataclass
+class PhaseDiagram:
+    """Fraction of random width-one tanh networks with critical points, ``fraction`` (ratio,
+    omega), over channel ratios r = δ/ε and weight norms ω; the certificate line is δKω = ε."""
+
+    ratio: np.ndarray
+    omega: np.ndarray
+    fraction: np.ndarray
+    samples: int
+    lipschitz: float = 1.0
+
+
+@dataclass
+class RatioStudy:
+    """Trained networks against the channel ratio: for ``task`` "x2" the sup error on [-1, 1]
+    and the number of critical points; for "circles" the misclassified test fraction and the
+    tunnel width (0 where there is no tunnel).  Fields that do not apply are None."""
+
+    task: str
+    ratio: np.ndarray
+    sup_error: np.ndarray | None = None
+    critical_points: np.ndarray | None = None
+    misclassified: np.ndarray | None = None
+    tunnel_width: np.ndarray | None = None
+
+
+@dataclass
+class SingularValueMaps:
+    """σ_min of the Jacobian of the partial networks blocks 0..stop-1 over the input plane:
+    ``sigma_min`` (stop, y, x)."""
+
+    x: np.ndarray
+    y: np.ndarray
+    stop: np.ndarray
+    sigma_min: np.ndarray
+
+
+SCHEMAS = (
+    register(Schema("PhaseDiagram", PhaseDiagram, fields=(
+        Array("ratio", ("ratio",)), Array("omega", ("omega",)), Array("fraction", ("ratio", "omega")),
+        Attr("samples", int), Attr("lipschitz", float)), doc="critical points over (δ/ε, ω)")),
+    register(Schema("RatioStudy", RatioStudy, fields=(
+        Attr("task", str), Array("ratio", ("ratio",)), Array("sup_error", ("ratio",)),
+        Array("critical_points", ("ratio",)), Array("misclassified", ("ratio",)),
+        Array("tunnel_width", ("ratio",))), doc="trained networks against δ/ε")),
+    register(Schema("SingularValueMaps", SingularValueMaps, fields=(
+        Array("x", ("x",)), Array("y", ("y",)), Array("stop", ("stop",)),
+        Array("sigma_min", ("stop", "y", "x"))), doc="σ_min of partial networks over the plane")),
+)
