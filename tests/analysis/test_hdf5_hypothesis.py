@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from analysis import hdf5
-from analysis.hdf5.schema import Array, Attr, Json, Mapping, Ragged, Record, Schema, register
+from analysis.hdf5.schema import Array, Attr, Json, Mapping, Ragged, Record, Schema, Strings, register
 
 from hdf5_helpers import bit_equal
 
@@ -23,6 +23,7 @@ class _Inner:
 class _Random:
     traj: object          # (step, sample, state)
     per_sample: object    # (sample,)
+    names: list           # (sample,) strings
     lines: object         # list of (vertex, xy) arrays or None
     count: int | None
     scale: float | None
@@ -35,7 +36,7 @@ class _Random:
 
 register(Schema("_HypInner", _Inner, fields=(Array("v", ("k",)),)))
 register(Schema("_HypRandom", _Random, fields=(
-    Array("traj", ("step", "sample", "state")), Array("per_sample", ("sample",)),
+    Array("traj", ("step", "sample", "state")), Array("per_sample", ("sample",)), Strings("names", ("sample",)),
     Ragged("lines", ("vertex", "xy"), "line"),
     Attr("count", int), Attr("scale", float), Attr("label", str), Attr("flag", bool), Json("meta"),
     Mapping("extras"), Record("inner"),
@@ -84,6 +85,7 @@ def records(draw):
         extras[k] = draw(arrays((draw(dims), draw(dims)))) if draw(st.booleans()) else draw(json_values)
     return _Random(
         traj=draw(arrays((S, B, D))), per_sample=draw(arrays((B,))), lines=lines,
+        names=draw(st.lists(st.text(max_size=6).filter(lambda s: "\x00" not in s), min_size=B, max_size=B)),
         count=draw(st.none() | st.integers(-2**63, 2**63 - 1)),
         scale=draw(st.none() | st.floats()),
         label=draw(st.none() | st.text(max_size=20).filter(lambda s: "\x00" not in s)),
@@ -106,7 +108,7 @@ def test_random_records_round_trip(tmp_path_factory, rec):
     path = tmp_path_factory.mktemp("hyp") / "r.h5"
     back = hdf5.load(hdf5.save(path, rec, "rec"))
     assert bit_equal(back.traj, rec.traj) and bit_equal(back.per_sample, rec.per_sample)
-    assert bit_equal(back.inner.v, rec.inner.v)
+    assert bit_equal(back.inner.v, rec.inner.v) and back.names == rec.names
     if rec.lines is None:
         assert back.lines is None
     else:
