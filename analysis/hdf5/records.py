@@ -195,12 +195,37 @@ def _model_bounds_schema() -> Schema:
     ), doc="weight norms and closeness bounds of one ResNet")
 
 
+def _jacobian_map_schema() -> Schema:
+    return Schema("JacobianMap", _import(("analysis.maps",), "JacobianMap"), fields=(
+        Array("x", ("x",), doc="grid abscissae"), Array("y", ("y",), doc="grid ordinates"),
+        Array("points", ("sample", "input"), doc="grid points, row-major over (y, x)"),
+        Array("sigma_min", ("y", "x")), Array("sigma_max", ("y", "x")),
+        Array("logabsdet", ("y", "x")), Array("sign", ("y", "x")),
+        Attr("start", int), Attr("stop", int), Attr("output", bool),
+    ), doc="singular values and log|det| of the Jacobian over a grid of the plane", dtype_of="sigma_min")
+
+
+def _regime_run_schema() -> Schema:
+    cls = _import(("analysis.regime",), "RegimeRun")
+    floats = ("eps", "delta", "ratio", "sup_error", "mse", "accuracy", "sup_bound", "isotonic_bound",
+              "closeness", "omega", "critical_norm", "tunnel_width")
+    ints = ("depth", "width", "seed", "epochs", "best_epoch", "tunnel_points")
+    strs = ("dataset", "closeness_kind", "certificate_verdict", "tunnel_verdict")
+    return Schema("RegimeRun", cls, fields=tuple(Attr(n, float) for n in floats) + tuple(Attr(n, int) for n in ints)
+                  + tuple(Attr(n, str) for n in strs) + (
+        Attr("certified", bool),
+        Array("critical_points", ("point", "input"), doc="critical points found on the box"),
+        Strings("critical_kinds", ("point",)),
+    ), doc="one trained network of a regime sweep and what was measured on it", dtype_of="critical_points")
+
+
 #: schema makers of the result types defined in other modules
 OPTIONAL_SCHEMAS = {"Trace": _trace_schema, "LiouvilleCheck": _liouville_schema, "Crossings": _crossings_schema,
                     "CriticalPoints": _critical_points_schema, "CriticalPoint": _critical_point_schema,
                     "CertificateReport": _certificate_schema, "Inverse": _inverse_schema,
                     "TrainResult": _train_result_schema, "TunnelResult": _tunnel_schema,
-                    "MonotoneFit": _monotone_fit_schema, "ModelBounds": _model_bounds_schema}
+                    "MonotoneFit": _monotone_fit_schema, "ModelBounds": _model_bounds_schema,
+                    "JacobianMap": _jacobian_map_schema, "RegimeRun": _regime_run_schema}
 
 #: modules that register schemas of their own records when imported (kept beside the records)
 PROVIDER_MODULES = ("analysis.continuum_hdf5", "analysis.paper_records")

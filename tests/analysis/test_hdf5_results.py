@@ -198,3 +198,28 @@ def test_float32_versions_of_every_record_round_trip(tmp_path):
                 assert bit_equal(a, b), f.name  # same dtype (float32 after the cast), same bytes
             elif isinstance(b, list) and b and isinstance(b[0], np.ndarray):
                 assert all(bit_equal(u, v) and u.dtype == np.float32 for u, v in zip(a, b)), f.name
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_jacobian_map_round_trip(tmp_path, dtype):
+    from analysis.maps import jacobian_map
+
+    net = ResNet(2, 2, 1, 4, eps=1.0, delta=0.5, seed=1, dtype=dtype)
+    jm = jacobian_map(net, resolution=(7, 5), start=1)
+    back = _round_trip(tmp_path, jm)
+    assert_same_record(back, jm)
+    with xr.open_dataset(tmp_path / "r.h5", engine="h5netcdf", group="jacobianmap") as ds:
+        assert ds["sigma_min"].dims == ("y", "x") and ds.sizes == {"x": 7, "y": 5, "sample": 35, "input": 2}
+        np.testing.assert_array_equal(ds["x"].values, jm.x.detach().numpy())
+
+
+def test_regime_run_round_trip(tmp_path):
+    from analysis.regime import RegimeRun
+
+    run = RegimeRun(dataset="circles", eps=0.0, delta=1.0, ratio=math.inf, depth=6, width=2, seed=3, epochs=300,
+                    best_epoch=250, sup_error=0.93, mse=0.04, accuracy=0.97, sup_bound=math.nan,
+                    isotonic_bound=math.nan, closeness=math.nan, closeness_kind="none", omega=2.5,
+                    critical_norm=0.0, certified=False, certificate_verdict="blocks 0, 3 may fold",
+                    critical_points=np.array([[0.1, -0.2], [0.3, 0.4]]), critical_kinds=["saddle", "minimum"],
+                    tunnel_verdict="tunnel", tunnel_width=0.21, tunnel_points=4)
+    assert_same_record(_round_trip(tmp_path, run), run)
