@@ -25,7 +25,7 @@ from torch import nn
 
 from .resnet import ResNet
 from .training import (Split, TrainResult, _check_overrides_and_freeze, _check_seed, apply_overrides,
-                       as_split, check_train_args, final_metrics, initialise, order_seed, _progress)
+                       as_split, check_train_args, initialise, order_seed, _progress)
 
 
 @dataclass
@@ -75,10 +75,10 @@ class _Batched:
     def __init__(self, template: ResNet, models: list[ResNet]):
         self.t = template
         self.K = len(models)
-        self.params = {n: torch.stack([dict(m.named_parameters())[n].detach() for m in models]).clone()
-                       for n, _ in template.named_parameters()}
-        self.buffers = {n: torch.stack([dict(m.named_buffers())[n] for m in models]).clone()
-                        for n, b in template.named_buffers() if b.is_floating_point()}
+        pm = [dict(m.named_parameters()) for m in models]
+        bm = [dict(m.named_buffers()) for m in models]
+        self.params = {n: torch.stack([d[n].detach() for d in pm]).clone() for n in pm[0]}
+        self.buffers = {n: torch.stack([d[n] for d in bm]).clone() for n, b in bm[0].items() if b.is_floating_point()}
         self.bn = template.field.bn
         self.act = template.activation.fn
         self.logits_out = template.output == "sigmoid"
@@ -103,20 +103,17 @@ class _Batched:
         return torch.sigmoid(y) if (self.logits_out and not logits) else y
 
     def _batchnorm(self, z, l, training):
+        """nn.BatchNorm1d per member and channel: (K, B, m) seen as B samples of K m channels, so one
+        fused F.batch_norm kernel does all members (batch statistics and the running-statistics
+        update with momentum and the unbiased variance, exactly as the module does)."""
         bn = self.bn[l]
         pre = f"field.bn.{l}."
-        rm, rv = self.buffers[pre + "running_mean"], self.buffers[pre + "running_var"]
-        if training:
-            mean = z.mean(1)
-            var = z.var(1, unbiased=False)
-            with torch.no_grad():  # the running statistics of nn.BatchNorm1d (momentum, unbiased var)
-                n = z.shape[1]
-                rm.mul_(1 - bn.momentum).add_(mean.detach(), alpha=bn.momentum)
-                rv.mul_(1 - bn.momentum).add_(var.detach() * (n / (n - 1)), alpha=bn.momentum)
-        else:
-            mean, var = rm, rv
-        zhat = (z - mean[:, None, :]) * torch.rsqrt(var + bn.eps)[:, None, :]
-        return zhat * self.params[pre + "weight"][:, None, :] + self.params[pre + "bias"][:, None, :]
+        K, B, m = z.shape
+        flat = z.transpose(0, 1).reshape(B, K * m)
+        out = F.batch_norm(flat, self.buffers[pre + "running_mean"].view(-1),
+                           self.buffers[pre + "running_var"].view(-1), self.params[pre + "weight"].reshape(-1),
+                           self.params[pre + "bias"].reshape(-1), training, bn.momentum, bn.eps)
+        return out.reshape(B, K, m).transpose(0, 1)
 
     def load_into(self, models, params, buffers):
         with torch.no_grad():
@@ -183,7 +180,7 @@ def train_ensemble(models: ResNet | Sequence[ResNet] | Callable[[int], ResNet], 
             apply_overrides(m, overrides)
     config = dict(epochs=epochs, lr=lr, batch_size=batch_size, loss=loss, select=select, retry_threshold=None,
                   max_tries=1, freeze=list(freeze), reinit=reinit, val_split=val_split)
-    hist, best_epoch = _fit_batched(members, split, seeds, epochs, lr, batch_size, loss, select, freeze, progress)
+    hist, best_epoch, metrics = _fit_batched(members, split, seeds, epochs, lr, batch_size, loss, select, freeze, progress)
     results = []
     for k, (m, s) in enumerate(zip(members, seeds)):
         m.eval()
@@ -191,7 +188,7 @@ def train_ensemble(models: ResNet | Sequence[ResNet] | Callable[[int], ResNet], 
         e = int(best_epoch[k])
         results.append(TrainResult(m, h["train_loss"], h["val_loss"], h["batch_loss"], h["train_accuracy"],
                                    h["val_accuracy"], e, s, [s], [float(h["val_loss"][e])],
-                                   final_metrics(m, split, loss), dict(config)))
+                                   metrics[k], dict(config)))
     return EnsembleResult(results, seeds, hist["train_loss"], hist["val_loss"], hist["batch_loss"],
                           hist["train_accuracy"], hist["val_accuracy"], best_epoch, config)
 
@@ -265,4 +262,14 @@ def _fit_batched(members, split: Split, seeds, epochs, lr, batch_size, loss, sel
         best_p = {n: v.detach() for n, v in net.params.items()}
         best_b = net.buffers
     net.load_into(members, best_p, best_b)
-    return hist, best_epoch
+    with torch.no_grad():  # the kept weights, evaluated for all members at once
+        for name, v in net.params.items():
+            v.copy_(best_p[name])
+        for name, v in net.buffers.items():
+            v.copy_(best_b[name])
+    metrics = [{} for _ in range(K)]
+    for part in ("train", "val", "test"):
+        lv, acc = evaluate(getattr(split, f"x_{part}"), getattr(split, f"y_{part}"))
+        for k in range(K):
+            metrics[k][f"{part}_loss"], metrics[k][f"{part}_accuracy"] = float(lv[k]), float(acc[k])
+    return hist, best_epoch, metrics
