@@ -228,7 +228,7 @@ OPTIONAL_SCHEMAS = {"Trace": _trace_schema, "LiouvilleCheck": _liouville_schema,
                     "JacobianMap": _jacobian_map_schema, "RegimeRun": _regime_run_schema}
 
 #: modules that register schemas of their own records when imported (kept beside the records)
-PROVIDER_MODULES = ("analysis.continuum_hdf5", "analysis.paper_records")
+PROVIDER_MODULES = ("analysis.continuum_hdf5", "analysis.paper_records", "analysis.sweep.store")
 
 
 def register_available() -> list[str]:
