@@ -30,8 +30,9 @@ __all__ = ["load_spec", "run_sweep", "plan_tasks", "dry_run", "SweepSpec", "Run"
 
 @dataclass
 class SweepResult:
-    """What :func:`run_sweep` did: the files, the summary rows (completed runs, in run order), how
-    many runs were computed now and how many were already complete."""
+    """What :func:`run_sweep` did: the files, the summary rows (completed runs, in run order), the
+    runs computed now, those already complete, and ``failed`` (run id -> error message: runs whose
+    task raised; they stay pending and a rerun retries them)."""
 
     spec: SweepSpec
     h5: Path
@@ -40,6 +41,7 @@ class SweepResult:
     computed: list = field(default_factory=list)
     skipped: list = field(default_factory=list)
     interrupted: bool = False
+    failed: dict = field(default_factory=dict)
 
     @property
     def complete(self) -> bool:
@@ -102,7 +104,8 @@ def run_sweep(sweep: SweepSpec | str | os.PathLike | dict, out: str | os.PathLik
     executor : an executor object (see :mod:`analysis.sweep.executors`) instead of the above.
 
     Completed runs (their files exist) are skipped; a KeyboardInterrupt stops the sweep after
-    assembling what is complete, and returns with ``interrupted=True``.
+    assembling what is complete, and returns with ``interrupted=True``.  A task that raises does
+    not stop the others: its runs are reported in ``failed`` (and in OUT.d/events.log).
     """
     spec = sweep if isinstance(sweep, SweepSpec) else load_spec(sweep)
     out = default_out(spec) if out is None else out
@@ -114,6 +117,7 @@ def run_sweep(sweep: SweepSpec | str | os.PathLike | dict, out: str | os.PathLik
         pending = [r for r in spec.runs if r.run_id not in done]
         skipped = [r.run_id for r in spec.runs if r.run_id in done]
         computed: list[str] = []
+        failed: dict[str, str] = {}
         interrupted = False
         if pending:
             own = executor is None
@@ -133,7 +137,15 @@ def run_sweep(sweep: SweepSpec | str | os.PathLike | dict, out: str | os.PathLik
             t0 = time.perf_counter()
             finished = ex.run(tasks)
             try:
-                for _, outputs in finished:
+                for task, outputs in finished:
+                    if isinstance(outputs, BaseException):  # the task's runs stay pending: a rerun retries them
+                        msg = f"{type(outputs).__name__}: {outputs}".replace("\n", " ")
+                        for rid, _ in task["runs"]:
+                            failed[rid] = msg
+                            store.log(f"error {rid} {msg}")
+                        if progress:
+                            bar.write(f"sweep {spec.name}: {len(task['runs'])} run(s) failed: {msg}")
+                        continue
                     for o in outputs:
                         store.write_run(o, params[o.run_id])
                         computed.append(o.run_id)
@@ -150,4 +162,4 @@ def run_sweep(sweep: SweepSpec | str | os.PathLike | dict, out: str | os.PathLik
                 print(f"sweep {spec.name}: {len(computed)} runs in {elapsed:.1f} s, {len(skipped)} already complete")
         h5, csv = store.assemble()
         rows = store.rows()
-    return SweepResult(spec, h5, csv, rows, computed, skipped, interrupted)
+    return SweepResult(spec, h5, csv, rows, computed, skipped, interrupted, failed)

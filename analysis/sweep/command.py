@@ -33,6 +33,10 @@ def sweep_command(args) -> int:
     except SweepBusyError as exc:
         print(f"odenet sweep: error: {exc}", file=sys.stderr)
         return 2
+    if res.failed:
+        first = next(iter(res.failed.items()))
+        print(f"odenet sweep: {len(res.failed)} runs failed (first: {first[0]}: {first[1]}); see "
+              f"{res.h5.with_suffix('.d') / 'events.log'}", file=sys.stderr)
     state = "complete" if res.complete else f"{len(res.rows)} of {len(spec.runs)} runs complete"
     print(f"{'interrupted: ' if res.interrupted else ''}{state}; wrote {res.h5} and {res.csv}"
           + ("; rerun the same command to resume" if not res.complete else ""))

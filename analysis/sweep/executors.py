@@ -1,5 +1,7 @@
 """Where tasks run.  Each executor takes tasks (see :mod:`analysis.sweep.runner`) and yields
-``(task, outputs)`` as tasks finish, in completion order; the caller alone writes results.
+``(task, outputs)`` as tasks finish, in completion order, where ``outputs`` is the list of
+RunOutput or, if the task raised, the exception (the other tasks go on); the caller alone writes
+results.
 
 - :class:`SerialExecutor`  in this process, one task after another (``workers=0``).
 - :class:`LocalExecutor`   ``concurrent.futures.ProcessPoolExecutor`` over the local cores (spawned
@@ -26,7 +28,11 @@ class SerialExecutor:
 
     def run(self, tasks: Iterable[dict]) -> Iterator[tuple[dict, list]]:
         for t in tasks:
-            yield t, run_task(t)
+            try:
+                out = run_task(t)
+            except Exception as exc:  # noqa: BLE001 - reported per task by the caller
+                out = exc
+            yield t, out
 
     def close(self, kill: bool = False) -> None:
         pass
@@ -55,7 +61,8 @@ class LocalExecutor:
         futures = {self.pool.submit(run_task, t): t for t in tasks}
         try:
             for fut in cf.as_completed(futures):
-                yield futures[fut], fut.result()
+                exc = fut.exception()
+                yield futures[fut], fut.result() if exc is None else exc
         finally:
             for fut in futures:
                 fut.cancel()
@@ -103,7 +110,11 @@ class DaskExecutor:
         by_key = {f.key: t for f, t in zip(futures, tasks)}
         try:
             for fut in as_completed(futures):
-                yield by_key[fut.key], fut.result()
+                try:
+                    out = fut.result()
+                except Exception as exc:  # noqa: BLE001 - reported per task by the caller
+                    out = exc
+                yield by_key[fut.key], out
         finally:
             self.client.cancel([f for f in futures if not f.done()])
 

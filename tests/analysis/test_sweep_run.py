@@ -176,3 +176,24 @@ def test_interrupted_sweep_assembles_what_is_complete(spec, tmp_path):
         assert f.attrs["complete"] == 0 and f.attrs["n_complete"] == len(res.rows)
     again = run_sweep(spec, tmp_path / "int", workers=0, progress=False)
     assert again.complete and set(again.computed).isdisjoint(res.computed)
+
+
+def test_a_failing_task_does_not_stop_the_others(spec, reference, tmp_path):
+    from analysis.sweep import SerialExecutor, run_task
+
+    bad = spec.runs[0].run_id
+
+    class Failing(SerialExecutor):
+        def run(self, tasks):
+            for t in tasks:
+                if any(rid == bad for rid, _ in t["runs"]):
+                    yield t, RuntimeError("boom")
+                else:
+                    yield t, run_task(t)
+
+    res = run_sweep(spec, tmp_path / "fail", executor=Failing(), ensemble=False, progress=False)
+    assert list(res.failed) == [bad] and "boom" in res.failed[bad] and not res.complete
+    assert len(res.rows) == len(spec.runs) - 1
+    again = run_sweep(spec, tmp_path / "fail", workers=0, progress=False)
+    assert again.computed == [bad] and again.complete
+    same_rows(reference.rows, again.rows)
