@@ -26,10 +26,10 @@ test-all: install
 	$(PY) -m pytest -q
 
 reproduce: install
-	$(PY) scripts/reproduce_paper.py --out results
+	$(PY) scripts/reproduce_paper.py --out results --overwrite
 
 reproduce-quick: install
-	$(PY) scripts/reproduce_paper.py --quick --out results-quick
+	$(PY) scripts/reproduce_paper.py --quick --out results-quick --overwrite
 
 bench: install
 	$(PY) scripts/bench_solvers.py
