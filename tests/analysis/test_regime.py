@@ -45,6 +45,15 @@ def data():
     return circles(seed=0)
 
 
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny matrices gain nothing from intra-op threads, and on a shared machine idle threads spin."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 def _verdicts(data, eps, delta, L, width, epochs, seeds, batchnorm=True):
     template = ResNet(2, width, 1, L, eps=eps, delta=delta, input_map="activated", batchnorm=batchnorm,
                       output="sigmoid")
@@ -63,22 +72,22 @@ def _verdicts(data, eps, delta, L, width, epochs, seeds, batchnorm=True):
 def test_neural_ode_regime_has_a_tunnel(data):
     # without BatchNorm the regime is what its name says (δ‖W‖ ≪ ε): every seed certified, every
     # seed tunnels, and the tunnel costs test points
-    for t, cert, m in _verdicts(data, 1.0, 0.1, 20, 2, 100, [0, 1, 2], batchnorm=False):
+    for t, cert, m in _verdicts(data, 1.0, 0.1, 20, 2, 100, [0, 1], batchnorm=False):
         assert cert.no_critical_points and t.verdict == "tunnel" and len(t.tunnel_points) > 0
         assert m.metrics["test_accuracy"] < 0.95
     # the paper's settings (BatchNorm in the blocks): BN's eval scaling γ/√var inflates the effective
-    # ratio, so some seeds fold and close the level set; the theory says every closed run must be
-    # uncertified, and with these seeds the tunnel shows in seeds 1 and 3 of 0..5
-    runs = _verdicts(data, 1.0, 0.1, 20, 2, 100, [0, 1, 2, 3, 4, 5])
-    assert all(t.verdict == "tunnel" or not cert.no_critical_points for t, cert, _ in runs)
-    assert [t.verdict for t, _, _ in runs].count("tunnel") >= 1
+    # ratio (δ‖W_eff‖ = 2 to 5.5 > ε here), so some seeds fold and close the level set.  Of seeds 0..5
+    # seeds 1 and 3 tunnel; seed 0 closes.  The theory says a closed run must be uncertified.
+    (t0, cert0, _), (t1, _, _) = _verdicts(data, 1.0, 0.1, 20, 2, 100, [0, 1])
+    assert t1.verdict == "tunnel" and len(t1.tunnel_points) > 0
+    assert t0.verdict == "closed" and not cert0.no_critical_points
 
 
 @pytest.mark.slow
 def test_mlp_regime_has_a_tunnel(data):
-    runs = _verdicts(data, 0.1, 1.0, 6, 2, 300, [0, 1])
-    for t, _, m in runs:
-        assert t.verdict == "tunnel" and len(t.tunnel_points) > 0 and t.width > 0
+    # seed 0 suffices (seeds 0..5 all tunnel, 9 to 39 of 600 test points lost in the tunnel)
+    (t, _, m), = _verdicts(data, 0.1, 1.0, 6, 2, 300, [0])
+    assert t.verdict == "tunnel" and len(t.tunnel_points) > 0 and t.width > 0
 
 
 @pytest.mark.slow

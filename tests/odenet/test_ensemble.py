@@ -7,6 +7,15 @@ from odenet import ResNet, train, train_ensemble
 from odenet.datasets import circles, square
 
 
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny matrices gain nothing from intra-op threads, and on a shared machine idle threads spin."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 def _close(a, b, tol=1e-10):
     return max((x - y).abs().max().item() for x, y in zip(a, b)) <= tol
 
@@ -60,3 +69,28 @@ def test_ensemble_bad_input():
         train_ensemble(ResNet(1, 1), d, seeds=[], epochs=1, progress=False)
     with pytest.raises(TypeError, match="ResNet"):
         train_ensemble(torch.nn.Linear(1, 1), d, seeds=[0], epochs=1, progress=False)
+
+
+def test_batched_forward_matches_vmap_functional_call():
+    """The ensemble's batched kernels against torch.func: stack_module_state + vmap(functional_call)
+    over the members' own ResNet.forward (which must not write into out= buffers under vmap)."""
+    from torch.func import functional_call, stack_module_state, vmap
+
+    from odenet.ensemble import _Batched
+
+    models = [ResNet(2, 2, 1, 5, eps=0.7, delta=0.4, input_map="activated", batchnorm=True, output="sigmoid",
+                     seed=s) for s in range(4)]
+    gen = torch.Generator().manual_seed(0)
+    for m in models:  # non-trivial running statistics and BN affine parameters
+        for bn in m.field.bn:
+            bn.running_mean.uniform_(-0.5, 0.5, generator=gen)
+            bn.running_var.uniform_(0.5, 2.0, generator=gen)
+            bn.weight.data.uniform_(0.5, 1.5, generator=gen)
+        m.eval()
+    params, buffers = stack_module_state(models)
+    x = torch.randn(4, 50, 2, dtype=torch.float64, generator=gen)
+    ref = vmap(lambda p, b, xi: functional_call(models[0], (p, b), (xi,)))(params, buffers, x)
+    ours = _Batched(models[0], models).forward(x, training=False, logits=False)
+    assert torch.allclose(ours, ref, rtol=0, atol=1e-13)
+    direct = torch.stack([m(x[k]) for k, m in enumerate(models)])
+    assert torch.allclose(ours, direct, rtol=0, atol=1e-13)
