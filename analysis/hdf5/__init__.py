@@ -9,8 +9,9 @@ ParaView open (the layout is documented in docs/hdf5-format.md).
 from .format import FORMAT_NAME, FORMAT_VERSION, open_for_reading, provenance
 from .grid import SampleGrid, parse_grid
 from .io import append, default_group, list_records, load, load_model, save, save_model
-from .schema import Array, Attr, Json, Mapping, Ragged, Record, Schema, Strings, register, registered
+from .schema import Array, Attr, Json, Mapping, Ragged, Record, RecordList, Schema, Strings, register, registered
 
 __all__ = ["save", "append", "load", "save_model", "load_model", "list_records", "default_group",
            "FORMAT_NAME", "FORMAT_VERSION", "open_for_reading", "provenance", "SampleGrid", "parse_grid",
-           "Schema", "Array", "Strings", "Attr", "Json", "Mapping", "Ragged", "Record", "register", "registered"]
+           "Schema", "Array", "Strings", "Attr", "Json", "Mapping", "Ragged", "Record", "RecordList", "register",
+           "registered"]

@@ -18,7 +18,7 @@ import importlib
 import solvers
 
 from .grid import SampleGrid
-from .schema import Array, Attr, Json, Mapping, Ragged, Record, Schema, Strings, add_provider, register
+from .schema import Array, Attr, Json, Mapping, Ragged, Record, RecordList, Schema, Strings, add_provider, register
 
 SOLUTION = register(Schema(
     "Solution", solvers.Solution,
@@ -219,13 +219,34 @@ def _regime_run_schema() -> Schema:
     ), doc="one trained network of a regime sweep and what was measured on it", dtype_of="critical_points")
 
 
+def _dataset_schema() -> Schema:
+    return Schema("Dataset", _import(("odenet.datasets",), "Dataset"), fields=(
+        Attr("name", str), Attr("seed", int), Json("params"),
+        Array("x_train", ("train", "input")), Array("y_train", ("train", "target")),
+        Array("x_val", ("val", "input")), Array("y_val", ("val", "target")),
+        Array("x_test", ("test", "input")), Array("y_test", ("test", "target")),
+        Array("mean", ("input",), doc="standardisation x_std = (x_raw - mean) / std"), Array("std", ("input",)),
+        Array("centre", ("input",), doc="centre of the enclosed class"),
+    ), doc="a labelled data set with its train/val/test splits", dtype_of="x_train")
+
+
+def _ensemble_schema() -> Schema:
+    return Schema("EnsembleResult", _import(("odenet.ensemble",), "EnsembleResult"), fields=(
+        RecordList("members", doc="one TrainResult per member"), Json("seeds"),
+        Array("train_loss", ("member", "epoch")), Array("val_loss", ("member", "epoch")),
+        Array("batch_loss", ("member", "epoch")), Array("train_accuracy", ("member", "epoch")),
+        Array("val_accuracy", ("member", "epoch")), Array("best_epoch", ("member",)), Json("config"),
+    ), doc="K trainings at once: the members' runs and their stacked histories", dtype_of="train_loss")
+
+
 #: schema makers of the result types defined in other modules
 OPTIONAL_SCHEMAS = {"Trace": _trace_schema, "LiouvilleCheck": _liouville_schema, "Crossings": _crossings_schema,
                     "CriticalPoints": _critical_points_schema, "CriticalPoint": _critical_point_schema,
                     "CertificateReport": _certificate_schema, "Inverse": _inverse_schema,
                     "TrainResult": _train_result_schema, "TunnelResult": _tunnel_schema,
                     "MonotoneFit": _monotone_fit_schema, "ModelBounds": _model_bounds_schema,
-                    "JacobianMap": _jacobian_map_schema, "RegimeRun": _regime_run_schema}
+                    "JacobianMap": _jacobian_map_schema, "RegimeRun": _regime_run_schema,
+                    "Dataset": _dataset_schema, "EnsembleResult": _ensemble_schema}
 
 #: modules that register schemas of their own records when imported (kept beside the records)
 PROVIDER_MODULES = ("analysis.continuum_hdf5", "analysis.paper_records", "analysis.sweep.store")

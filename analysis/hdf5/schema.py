@@ -12,7 +12,8 @@ A :class:`Schema` lists a record's fields, each of one kind:
   of a subgroup;
 - :class:`Ragged` a list of arrays of different lengths (polylines), stored as CF's contiguous
   ragged array: the concatenation plus a ``<name>_count`` variable;
-- :class:`Record` a nested record, stored as a subgroup with its own schema.
+- :class:`Record` a nested record, stored as a subgroup with its own schema;
+- :class:`RecordList` a list of records, one subgroup ``0``, ``1``, ... each.
 
 Every dimension becomes an HDF5 dimension scale in the group (netCDF-4's convention), so netCDF
 readers and ``xarray.open_dataset(path, engine="h5netcdf", group=...)`` see the names.  A field
@@ -124,7 +125,15 @@ class Record:
     doc: str = ""
 
 
-Field = Array | Strings | Attr | Json | Mapping | Ragged | Record
+@dataclass(frozen=True)
+class RecordList:
+    """A list of records (e.g. the members of an ensemble), stored as the subgroup ``name`` with
+    one record group per element, named ``0``, ``1``, ... (attribute ``length``)."""
+    name: str
+    doc: str = ""
+
+
+Field = Array | Strings | Attr | Json | Mapping | Ragged | Record | RecordList
 
 
 @dataclass(frozen=True)
@@ -409,6 +418,14 @@ def write_group(group: h5py.Group, obj: Any, schema: Schema | None = None) -> No
             dims.attach += [(ds, f.dims), (cs, (f.count_dim,))]
         elif isinstance(f, Record):
             write_group(group.create_group(f.name), value)
+        elif isinstance(f, RecordList):
+            if not isinstance(value, (list, tuple)):
+                raise TypeError(f"{where}.{f.name} must be a list of records; got {type(value).__name__}")
+            sub = group.create_group(f.name, track_order=True)
+            sub.attrs[TYPE_ATTR] = "list"
+            sub.attrs["length"] = np.int64(len(value))
+            for i, item in enumerate(value):
+                write_group(sub.create_group(str(i)), item)
         else:  # pragma: no cover
             raise TypeError(f"unknown field kind {f!r}")
     dims.finish()
@@ -496,6 +513,9 @@ def read_group(group: h5py.Group, device=None) -> Any:
             values[f.name] = [cat[int(a):int(b)] for a, b in zip(bounds[:-1], bounds[1:])]
         elif isinstance(f, Record):
             values[f.name] = read_group(group[k], device)
+        elif isinstance(f, RecordList):
+            sub = group[k]
+            values[f.name] = [read_group(sub[str(i)], device) for i in range(int(sub.attrs["length"]))]
     return schema.make(values)
 
 

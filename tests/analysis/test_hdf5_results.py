@@ -223,3 +223,36 @@ def test_regime_run_round_trip(tmp_path):
                     critical_points=np.array([[0.1, -0.2], [0.3, 0.4]]), critical_kinds=["saddle", "minimum"],
                     tunnel_verdict="tunnel", tunnel_width=0.21, tunnel_points=4)
     assert_same_record(_round_trip(tmp_path, run), run)
+
+
+def test_dataset_round_trip(tmp_path):
+    from odenet import datasets
+
+    data = datasets.circles(120, seed=4)
+    back = _round_trip(tmp_path, data)
+    assert_same_record(back, data)
+    with xr.open_dataset(tmp_path / "r.h5", engine="h5netcdf", group="dataset") as ds:
+        assert ds["x_train"].dims == ("train", "input") and ds.sizes["test"] == len(data.x_test)
+        assert ds.attrs["seed"] == 4 and ds.attrs["name"] == "circles"
+
+
+def test_ensemble_round_trip(tmp_path):
+    from odenet.ensemble import train_ensemble
+
+    x = torch.linspace(-1, 1, 30, dtype=torch.float64)[:, None]
+    ens = train_ensemble(lambda s: ResNet(1, 1, 1, 2, seed=s), (x, x**2), seeds=[1, 2, 3], epochs=2,
+                         val_split=0.2, progress=False)
+    back = _round_trip(tmp_path, ens)
+    assert type(back) is type(ens) and len(back.members) == 3
+    for f in ("train_loss", "val_loss", "batch_loss", "train_accuracy", "val_accuracy", "best_epoch"):
+        assert bit_equal(getattr(back, f), getattr(ens, f)), f
+    assert back.seeds == ens.seeds and back.config == ens.config
+    for a, b in zip(back.members, ens.members):
+        assert bit_equal(a.train_loss, b.train_loss) and a.seed == b.seed
+        with torch.no_grad():
+            assert bit_equal(a.model(x), b.model(x))
+    with pytest.raises(ValueError, match="3 models"):
+        hdf5.load_model(tmp_path / "r.h5")  # three nested models: the caller must choose
+    with torch.no_grad():
+        assert bit_equal(hdf5.load_model(tmp_path / "r.h5", "ensembleresult/members/2/model")(x),
+                         ens.members[2].model(x))
