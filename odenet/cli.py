@@ -79,6 +79,33 @@ def _cmd_converge(args) -> int:
     return run(args)
 
 
+def _cmd_tunnel(args) -> int:
+    """Train one regime of the paper's circles experiment and report its tunnel (analysis.tunnel)."""
+    from analysis import certify, data_window, tunnel
+    from odenet import ResNet, train
+    from odenet.datasets import circles
+
+    eps, delta, depth, width, epochs = TUNNEL_REGIMES[args.regime]
+    data = circles(seed=args.data_seed)
+    net = ResNet(2, width, 1, depth, eps=eps, delta=delta, input_map="activated", batchnorm=args.batchnorm,
+                 output="sigmoid")
+    fit = train(net, data, epochs=args.epochs or epochs, batch_size=128, loss="bce", seed=args.seed,
+                freeze=["field.bias"] if args.batchnorm else [], progress=not args.quiet)
+    t = tunnel(fit.model, data_window(data.x), data.centre, 0.5, args.resolution, points=data.x_test,
+               labels=data.y_test[:, 0])
+    print(f"{args.regime} (eps={eps}, delta={delta}, L={depth}, width={width}, batchnorm={args.batchnorm}, "
+          f"seed={args.seed}): test accuracy {fit.metrics['test_accuracy']:.3f}, best epoch {fit.best_epoch}")
+    print(f"{t.verdict}: width {t.width:.3f}, area {t.area:.3f}, {len(t.tunnel_points)} of {len(data.x_test)} "
+          f"test points in the tunnel")
+    print(certify(fit.model).verdict)
+    return 0
+
+
+# the paper's circles regimes (PAPER.md §6): eps, delta, blocks, width, epochs
+TUNNEL_REGIMES = {"neural-ode": (1.0, 0.1, 20, 2, 100), "mlp": (0.1, 1.0, 6, 2, 300),
+                  "standard": (1.0, 1.0, 10, 2, 300), "augmented": (0.0, 1.0, 1, 3, 300)}
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="odenet", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -140,6 +167,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--plot", default=None, help="figure to write (.png, .pdf, .svg): log-log with reference slopes")
     p.add_argument("--quiet", action="store_true", help="print nothing")
     p.set_defaults(func=_cmd_converge)
+
+    p = sub.add_parser("tunnel", help="train a regime on the circles and report the tunnel (verdict, width, lost points)")
+    p.add_argument("--regime", choices=sorted(TUNNEL_REGIMES), default="neural-ode")
+    p.add_argument("--seed", type=int, default=0, help="training seed (initialisation and data order)")
+    p.add_argument("--data-seed", type=int, default=0)
+    p.add_argument("--epochs", type=int, default=None, help="default: the paper's for the regime")
+    p.add_argument("--batchnorm", action="store_true", help="BatchNorm in the blocks, as the paper's code")
+    p.add_argument("--resolution", type=int, default=201, help="grid points per axis")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_tunnel)
     return parser
 
 

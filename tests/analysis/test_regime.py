@@ -100,3 +100,12 @@ def test_standard_resnet_and_augmented_mlp_close_the_level_set(data):
     assert t.verdict == "closed" and m.metrics["test_accuracy"] > 0.99
     # the closed component is bounded, so Φ has a minimum inside it (p < 1/2 around the centre)
     assert t.mask.any() and not (t.mask[0].any() or t.mask[-1].any() or t.mask[:, 0].any() or t.mask[:, -1].any())
+
+
+def test_cli_tunnel_command(capsys):
+    from odenet.cli import main
+
+    assert main(["tunnel", "--regime", "neural-ode", "--epochs", "2", "--resolution", "41", "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "neural-ode (eps=1.0, delta=0.1, L=20, width=2" in out
+    assert any(out.splitlines()[1].startswith(v) for v in ("tunnel:", "closed:", "centre-outside:"))
