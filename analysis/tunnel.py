@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
+from typing import Callable
 
 import numpy as np
 import torch
@@ -132,7 +132,8 @@ def evaluate_scalar(fn: Callable, points: np.ndarray, chunk: int = 1 << 16) -> n
 def _check_window(window) -> tuple[float, float, float, float]:
     w = np.asarray(window, dtype=np.float64).reshape(-1)
     if w.shape != (4,) or not np.all(np.isfinite(w)):
-        raise ValueError(f"window must be (xmin, xmax, ymin, ymax) or ((xmin, xmax), (ymin, ymax)), finite; got {window!r}")
+        raise ValueError(f"window must be finite (xmin, xmax, ymin, ymax) or ((xmin, xmax), (ymin, ymax)); "
+                         f"got {window!r}")
     xmin, xmax, ymin, ymax = map(float, w)
     if not (xmin < xmax and ymin < ymax):
         raise ValueError(f"window must have xmin < xmax and ymin < ymax; got {window!r}")

@@ -188,7 +188,8 @@ def train_ensemble(models: ResNet | Sequence[ResNet] | Callable[[int], ResNet], 
             apply_overrides(m, overrides)
     config = dict(epochs=epochs, lr=lr, batch_size=batch_size, loss=loss, select=select, retry_threshold=None,
                   max_tries=1, freeze=list(freeze), reinit=reinit, val_split=val_split)
-    hist, best_epoch, metrics = _fit_batched(members, split, seeds, epochs, lr, batch_size, loss, select, freeze, progress)
+    hist, best_epoch, metrics = _fit_batched(members, split, seeds, epochs, lr, batch_size, loss, select, freeze,
+                                             progress)
     results = []
     for k, (m, s) in enumerate(zip(members, seeds)):
         m.eval()

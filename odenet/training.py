@@ -204,7 +204,8 @@ def as_split(data, val_split: float | None = None, dtype=torch.float64) -> Split
                 parts = [x, y, empty(x), empty(y)]
         parts += [empty(parts[0]), empty(parts[1])]
     else:
-        raise TypeError(f"data must be a Dataset, (x, y) or (x_train, y_train, x_val, y_val); got {type(data).__name__}")
+        raise TypeError(f"data must be a Dataset, (x, y) or (x_train, y_train, x_val, y_val); "
+                        f"got {type(data).__name__}")
     parts = [p.to(dtype) for p in parts]
     for i in (0, 2, 4):
         if len(parts[i]) != len(parts[i + 1]):
@@ -407,7 +408,8 @@ def train(model: nn.Module | Callable[[int], nn.Module], data, *, epochs: int, l
         if retry_threshold is None or best_val <= retry_threshold:
             break
     done = [t for t in tries if retry_threshold is not None and t[1] <= retry_threshold]
-    s, best_val, hist, best_epoch, state, m = done[0] if done else min(tries, key=lambda t: (np.nan_to_num(t[1], nan=np.inf)))
+    kept = done[0] if done else min(tries, key=lambda t: np.nan_to_num(t[1], nan=np.inf))
+    s, best_val, hist, best_epoch, state, m = kept
     if factory is None:
         m = model
     m.load_state_dict(state)
