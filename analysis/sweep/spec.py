@@ -299,6 +299,8 @@ def load_spec(source: str | os.PathLike | dict) -> SweepSpec:
                 raw = tomllib.load(fh)
         except tomllib.TOMLDecodeError as exc:
             raise SweepSpecError(f"{src}: not valid TOML: {exc}") from None
+        except OSError as exc:
+            raise SweepSpecError(f"cannot read the sweep file {src!r}: {exc.strerror}") from None
     _check_keys("sweep file", raw, TABLES)
     sweep = _check_keys("sweep", raw.get("sweep", {}), SWEEP_KEYS)
     name = sweep.get("name", Path(src).stem if src else "sweep")
