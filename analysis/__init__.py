@@ -29,3 +29,6 @@ from .init_scaling import InitScaling, init_scaling_study  # noqa: E402
 
 # HDF5 export (docs/hdf5-format.md): analysis.hdf5.save / append / load / load_model / list_records
 from . import hdf5  # noqa: E402
+
+# parameter sweeps (docs/sweeps.md): TOML files, resumable, local processes or Dask
+from .sweep import SweepResult, SweepSpec, load_spec, run_sweep  # noqa: E402
