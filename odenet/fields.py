@@ -72,6 +72,13 @@ class LayerField(nn.Module):
     def piece(self, l: int) -> _Block:
         return _Block(self.weight[l], self.bias[l], self.activation, None if self.bn is None else self.bn[l])
 
+    def all_pieces(self) -> list[_Block]:
+        """[piece(0), ..., piece(L-1)], with the per-layer views made by one unbind (indexing a
+        parameter L times costs more than the blocks of a small network)."""
+        bns = [None] * self.depth if self.bn is None else list(self.bn)
+        return [_Block(W, b, self.activation, bn)
+                for W, b, bn in zip(self.weight.unbind(0), self.bias.unbind(0), bns)]
+
     def forward(self, t, x: torch.Tensor) -> torch.Tensor:
         return self.piece(self.pieces.piece_of_time(t))(t, x)
 

@@ -8,7 +8,8 @@ jump at their boundaries (a ResNet's layer weights are piecewise constant in tim
 
 - ``pieces``: a :class:`TimeGrid` with one step per piece, i.e. ``TimeGrid(t0, t1, L, L)``;
 - ``piece(l)``: the smooth field of piece ``l``, valid on the closed interval
-  [boundary(l), boundary(l+1)] and beyond (so that no solver step straddles a jump).
+  [boundary(l), boundary(l+1)] and beyond (so that no solver step straddles a jump);
+- optionally ``all_pieces()``: the list of every piece at once, where that is cheaper.
 
 Solvers integrate a piecewise field one piece at a time and never ask it to locate a time.
 """
@@ -47,5 +48,12 @@ def split_pieces(field, t0: float, t1: float) -> tuple[TimeGrid, list[Field]]:
             raise ValueError(
                 f"t_span must equal the piecewise field's span ({grid.t0}, {grid.t1}); got ({t0}, {t1})"
             )
-        return grid, [field.piece(l) for l in range(grid.pieces)]
+        return grid, all_pieces(field)
     return TimeGrid(t0, t1, 1, 1), [field]
+
+
+def all_pieces(field) -> list:
+    """The smooth fields of every piece of a piecewise field, in order."""
+    if hasattr(field, "all_pieces"):
+        return field.all_pieces()
+    return [field.piece(l) for l in range(field.pieces.pieces)]

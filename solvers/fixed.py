@@ -21,6 +21,7 @@ from typing import Callable
 
 import torch
 
+from .fields import all_pieces
 from .grid import TimeGrid
 
 
@@ -102,8 +103,7 @@ def euler_iteration(field, x0: torch.Tensor, eps: float, delta: float, steps: in
     """
     grid_ = field.pieces
     grid = TimeGrid(grid_.t0, grid_.t1, steps or grid_.pieces, grid_.pieces)
-    pieces = [field.piece(l) for l in range(grid.pieces)]
-    return integrate_fixed(FIXED_METHODS["euler"], pieces, grid, x0, eps, delta, record_all)[0]
+    return integrate_fixed(FIXED_METHODS["euler"], all_pieces(field), grid, x0, eps, delta, record_all)[0]
 
 
 def integrate_fixed(method: FixedMethod, pieces: list, grid: TimeGrid, x0: torch.Tensor,
