@@ -25,7 +25,9 @@ TINY = {
 SKIP = {"seconds"}  # wall time differs between executors
 
 
-def same_rows(a: list[dict], b: list[dict], rtol=1e-8) -> None:
+def same_rows(a: list[dict], b: list[dict], rtol=1e-6) -> None:
+    """Equal summaries to float tolerance: ensembles agree with single runs to rounding, which
+    BatchNorm trainings amplify (about 1e-9 relative in the losses after a few epochs)."""
     assert [r["run_id"] for r in a] == [r["run_id"] for r in b]
     for ra, rb in zip(a, b):
         assert set(ra) == set(rb)
