@@ -1,6 +1,7 @@
 """The ``odenet sweep`` command (registered in odenet/cli.py)."""
 from __future__ import annotations
 
+import signal
 import sys
 
 
@@ -17,7 +18,8 @@ def _format_rows(rows: list[dict]) -> str:
 
 def sweep_command(args) -> int:
     """Validate the sweep file, then list (--dry-run) or run/resume it; exit status 0 when every run is
-    complete, 130 when interrupted, 2 on a bad file, a conflicting or busy output."""
+    complete, 1 when some failed, 130 when interrupted (SIGINT or SIGTERM: what is complete is
+    assembled), 2 on a bad file, a conflicting or busy output."""
     from . import SweepBusyError, dry_run, load_spec, run_sweep
 
     spec = load_spec(args.file)  # SweepSpecError (a ValueError): reported by odenet.cli.main
@@ -27,12 +29,18 @@ def sweep_command(args) -> int:
         done = sum(r["status"] == "done" for r in rows)
         print(f"{len(rows)} runs ({done} done, {len(rows) - done} pending), sweep id {spec.sweep_id}")
         return 0
+    def _terminate(signum, frame):  # SIGTERM (a batch system's stop) ends the sweep as Ctrl-C does
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, _terminate)
     try:
         res = run_sweep(spec, args.out, workers=args.workers, scheduler=args.scheduler, dask=args.dask,
                         ensemble=args.ensemble, ensemble_size=args.ensemble_size, progress=not args.quiet)
     except SweepBusyError as exc:
         print(f"odenet sweep: error: {exc}", file=sys.stderr)
         return 2
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     if res.failed:
         first = next(iter(res.failed.items()))
         print(f"odenet sweep: {len(res.failed)} runs failed (first: {first[0]}: {first[1]}); see "

@@ -1,4 +1,4 @@
-"""Interruption: `odenet sweep` killed (SIGKILL, SIGINT) mid-way and restarted completes with exactly
+"""Interruption: `odenet sweep` killed (SIGKILL, SIGINT, SIGTERM) mid-way and restarted completes with exactly
 one result per run, and the runs completed before the kill are not computed again."""
 from __future__ import annotations
 
@@ -51,7 +51,8 @@ def starts(log: Path) -> list[str]:
     return [ln.split()[1] for ln in log.read_text().splitlines() if ln.startswith("start ")]
 
 
-@pytest.mark.parametrize("sig", [signal.SIGKILL, pytest.param(signal.SIGINT, marks=pytest.mark.slow)])
+@pytest.mark.parametrize("sig", [signal.SIGKILL, pytest.param(signal.SIGINT, marks=pytest.mark.slow),
+                                 pytest.param(signal.SIGTERM, marks=pytest.mark.slow)])
 def test_killed_sweep_resumes_without_recomputing(tmp_path, sig):
     file = tmp_path / "sweep.toml"
     file.write_text(SWEEP)
@@ -64,7 +65,7 @@ def test_killed_sweep_resumes_without_recomputing(tmp_path, sig):
     wait_for_runs(proc, runs, 2)
     proc.send_signal(sig)
     _, err = proc.communicate(timeout=120)
-    if sig == signal.SIGINT:
+    if sig in (signal.SIGINT, signal.SIGTERM):
         assert proc.returncode == 130, err
         assert (tmp_path / "out.h5").exists()  # what was complete has been assembled
         assert len(read_table(tmp_path / "out.h5")) == len(list(runs.glob("*.h5")))
