@@ -312,14 +312,16 @@ def load_spec(source: str | os.PathLike | dict) -> SweepSpec:
     # data set: name and the keyword arguments its function accepts
     from odenet.datasets import DATASETS, make_dataset
 
-    ds = dict(raw.get("dataset", {}))
     if not isinstance(raw.get("dataset", {}), dict):
         raise SweepSpecError("[dataset] must be a table")
+    ds = dict(raw.get("dataset", {}))
     if "name" not in ds:
         raise SweepSpecError(f"dataset.name is required; allowed: {list(_datasets())}")
     _choice(_datasets)("dataset.name", ds["name"])
-    allowed = ["name"] + [p for p in inspect.signature(DATASETS[ds["name"]]).parameters]
-    _check_keys("dataset", ds, allowed)
+    params = inspect.signature(DATASETS[ds["name"]]).parameters
+    _check_keys("dataset", ds, ["name", *params])
+    # defaults written out: a value given or left to its default gives the same run id
+    ds = {"name": ds["name"]} | {k: p.default for k, p in params.items() if p.default is not p.empty} | ds
     try:
         data = make_dataset(**ds)
     except (TypeError, ValueError) as exc:

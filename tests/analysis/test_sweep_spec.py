@@ -90,6 +90,14 @@ def test_grid_expansion_ratio_and_ids():
     # the id does not depend on how a value was written (a list or a range)
     other = load_spec(spec_with(grid={"eps": [0.5], "ratio": [0.1], "depth": [2], "seed": [0]}))
     assert other.runs[0].run_id == spec.runs[0].run_id
+    # ... nor on whether a default was written out
+    explicit = load_spec(spec_with(dataset={"name": "circles", "n": 60, "inner_radius": 0.4},
+                                   model={"width": 2, "depth": 2, "activation": "tanh"},
+                                   grid={"eps": [0.5], "ratio": [0.1], "depth": [2], "seed": [0]}))
+    assert explicit.runs[0].run_id == spec.runs[0].run_id
+    changed = load_spec(spec_with(dataset={"name": "circles", "n": 60, "inner_radius": 0.3},
+                                  grid={"eps": [0.5], "ratio": [0.1], "depth": [2], "seed": [0]}))
+    assert changed.runs[0].run_id != spec.runs[0].run_id
 
 
 def test_random_draws_are_seeded_and_in_range():
