@@ -80,10 +80,18 @@ def _log(path, line: str) -> None:
 
 def run_task(task: dict) -> list[RunOutput]:
     """Train and analyse the task's runs (module docstring)."""
-    from odenet import train, train_ensemble
-
+    threads = torch.get_num_threads()
     if task.get("threads"):
         torch.set_num_threads(int(task["threads"]))
+    try:
+        return _run(task)
+    finally:  # a worker thread inside the caller's process (Dask processes=False) leaves it as it was
+        torch.set_num_threads(threads)
+
+
+def _run(task: dict) -> list[RunOutput]:
+    from odenet import train, train_ensemble
+
     runs = task["runs"]
     t0 = time.perf_counter()
     for rid, _ in runs:
