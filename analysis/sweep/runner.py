@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import os
+import platform
 import time
 from dataclasses import dataclass, field
 
@@ -122,5 +123,5 @@ def _run(task: dict) -> list[RunOutput]:
             arrays.update(a)
         state = {k: v.detach().cpu().numpy().copy() for k, v in model.state_dict().items()}
         outputs.append(RunOutput(rid, cfg, row, arrays, model.config, state,
-                                 share + time.perf_counter() - t1, f"{os.uname().nodename}:{os.getpid()}"))
+                                 share + time.perf_counter() - t1, f"{platform.node()}:{os.getpid()}"))
     return outputs

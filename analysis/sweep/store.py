@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import contextlib
 import csv
-import fcntl
 import io
 import json
 import math
@@ -32,6 +31,12 @@ import h5py
 import numpy as np
 
 from analysis.hdf5.schema import Attr, Json, Mapping, Schema, register
+
+try:  # POSIX
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None
+    import msvcrt
 
 from .spec import SweepSpec
 
@@ -90,8 +95,8 @@ class SweepStore:
         self.runs_dir.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.dir / "lock", os.O_RDWR | os.O_CREAT, 0o644)
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
+            _lock(fd)
+        except OSError:
             os.close(fd)
             raise SweepBusyError(f"another process is writing the sweep output {self.dir}; wait for it to end "
                                  f"or choose another --out") from None
@@ -109,7 +114,7 @@ class SweepStore:
 
     def close(self) -> None:
         if self._lock is not None:
-            fcntl.flock(self._lock, fcntl.LOCK_UN)
+            _unlock(self._lock)
             os.close(self._lock)
             self._lock = None
 
@@ -212,6 +217,22 @@ class SweepStore:
         tmp.write_text(text)
         os.replace(tmp, self.csv)
         return self.h5, self.csv
+
+
+def _lock(fd: int) -> None:
+    """Take the output's lock without waiting (OSError if held); the OS frees it when the holder
+    exits, however it exits."""
+    if fcntl is not None:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    else:  # pragma: no cover - Windows
+        msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+
+
+def _unlock(fd: int) -> None:
+    if fcntl is not None:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+    else:  # pragma: no cover - Windows
+        msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)
 
 
 def _jsonable(row: dict) -> dict:
