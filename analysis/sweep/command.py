@@ -36,7 +36,7 @@ def sweep_command(args) -> int:
     try:
         res = run_sweep(spec, args.out, workers=args.workers, scheduler=args.scheduler, dask=args.dask,
                         ensemble=args.ensemble, ensemble_size=args.ensemble_size, progress=not args.quiet)
-    except SweepBusyError as exc:
+    except (SweepBusyError, ImportError, OSError) as exc:  # busy output, no dask, unreachable scheduler, disk
         print(f"odenet sweep: error: {exc}", file=sys.stderr)
         return 2
     finally:

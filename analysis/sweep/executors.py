@@ -84,7 +84,10 @@ class DaskExecutor:
     local = False
 
     def __init__(self, scheduler=None, workers: int | None = None, threads: int | None = 1):
-        from dask.distributed import Client, LocalCluster
+        try:
+            from dask.distributed import Client, LocalCluster
+        except ImportError:  # pragma: no cover - dask is an optional dependency
+            raise ImportError("running a sweep on Dask needs dask.distributed: pip install 'odenet[dask]'") from None
 
         self.threads = threads
         self._own_cluster = self._own_client = None
