@@ -141,3 +141,19 @@ def test_second_writer_is_refused_while_the_first_holds_the_output(tmp_path):
         with pytest.raises(SweepBusyError, match="another process"):
             run_sweep(spec, tmp_path / "out", workers=0, progress=False)
     assert run_sweep(spec, tmp_path / "out", workers=0, progress=False).complete  # free again
+
+
+def test_cli_reports_a_bad_file_and_lists_runs(tmp_path, capsys):
+    from odenet.cli import main
+
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[dataset]\nname = "circles"\n[model]\nepsilon = 0.5\n')
+    assert main(["sweep", str(bad), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert "model.epsilon" in err and "'eps'" in err
+    good = tmp_path / "good.toml"
+    good.write_text('[dataset]\nname = "circles"\nn = 60\n[grid]\neps = [0.5, 1.0]\nseed = [0, 1, 2]\n')
+    assert main(["sweep", str(good), "--out", str(tmp_path / "out"), "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "6 runs (0 done, 6 pending)" in out and out.count("pending") == 7
+    assert not (tmp_path / "out.d").exists()  # a dry run writes nothing
