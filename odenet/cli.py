@@ -12,10 +12,15 @@ import sys
 
 def _cmd_demo(args) -> int:
     """Euler refinement of a random ResNet towards its ODE flow: a first real result."""
+    import math
+
     import torch
 
     from odenet import ResNet
 
+    if args.depth < 1 or args.width < 1 or not (math.isfinite(args.T) and args.T > 0):
+        raise ValueError(f"--depth and --width must be >= 1 and --T finite and > 0; got --depth {args.depth}, "
+                         f"--width {args.width}, --T {args.T}")
     net = ResNet(args.width, args.width, 1, args.depth, eps=1.0, delta=args.T / args.depth, T=args.T, seed=args.seed)
     x = torch.randn(256, args.width, dtype=torch.float64, generator=torch.Generator().manual_seed(args.seed))
     with torch.no_grad():
@@ -86,10 +91,13 @@ def _cmd_tunnel(args) -> int:
     from odenet.datasets import circles
 
     eps, delta, depth, width, epochs = TUNNEL_REGIMES[args.regime]
+    epochs = epochs if args.epochs is None else args.epochs  # an explicit 0 is refused by train, not replaced
+    if args.resolution < 3:  # refused before training, not after
+        raise ValueError(f"--resolution must be >= 3; got {args.resolution}")
     data = circles(seed=args.data_seed)
     net = ResNet(2, width, 1, depth, eps=eps, delta=delta, input_map="activated", batchnorm=args.batchnorm,
                  output="sigmoid")
-    fit = train(net, data, epochs=args.epochs or epochs, batch_size=128, loss="bce", seed=args.seed,
+    fit = train(net, data, epochs=epochs, batch_size=128, loss="bce", seed=args.seed,
                 freeze=["field.bias"] if args.batchnorm else [], progress=not args.quiet)
     t = tunnel(fit.model, data_window(data.x), data.centre, 0.5, args.resolution, points=data.x_test,
                labels=data.y_test[:, 0])

@@ -1,0 +1,32 @@
+"""The `odenet demo` and `odenet tunnel` commands: the demo's printed convergence ratios, and bad
+options refused (status 2, the option named) before any work."""
+import pytest
+
+import odenet
+from odenet.cli import main
+
+
+def test_demo_prints_first_order_ratios(capsys):
+    assert main(["demo", "--depth", "4", "--T", "1"]) == 0
+    rows = [line.split() for line in capsys.readouterr().out.splitlines() if line.split()[:1] == ["32"]]
+    # Euler refinement of the associated ODE converges at first order: the error ratio of the
+    # last doubling (m = 16 -> 32) is 2 to within the O(h) correction.
+    assert len(rows) == 1 and abs(float(rows[0][2]) - 2.0) < 0.1
+
+
+@pytest.mark.parametrize("argv, flag", [(["--depth", "0"], "--depth"), (["--T", "-1"], "--T"),
+                                        (["--T", "nan"], "--T"), (["--width", "0"], "--width")])
+def test_demo_refuses_bad_options(argv, flag, capsys):
+    assert main(["demo"] + argv) == 2
+    err = capsys.readouterr().err
+    assert "odenet demo: error" in err and flag in err
+
+
+@pytest.mark.parametrize("argv, name", [(["--epochs", "0"], "epochs"), (["--resolution", "2"], "resolution")])
+def test_tunnel_refuses_bad_options_before_training(argv, name, capsys, monkeypatch):
+    if name == "resolution":
+        def no_training(*a, **k):
+            raise AssertionError("trained before refusing --resolution")
+        monkeypatch.setattr(odenet, "train", no_training)
+    assert main(["tunnel", "--quiet"] + argv) == 2
+    assert name in capsys.readouterr().err
