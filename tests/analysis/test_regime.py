@@ -23,7 +23,8 @@ def test_regime_sweep_records_on_square():
         # the theory: a certified network has no critical points and misses the bounds' targets
         if r.certified:
             assert r.n_critical_points == 0
-            assert r.sup_error >= r.sup_bound - 1e-9 and r.mse >= r.isotonic_bound - 1e-3
+            # (both exact on the grid: a strictly monotone Φ is one of the monotone fits)
+            assert r.sup_error >= r.sup_bound - 1e-9 and r.mse >= r.isotonic_bound - 1e-12
     assert runs[0].certified  # δ/ε = 0.1 with 30 epochs stays far below the critical norm 10
 
 
