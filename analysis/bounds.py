@@ -210,8 +210,10 @@ class ModelBounds:
     ------
     omega : float              max_l ‖W_l‖₂ (BN folded).
     critical_norm : float      ε/(δK) (0 for ε = 0).
-    closeness : float          euler_ode_bound for ε = 1, resnet_mlp_bound × 1 for ε < 1 (vs the MLP),
-                               NaN otherwise (ε > 1).
+    closeness : float          a bound on the output distance sup |Φ_ResNet - Φ_limit| (before an output
+                               sigmoid, which is 1/4-Lipschitz, so the bound holds after it too):
+                               ‖w_out‖₂ × euler_ode_bound for ε = 1 (Φ_limit the time-T flow),
+                               resnet_mlp_bound for ε < 1 (Φ_limit the MLP), NaN otherwise (ε > 1).
     closeness_kind : str       "ode", "mlp" or "none".
     """
 
@@ -222,19 +224,22 @@ class ModelBounds:
 
 
 def model_bounds(resnet, x: torch.Tensor | None = None) -> ModelBounds:
-    """ω = max ‖W_l‖₂, ε/(δK), and the closeness bound of the model's regime (``x``: inputs over
-    which |h_0| and hence H are taken, needed for ε < 1)."""
+    """ω = max ‖W_l‖₂, ε/(δK), and the closeness bound of the model's regime on the output,
+    comparable with d/2 (:func:`regime_lower_bound`): ‖w_out‖₂ (M δ/2)((1 + δKω)^L - 1) for ε = 1,
+    :func:`resnet_mlp_bound` for ε < 1 (``x``: inputs over which |h_0| and hence H are taken,
+    needed for ε < 1)."""
     W, _ = resnet.field.effective_weights()
     omega = float(torch.linalg.matrix_norm(W.detach(), ord=2).max())
     K = resnet.activation.lipschitz
     crit = critical_weight_norm(resnet.eps, resnet.delta, K)
     S = 1.0 if resnet.activation.name == "tanh" else math.inf
+    wo = float(torch.linalg.matrix_norm(resnet.out.weight.detach(), ord=2))
     if resnet.eps == 1:
-        close, kind = euler_ode_bound(resnet.delta, resnet.depth, K, omega, S, resnet.width), "ode"
+        # euler_ode_bound is on the hidden state h_L; the readout multiplies it by at most ‖w_out‖₂
+        close, kind = wo * euler_ode_bound(resnet.delta, resnet.depth, K, omega, S, resnet.width), "ode"
     elif resnet.eps < 1 and x is not None:
         with torch.no_grad():
             h0 = float(resnet.embed(x).norm(dim=1).max())
-        wo = float(torch.linalg.matrix_norm(resnet.out.weight.detach(), ord=2))
         close, kind = resnet_mlp_bound(resnet.eps, resnet.delta, resnet.depth, K, omega, h0, wo, S, resnet.width), "mlp"
     else:
         close, kind = math.nan, "none"

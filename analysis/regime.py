@@ -50,7 +50,7 @@ class RegimeRun:
     accuracy : float             circles: test accuracy; NaN for square.
     sup_bound : float            d/2 = 1/2 for x² (binding only when certified); NaN for circles.
     isotonic_bound : float       best monotone MSE on the grid (9/160 in the limit); NaN for circles.
-    closeness : float            the regime's closeness bound (Euler-ODE for ε = 1, ResNet-MLP for
+    closeness : float            the regime's closeness bound on the output (Euler-ODE for ε = 1, ResNet-MLP for
                                  ε < 1; NaN otherwise), see :func:`analysis.model_bounds`.
     closeness_kind : str         "ode", "mlp" or "none".
     omega : float                max_l ‖W_l‖₂ (BatchNorm folded).

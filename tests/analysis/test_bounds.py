@@ -137,3 +137,27 @@ def test_critical_weight_norm_and_bad_input():
         resnet_mlp_bound(1.0, 1.0, 2, 1.0, 1.0, 1.0, 1.0)
     with pytest.raises(ValueError, match="weights"):
         monotone_fit([0, 1], [0, 1], weights=[1, -1])
+
+
+def test_model_bounds_closeness_bounds_the_output_distance():
+    # ε = 1: the closeness must bound |Φ_ResNet - Φ_flow| on the output, so it carries ‖w_out‖₂;
+    # a large readout makes the hidden-state bound alone too small (1.13 against a gap of 1.18).
+    from analysis import model_bounds
+    net = ResNet(2, 2, 1, 10, eps=1.0, delta=0.2, seed=3).eval()
+    with torch.no_grad():
+        net.out.weight.mul_(50.0)
+    x = torch.randn(200, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        gap = (net(x) - net.flow(x, method="DOP853", rtol=1e-12, atol=1e-12)).abs().max().item()
+    b = model_bounds(net, x)
+    omega = torch.linalg.matrix_norm(net.field.weight.detach(), ord=2).max().item()
+    wo = torch.linalg.matrix_norm(net.out.weight.detach(), ord=2).item()
+    assert b.closeness_kind == "ode" and b.closeness == pytest.approx(wo * euler_ode_bound(0.2, 10, 1.0, omega, 1.0, 2))
+    assert gap <= b.closeness
+    # ε < 1: the ResNet-MLP bound is already on the output
+    mlp_net = ResNet(2, 2, 1, 6, eps=0.2, delta=1.0, seed=5).eval()
+    mlp = ResNet(2, 2, 1, 6, eps=0.0, delta=1.0, seed=5).eval()
+    with torch.no_grad():
+        gap = (mlp_net(x) - mlp(x)).abs().max().item()
+    b = model_bounds(mlp_net, x)
+    assert b.closeness_kind == "mlp" and gap <= b.closeness
