@@ -211,10 +211,19 @@ class ResNet(nn.Module):
         eps, delta = self.refined_weights(refine)
         return solvers.euler_iteration(self.field, self.embed(x), eps, delta, self.depth * refine, record_all=True)
 
-    def solve(self, x: torch.Tensor, **kw) -> solvers.Solution:
-        """The block iteration as a :class:`solvers.Solution` (method="euler", ε, δ of the model);
-        the same code path as :meth:`forward`."""
-        return solvers.solve(self.field, self.embed(x), method="euler", eps=self.eps, delta=self.delta, **kw)
+    def solve(self, x: torch.Tensor, refine: int = 1, **kw) -> solvers.Solution:
+        """The block iteration h_0 = A(x), ..., h_{L m} as a :class:`solvers.Solution`: L m steps of
+        method="euler" with (ε_m, δ_m) of :meth:`refined_weights` (m = ``refine``; m = 1: the
+        model's ε, δ); the same code path as :meth:`forward`.  ``kw`` (``record``, ...) go to
+        :func:`solvers.solve`; the step count and weights are the model's, so ``steps``, ``eps``,
+        ``delta`` and ``method`` are refused (a bare ``steps=2 L`` would run 2 L steps of the full δ)."""
+        fixed = sorted({"steps", "eps", "delta", "method"} & kw.keys())
+        if fixed:
+            raise ValueError(f"ResNet.solve sets {fixed} from the model; pass refine=m for m Euler sub-steps "
+                             f"per layer, or call solvers.solve(model.field, ...) directly")
+        eps, delta = self.refined_weights(refine)
+        return solvers.solve(self.field, self.embed(x), method="euler", steps=self.depth * refine, eps=eps,
+                             delta=delta, **kw)
 
     # --- the associated ODE -------------------------------------------------------------------
     @property

@@ -185,3 +185,21 @@ def test_non_finite_states_are_reported_by_solve():
     assert sol.status == -1 and "non-finite state at step" in sol.message
     # 1e30^k overflows float64 (max ~1.8e308) at k = 11
     assert "step 11 " in sol.message and sol.y.shape[0] == 11
+
+
+def test_solve_refines_with_the_refined_weights_and_refuses_a_bare_step_count():
+    net = ResNet(2, 2, 1, 3, eps=0.6, delta=0.4, seed=1)
+    x = torch.randn(5, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        sol = net.solve(x, refine=4)
+        assert sol.y.shape == (13, 5, 2)
+        assert torch.equal(sol.y, net.states(x, refine=4))
+        # the refined weights by hand: ε_4 = 1 - (1 - ε)/4 = 0.9, δ_4 = δ/4 = 0.1, layer k // 4
+        h = x
+        for k in range(12):
+            W, b = net.field.weight[k // 4], net.field.bias[k // 4]
+            h = 0.9 * h + 0.1 * torch.tanh(h @ W.T + b)
+        torch.testing.assert_close(sol.y[-1], h, rtol=1e-14, atol=1e-14)
+    for kw in (dict(steps=6), dict(delta=0.2), dict(eps=1.0), dict(method="rk4")):
+        with pytest.raises(ValueError, match="refine"):
+            net.solve(x, **kw)
