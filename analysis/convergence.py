@@ -339,13 +339,14 @@ def depth_study(field, x0: torch.Tensor, depths: Sequence[int] = (4, 8, 16, 32, 
     check_state("x0", x0)
     T = field.pieces.t1
     width = x0.shape[1]
+    field_width = field.sample(depths[0])[0].shape[1]
+    if field_width != width:  # before the reference solve, which would fail inside a matmul
+        raise ValueError(f"x0 must have the field's width {field_width}; got shape {tuple(x0.shape)}")
     ref, ref_name, ref_err = _reference(field, x0, (0.0, T), reference, rtol, atol, reference_error)
     finals, nfev = [], []
     with torch.no_grad():
         for L in depths:
             W, b = field.sample(L)
-            if W.shape[1] != width:
-                raise ValueError(f"x0 must have the field's width {W.shape[1]}; got {width}")
             net = ResNet.neural_ode(width, width, 1, depth=L, T=T, activation=field.activation.name,
                                     dtype=x0.dtype, device=x0.device)
             net.field.weight.copy_(W)
