@@ -12,6 +12,16 @@ import pytest  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
+def _one_thread():
+    """One intra-op thread for every test, restored afterwards, whatever an earlier test (a sweep
+    worker, a benchmark helper) left behind."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(autouse=True)
 def _seeded():
     """Every test starts from the same global torch seed: unseeded draws are reproducible too."""
     torch.manual_seed(0)

@@ -14,16 +14,6 @@ from odenet import ResNet
 from odenet.cli import main
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """These tests run many tiny tensor operations, where intra-op threads only add overhead
-    (and stall badly on a loaded machine): one thread for this module, restored afterwards."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def test_converge_writes_orders_and_a_figure(tmp_path, capsys):
     out, png = tmp_path / "c.h5", tmp_path / "c.png"
     rc = main(["converge", "--methods", "euler,rk4,dopri5", "--depths", "8:128", "--tolerances", "1e-4,1e-6,1e-8",

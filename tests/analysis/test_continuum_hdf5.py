@@ -15,16 +15,6 @@ from analysis.init_scaling import init_scaling_study
 from odenet import ResNet
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """These tests run many tiny tensor operations, where intra-op threads only add overhead
-    (and stall badly on a loaded machine): one thread for this module, restored afterwards."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 A = torch.tensor([[-0.5, 1.0], [-1.0, -0.3]], dtype=torch.float64)
 
 

@@ -13,16 +13,6 @@ from analysis.depth_weights import iid_weights, layer_times, load_weights, smoot
 from odenet import ResNet
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """These tests run many tiny tensor operations, where intra-op threads only add overhead
-    (and stall badly on a loaded machine): one thread for this module, restored afterwards."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 WIDTH = 4
 
 

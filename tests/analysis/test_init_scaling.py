@@ -8,16 +8,6 @@ from analysis.depth_weights import iid_weights
 from analysis.init_scaling import init_scaling_study, residual_weight
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """These tests run many tiny tensor operations, where intra-op threads only add overhead
-    (and stall badly on a loaded machine): one thread for this module, restored afterwards."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
 def study():
     return init_scaling_study((4, 16, 64, 256), width=8, n_samples=2, seed=0)

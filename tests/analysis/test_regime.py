@@ -4,7 +4,6 @@ import math
 
 import numpy as np
 import pytest
-import torch
 
 from analysis import certify, regime_sweep, tunnel
 from analysis.regime import data_window
@@ -44,15 +43,6 @@ PAPER = dict(batch_size=128, loss="bce", lr=0.01, progress=False)
 @pytest.fixture(scope="module")
 def data():
     return circles(seed=0)
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny matrices gain nothing from intra-op threads, and on a shared machine idle threads spin."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 def _verdicts(data, eps, delta, L, width, epochs, seeds, batchnorm=True):

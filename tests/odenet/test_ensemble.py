@@ -7,15 +7,6 @@ from odenet import ResNet, train, train_ensemble
 from odenet.datasets import circles, square
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny matrices gain nothing from intra-op threads, and on a shared machine idle threads spin."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def _close(a, b, tol=1e-10):
     return max((x - y).abs().max().item() for x, y in zip(a, b)) <= tol
 

@@ -8,15 +8,6 @@ from odenet.datasets import circles, square
 from odenet.training import evaluate, initialise, train
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny matrices gain nothing from intra-op threads, and on a shared machine idle threads spin."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def _net(**kw):
     return ResNet(2, 2, 1, 3, eps=1.0, delta=0.5, input_map="activated", output="sigmoid", **kw)
 
