@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from solvers._validate import check_nonnegative, check_positive, check_positive_int, check_real
+from solvers._validate import check_nonnegative, check_positive, check_positive_int, check_real, check_seed
 
 
 @dataclass
@@ -93,12 +93,6 @@ def _check_fractions(val_fraction: float, test_fraction: float) -> tuple[float, 
     return val_fraction, test_fraction
 
 
-def _check_seed(seed) -> int:
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise TypeError(f"seed must be a non-negative int; got {seed!r}")
-    return seed
-
-
 def _split(name, x, y, seed, gen, val_fraction, test_fraction, params, standardise=False, centre=None):
     n = len(x)
     n_test, n_val = round(test_fraction * n), round(val_fraction * n)
@@ -132,7 +126,7 @@ def square(n: int = 300, *, low: float = -1.0, high: float = 1.0, val_fraction: 
     if not low < high:
         raise ValueError(f"low must be < high; got low={low}, high={high}")
     val_fraction, test_fraction = _check_fractions(val_fraction, test_fraction)
-    seed = _check_seed(seed)
+    seed = check_seed("seed", seed)
     gen = torch.Generator().manual_seed(seed)
     x = low + (high - low) * torch.rand(n, 1, generator=gen, dtype=torch.float64)
     return _split("square", x, x * x, seed, gen, val_fraction, test_fraction, dict(low=low, high=high),
@@ -163,7 +157,7 @@ def circles(n: int = 2000, *, inner_radius: float = 0.4, gap_radius: float = 0.5
     if not 0 < inner_fraction < 1:
         raise ValueError(f"inner_fraction must be in (0, 1); got {inner_fraction}")
     val_fraction, test_fraction = _check_fractions(val_fraction, test_fraction)
-    seed = _check_seed(seed)
+    seed = check_seed("seed", seed)
     gen = torch.Generator().manual_seed(seed)
     n0 = round(inner_fraction * n)
     u, v = torch.rand(2, n, generator=gen, dtype=torch.float64)
@@ -186,7 +180,7 @@ def xor(n: int = 2000, *, half_width: float = 1.0, val_fraction: float = 0.1, te
     n = check_positive_int("n", n)
     a = check_positive("half_width", half_width)
     val_fraction, test_fraction = _check_fractions(val_fraction, test_fraction)
-    seed = _check_seed(seed)
+    seed = check_seed("seed", seed)
     gen = torch.Generator().manual_seed(seed)
     x = a * (2 * torch.rand(n, 2, generator=gen, dtype=torch.float64) - 1)
     y = (x[:, 1] ** 2 >= x[:, 0] ** 2).to(torch.float64)[:, None]

@@ -31,8 +31,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from solvers._validate import check_seed
+
 from .resnet import ResNet
-from .training import (Split, TrainResult, _check_overrides_and_freeze, _check_seed, apply_overrides,
+from .training import (Split, TrainResult, _check_overrides_and_freeze, apply_overrides,
                        as_split, check_train_args, initialise, order_seed, _progress)
 
 
@@ -163,7 +165,7 @@ def train_ensemble(models: ResNet | Sequence[ResNet] | Callable[[int], ResNet], 
     factory seed -> ResNet.  With ``reinit`` (default) member k is initialised from seeds[k].
     Retries (``retry_threshold``) are not offered here: train more seeds and pick among them.
     """
-    seeds = [_check_seed("seeds", s) for s in seeds]
+    seeds = [check_seed("seeds", s) for s in seeds]
     if len(seeds) == 0:
         raise ValueError("seeds must name at least one seed")
     split = as_split(data, val_split)

@@ -32,7 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from solvers._validate import check_choice, check_positive, check_positive_int
+from solvers._validate import check_choice, check_positive, check_positive_int, check_seed
 
 LOSSES = ("mse", "bce")
 SELECTS = ("best_val", "last")
@@ -109,12 +109,6 @@ def order_seed(seed: int) -> int:
     """The seed of the data-order generator of a run with seed s: a SeedSequence([s, 1]) word,
     independent of the initialisation stream (which uses s itself)."""
     return int(np.random.SeedSequence([int(seed), 1]).generate_state(1, np.uint64)[0])
-
-
-def _check_seed(name: str, seed) -> int:
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise TypeError(f"{name} must be a non-negative int; got {seed!r}")
-    return int(seed)
 
 
 def _can_reinit(model: nn.Module) -> bool:
@@ -361,7 +355,7 @@ def train(model: nn.Module | Callable[[int], nn.Module], data, *, epochs: int, l
     freeze : parameter names (``model.named_parameters()``) that are not trained.
     progress : a tqdm bar per try.
     """
-    seed = _check_seed("seed", seed)
+    seed = check_seed("seed", seed)
     max_tries = check_positive_int("max_tries", max_tries)
     if retry_threshold is not None:
         check_positive("retry_threshold", retry_threshold)

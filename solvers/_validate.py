@@ -26,6 +26,15 @@ def check_positive_int(name: str, value) -> int:
     return int(value)
 
 
+def check_seed(name: str, value) -> int:
+    """A seed: a non-negative integer (Python or NumPy), not a bool."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be a non-negative integer; got {value!r} of type {type(value).__name__}")
+    if value < 0:
+        raise ValueError(f"{name} must be a non-negative integer; got {value!r}")
+    return int(value)
+
+
 def check_nonnegative(name: str, value) -> float:
     value = check_real(name, value)
     if value < 0:

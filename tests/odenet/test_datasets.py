@@ -1,6 +1,7 @@
 """Datasets: sizes, balance, radii, determinism per seed, bad input."""
 import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -65,7 +66,10 @@ def test_make_dataset_and_bad_input():
         square(low=1.0, high=-1.0)
     with pytest.raises(ValueError, match="dataset"):
         make_dataset("moons")
-    with pytest.raises(TypeError, match="seed"):
+    with pytest.raises(ValueError, match="seed must be a non-negative integer; got -1"):
         xor(seed=-1)
+    with pytest.raises(TypeError, match="seed"):
+        xor(seed=1.5)
+    assert torch.equal(xor(seed=np.int64(3)).x_train, xor(seed=3).x_train)  # NumPy integers are seeds too
     with pytest.raises(ValueError, match="n must"):
         circles(n=0)
