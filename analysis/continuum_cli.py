@@ -74,7 +74,11 @@ def build_problem(args):
         return field, x0, None, ref, f"smooth field: width {m}, {K} knot intervals, T = {args.T}, seed {args.seed}"
     from .hdf5 import load_model
 
-    net = load_model(args.field)
+    try:
+        net = load_model(args.field)
+    except OSError as exc:  # a missing or unreadable file: the command's error, status 2
+        raise ValueError(f"--field must be linear, smooth or a readable model file; "
+                         f"got {args.field!r} ({exc})") from None
     x = torch.randn(args.batch, net.n_in, dtype=torch.float64, generator=g).to(net.field.weight.dtype)
     ref = "DOP853" if args.reference == "auto" else _reference_arg(args.reference)
     description = f"model {args.field}: depth {net.depth}, width {net.width}, eps {net.eps}, delta {net.delta}"
@@ -121,6 +125,12 @@ def run(args) -> int:
     tolerances = parse_floats("--tolerances", args.tolerances)
     if args.out is None and args.plot is None and args.quiet:
         raise ValueError("nothing to do: --quiet without --out or --plot")
+    if args.batch < 1:
+        raise ValueError(f"--batch must be >= 1; got {args.batch}")
+    if args.field in ("linear", "smooth") and not (math.isfinite(args.T) and args.T > 0):
+        raise ValueError(f"--T must be finite and > 0; got {args.T}")
+    if args.field == "smooth" and (args.width < 1 or args.knots < 1):
+        raise ValueError(f"--width and --knots must be >= 1; got --width {args.width}, --knots {args.knots}")
     if args.out is not None and not args.overwrite:
         import os
 

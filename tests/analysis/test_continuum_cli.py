@@ -48,6 +48,10 @@ def test_converge_on_a_saved_model_and_richardson(tmp_path):
     (["--methods", "leapfrog"], "--methods must name"),
     (["--field", "smooth", "--depths", "2,4,6"], "multiples of the field's 4 pieces"),
     (["--reference", "exactish"], "--reference must be"),
+    (["--batch", "0"], "--batch must be >= 1"),
+    (["--T", "-1"], "--T must be finite and > 0"),
+    (["--field", "smooth", "--width", "0"], "--width and --knots must be >= 1"),
+    (["--field", "/nonexistent-dir/model.h5"], "--field must be linear, smooth or a readable model file"),
 ])
 def test_converge_bad_input(argv, message, capsys):
     assert main(["converge", "--quiet", "--out", "/nonexistent-dir/x.h5"] + argv) == 2
