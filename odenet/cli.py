@@ -189,8 +189,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
     parser = build_parser()
-    args = parser.parse_args(argv)
+    if argv[:1] == ["reproduce"]:
+        # argparse.REMAINDER does not collect arguments that start with '-' (``reproduce --quick``
+        # fails with "unrecognized arguments"): hand everything after the command over untouched
+        args = argparse.Namespace(command="reproduce", rest=argv[1:], func=_cmd_reproduce)
+    else:
+        args = parser.parse_args(argv)
     try:
         return args.func(args)
     except ValueError as exc:

@@ -30,3 +30,12 @@ def test_tunnel_refuses_bad_options_before_training(argv, name, capsys, monkeypa
         monkeypatch.setattr(odenet, "train", no_training)
     assert main(["tunnel", "--quiet"] + argv) == 2
     assert name in capsys.readouterr().err
+
+
+def test_reproduce_passes_its_options_through(capsys, tmp_path):
+    # `odenet reproduce --quick ...` (README) reached argparse's REMAINDER, which refused options
+    with pytest.raises(SystemExit) as exit_:
+        main(["reproduce", "--help"])
+    assert exit_.value.code == 0 and "--quick" in capsys.readouterr().out
+    assert main(["reproduce", "--quick", "--only", "nope", "--out", str(tmp_path / "r")]) == 2
+    assert "only must name experiments" in capsys.readouterr().err
