@@ -5,7 +5,8 @@ point of the contraction
 
     h ↦ T(h) = (y - δ σ(W_l h + b_l)) / ε,      h^0 = y / ε,
 
-and |h^* - h^{j+1}| ≤ q_l / (1 - q_l) |h^{j+1} - h^j| (a posteriori bound used to stop).
+and |h^* - h^{j+1}|_2 ≤ q_l / (1 - q_l) |h^{j+1} - h^j|_2 per point (a posteriori bound used to stop;
+Euclidean, the norm of ‖W_l‖₂, and ≥ the max-norm error).
 """
 from __future__ import annotations
 
@@ -34,7 +35,7 @@ class Inverse:
     residual : (batch,)
         max-norm |F_{stop-1} ∘ ⋯ ∘ F_start(h) - y|, recomputed forward.
     block_residuals : (stop - start,)
-        max over the batch of the a-posteriori error bound when each block stopped.
+        max over the batch of the a-posteriori bound on |h^* - h|_2 when each block stopped.
     iterations : (stop - start,) int64
         Fixed-point iterations used per block.
     """
@@ -51,9 +52,10 @@ def invert(resnet: ResNet, y: torch.Tensor, *, start: int = 0, stop: int | None 
     """Invert blocks start..stop-1 of ``resnet`` at hidden states ``y`` (batch, m) = h_stop.
 
     Each block is inverted by the fixed-point iteration of the module docstring until the
-    a-posteriori error bound is ≤ ``tol`` (absolute, max-norm).  An uncertified block
-    (δ K ‖W_l‖₂ ≥ ε) raises ValueError naming the block and its margin, before any work.  With
-    ``start == 0`` and ``through_input`` the input map is undone too where it is invertible:
+    a-posteriori error bound is ≤ ``tol`` (absolute, Euclidean per point, so also in max-norm).
+    An uncertified block (δ K ‖W_l‖₂ ≥ ε) raises ValueError naming the block and its margin,
+    before any work.  With ``start == 0`` and ``through_input`` the input map is undone too where
+    it is invertible:
     identity; affine with square invertible W_in (x = W_in^{-1}(h - b_in)); activated tanh
     (x = W_in^{-1}(atanh h - b_in), needs |h| < 1).
     """
@@ -88,7 +90,9 @@ def invert(resnet: ResNet, y: torch.Tensor, *, start: int = 0, stop: int | None 
             while j < max_iter:
                 hn = (h - delta * act.fn(torch.addmm(b[l], hj, W[l].T))) / eps
                 j += 1
-                bound = q / (1 - q) * float((hn - hj).abs().max())
+                # q contracts the Euclidean norm, so the bound is on |h* - h^{j+1}|_2 per point (which
+                # also bounds the max-norm error); a max-norm increment would miss a factor up to √m
+                bound = q / (1 - q) * float((hn - hj).norm(dim=1).max())
                 hj = hn
                 if bound <= tol:
                     break
