@@ -10,6 +10,7 @@ model's own :class:`~odenet.fields.LayerField`: the forward pass *is* the Euler 
 from __future__ import annotations
 
 import math
+import numbers
 
 import torch
 from torch import nn
@@ -274,14 +275,23 @@ class ResNet(nn.Module):
         return folded.eval()
 
     def set_block(self, l: int, weight=None, bias=None) -> "ResNet":
-        """Overwrite block l's W_l and/or b_l (in place); returns self."""
-        if not (0 <= l < self.depth):
-            raise ValueError(f"l must be a block index in [0, {self.depth - 1}]; got {l!r}")
+        """Overwrite block l's W_l and/or b_l (in place; values broadcast to (m, m) and (m,), so a
+        scalar fills the block); returns self.  Both are checked before either is written."""
+        if isinstance(l, bool) or not isinstance(l, numbers.Integral) or not (0 <= l < self.depth):
+            raise ValueError(f"l must be an integer block index in [0, {self.depth - 1}]; got {l!r}")
+        new = {}
+        for name, value, p in (("weight", weight, self.field.weight), ("bias", bias, self.field.bias)):
+            if value is None:
+                continue
+            v = torch.as_tensor(value, dtype=p.dtype, device=p.device)
+            try:
+                new[name] = v.expand(p.shape[1:])
+            except RuntimeError:
+                raise ValueError(f"{name} must have shape {tuple(p.shape[1:])} (or broadcast to it); "
+                                 f"got shape {tuple(v.shape)}") from None
         with torch.no_grad():
-            if weight is not None:
-                self.field.weight[l] = torch.as_tensor(weight, dtype=self.field.weight.dtype)
-            if bias is not None:
-                self.field.bias[l] = torch.as_tensor(bias, dtype=self.field.bias.dtype)
+            for name, v in new.items():
+                getattr(self.field, name)[l] = v
         return self
 
     def extra_repr(self) -> str:

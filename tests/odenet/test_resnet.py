@@ -203,3 +203,18 @@ def test_solve_refines_with_the_refined_weights_and_refuses_a_bare_step_count():
     for kw in (dict(steps=6), dict(delta=0.2), dict(eps=1.0), dict(method="rk4")):
         with pytest.raises(ValueError, match="refine"):
             net.solve(x, **kw)
+
+
+def test_set_block_checks_index_and_shapes_before_writing():
+    net = ResNet(2, 2, 1, 3, seed=0)
+    before = net.field.weight.detach().clone()
+    with pytest.raises(ValueError, match="block index"):
+        net.set_block(1.5, torch.eye(2, dtype=torch.float64))
+    with pytest.raises(ValueError, match=r"bias must have shape \(2,\)"):
+        net.set_block(0, torch.eye(2, dtype=torch.float64), torch.zeros(3))
+    with pytest.raises(ValueError, match=r"weight must have shape \(2, 2\)"):
+        net.set_block(0, torch.eye(3))
+    assert torch.equal(net.field.weight, before)  # nothing written by the refused calls
+    net.set_block(2, -5.0, [0.5, -0.5])  # a scalar fills the block
+    assert torch.equal(net.field.weight[2], torch.full((2, 2), -5.0, dtype=torch.float64))
+    assert net.field.bias[2].tolist() == [0.5, -0.5]
