@@ -202,10 +202,13 @@ def _check_levels(name: str, levels) -> list[int]:
 
 
 def _as_field(field, x0):
-    """A ResNet becomes its associated ODE on the embedded inputs."""
+    """A ResNet (eval mode where it has BatchNorm) becomes its associated ODE on the embedded inputs."""
     from odenet import ResNet
 
+    from .tracing import check_resnet_eval
+
     if isinstance(field, ResNet):
+        check_resnet_eval(field, "field")
         return field.ode(), field.embed(x0).detach()
     return field, x0
 

@@ -396,6 +396,7 @@ def liouville(field, x: torch.Tensor, t_span: tuple[float, float] | None = None,
     and the trace integral with the state (adaptive or reference ``method``).  A ResNet is replaced
     by its associated ODE started at h_0 = A(x)."""
     if isinstance(field, ResNet):
+        check_resnet_eval(field, "field")
         check_inputs(field, x)
         x, field = field.embed(x).detach(), field.ode()
     if method in FIXED_METHODS:

@@ -200,6 +200,8 @@ def test_other_bad_input(x0):
         refinement_study(linear_field, x0, (0.0, T), steps=(1, 2, 4), reference=x0[:3])
     with pytest.raises(TypeError, match="smooth field"):
         depth_study(linear_field, x0, (4, 8, 16))
+    with pytest.raises(ValueError, match="eval"):  # BatchNorm in train mode: batch statistics in the ODE
+        refinement_study(ResNet(3, 3, 1, 2, batchnorm=True, seed=0), x0, steps=(2, 4, 8))
     with pytest.raises(ValueError, match="the field's width 2"):  # before the reference solve
         depth_study(smooth_field(width=2), x0, (4, 8, 16))
     with pytest.raises(ValueError, match="err must be positive"):

@@ -128,6 +128,8 @@ def test_batchnorm_train_mode_is_refused():
     m = ResNet(2, 2, 1, 2, batchnorm=True, seed=0).train()
     with pytest.raises(ValueError, match="eval"):
         trace(m, torch.zeros(3, 2, dtype=torch.float64))
+    with pytest.raises(ValueError, match="eval"):  # its ODE would use (and update) batch statistics
+        liouville(m, torch.zeros(3, 2, dtype=torch.float64))
 
 
 def test_field_fixed_step_traces():
