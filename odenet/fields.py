@@ -29,7 +29,9 @@ class _Block:
         self.weight, self.bias, self.act, self.bn = weight, bias, act, bn
 
     def __call__(self, t, x):
-        z = F.linear(x, self.weight, self.bias)  # addmm for a batch: one fused kernel
+        # mm then an in-place add: for tall, narrow batches (65536 x 2) addmm's broadcast bias
+        # took 2.4x as long on a Xeon (scripts/device_benchmarks.sh); this is never slower.
+        z = torch.matmul(x, self.weight.mT).add_(self.bias)
         if self.bn is not None:
             z = self.bn(z)
         return self.act.apply_(z)  # z is fresh: σ in place
