@@ -100,6 +100,9 @@ def _split(name, x, y, seed, gen, val_fraction, test_fraction, params, standardi
     if n_train < 1:
         raise ValueError(f"the split leaves no training data: n={n}, val_fraction={val_fraction}, "
                          f"test_fraction={test_fraction}")
+    if standardise and n_train < 2:  # one point has standard deviation 0: x / 0
+        raise ValueError(f"standardise needs at least 2 training points; the split leaves {n_train} "
+                         f"(n={n}, val_fraction={val_fraction}, test_fraction={test_fraction})")
     perm = torch.randperm(n, generator=gen)
     x, y = x[perm], y[perm]
     tr, va = slice(0, n_train), slice(n_train, n_train + n_val)

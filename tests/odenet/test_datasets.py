@@ -73,3 +73,5 @@ def test_make_dataset_and_bad_input():
     assert torch.equal(xor(seed=np.int64(3)).x_train, xor(seed=3).x_train)  # NumPy integers are seeds too
     with pytest.raises(ValueError, match="n must"):
         circles(n=0)
+    with pytest.raises(ValueError, match="standardise needs at least 2 training points"):  # was NaN inputs
+        circles(n=3, val_fraction=0.0, test_fraction=0.5)
