@@ -25,7 +25,9 @@ def integrate_reference(method: str, pieces: list, grid: TimeGrid, x0: torch.Ten
         a, b = grid.boundary(l), grid.boundary(l + 1)
 
         def rhs(t, v, f=f):
-            x = torch.from_numpy(v).view(shape).to(x0.device)  # the field's weights live there
+            # scipy integrates in float64; the field is evaluated where its weights live, in
+            # x0's device and dtype (a float32 model's field takes float32 states)
+            x = torch.from_numpy(v).view(shape).to(device=x0.device, dtype=x0.dtype)
             with torch.no_grad():
                 return f(t, x).detach().to(torch.float64).cpu().numpy().ravel()
 
@@ -45,7 +47,7 @@ def integrate_reference(method: str, pieces: list, grid: TimeGrid, x0: torch.Ten
             error = f"non-finite state at the end of piece {l} (t={b})"
         if error:
             break
-    if not record_all and error is None:
-        times, states = [grid.t0, grid.t1], [states[0], y]
+    if not record_all:  # the two end points: t1, or where a failed solve stopped
+        times, states = [grid.t0, grid.t1 if error is None else float(sol.t[-1])], [states[0], y]
     ys = torch.from_numpy(np.stack(states)).view((len(states),) + tuple(shape))
     return times, ys, step_piece, stats, error

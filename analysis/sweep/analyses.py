@@ -76,7 +76,9 @@ def tunnel(model, data, options) -> tuple[dict, dict]:
         try:
             t = find_tunnel(prob, window, centre, level, options["resolution"], points=data.x_test.numpy(),
                             labels=data.y_test[:, 0].numpy(), inner_label=0)
-        except ValueError as exc:  # e.g. the level outside Φ's range: a constant predictor
+        except ValueError as exc:  # the level outside Φ's range: a constant predictor; else a real error
+            if "level" not in str(exc):
+                raise
             return dict(tunnel=False, tunnel_verdict="undetermined", tunnel_width=math.nan,
                         tunnel_area=math.nan, tunnel_points=0), {}
     row = dict(tunnel=bool(t.tunnel), tunnel_verdict=t.verdict, tunnel_width=float(t.width),

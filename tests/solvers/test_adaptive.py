@@ -63,3 +63,23 @@ def test_adaptive_failure_is_reported_not_raised():
     blowup = lambda t, x: x * x * x
     sol = solve(blowup, torch.tensor([[2.0]], dtype=torch.float64), (0.0, 1.0), method="dopri5", max_steps=50)
     assert sol.status == -1 and not sol.success and sol.message
+
+
+def test_reference_of_a_float32_model():
+    # the field is evaluated in x0's dtype (float32 weights), the state integrated in float64
+    from odenet import ResNet
+
+    net = ResNet(2, 2, 1, depth=4, eps=1.0, delta=0.25, seed=0, dtype=torch.float32)
+    x = torch.randn(6, 2)
+    with torch.no_grad():
+        ref = solve(net.ode(), x, method="DOP853")
+        ref64 = solve(ResNet(2, 2, 1, depth=4, eps=1.0, delta=0.25, seed=0).ode(), x.double(), method="DOP853")
+    assert ref.success and ref.y.dtype == torch.float64
+    assert (ref.y[-1] - ref64.y[-1]).abs().max() < 1e-5  # float32 weights and field values
+
+
+def test_failed_reference_solve_keeps_its_last_state():
+    blowup = lambda t, x: x * x
+    sol = solve(blowup, torch.tensor([[2.0]], dtype=torch.float64), (0.0, 1.0), method="DOP853", record="end")
+    assert sol.status == -1
+    assert sol.y.shape == (2, 1, 1) and 0 < sol.t[-1] < 1 and sol.y[-1, 0, 0] > 2.0
