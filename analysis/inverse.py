@@ -78,6 +78,12 @@ def invert(resnet: ResNet, y: torch.Tensor, *, start: int = 0, stop: int | None 
                              f">= ε = {resnet.eps} (margin {float(margin[l]):.6g}); no fixed-point inverse")
     x_map_ok = start == 0 and through_input and (
         resnet.inp is None or (resnet.n_in == m and (resnet.input_map == "affine" or resnet.activation.name == "tanh")))
+    if x_map_ok and resnet.inp is not None:
+        with torch.no_grad():
+            cond = float(torch.linalg.cond(resnet.inp.weight))
+        if not cond < 1 / torch.finfo(resnet.inp.weight.dtype).eps:
+            raise ValueError(f"the input map's W_in is singular (condition number {cond:.3g}): x cannot be "
+                             f"recovered; pass through_input=False to invert the blocks only")
     eps, delta, act = resnet.eps, resnet.delta, resnet.activation
     with torch.no_grad():
         W, b = resnet.field.effective_weights()

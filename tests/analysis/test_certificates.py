@@ -119,3 +119,13 @@ def test_invert_refuses_uncertified_blocks():
         invert(m, torch.zeros(3, 3, dtype=torch.float64))
     with pytest.raises(ValueError, match="start"):
         invert(m, y, start=3, stop=2)
+
+
+def test_invert_refuses_a_singular_input_map_before_any_work():
+    m = certified_model(11, depth=3, input_map="affine")
+    with torch.no_grad():
+        m.inp.weight.copy_(torch.tensor([[1.0, 2.0], [2.0, 4.0]], dtype=torch.float64))  # rank 1
+    y = torch.zeros(4, 2, dtype=torch.float64)
+    with pytest.raises(ValueError, match="W_in is singular"):
+        invert(m, y)
+    assert invert(m, y, through_input=False).x is None  # the blocks alone still invert
