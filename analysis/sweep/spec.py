@@ -173,6 +173,9 @@ def _grid_values(key: str, v) -> list:
             if not _is_int(c) or c < 0:
                 raise SweepSpecError(f"{key}.{kind}: the count n must be a non-negative integer; got {c!r}")
             values = (np.linspace(a, b, c) if kind == "linspace" else np.logspace(a, b, c)).tolist()
+            # whole numbers as ints, so that integer parameters (width, depth) can be spaced too;
+            # real parameters are converted back to float by their checks (run ids unchanged)
+            values = [int(x) if x.is_integer() else x for x in values]
     else:
         values = [v]
     if len(values) == 0:

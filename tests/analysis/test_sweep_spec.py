@@ -100,6 +100,18 @@ def test_grid_expansion_ratio_and_ids():
     assert changed.runs[0].run_id != spec.runs[0].run_id
 
 
+def test_linspace_of_an_integer_parameter():
+    # docs/sweeps.md's example: numpy.linspace gives floats 2.0, 4.0; the widths are ints 2, 4
+    spec = load_spec(spec_with(grid={"width": {"linspace": [2, 4, 2]}, "eps": {"linspace": [0, 1, 2]}}))
+    assert sorted({r.config["model"]["width"] for r in spec.runs}) == [2, 4]
+    assert all(type(r.config["model"]["width"]) is int for r in spec.runs)
+    # a real parameter stays a float: the same run id as written out by hand
+    listed = load_spec(spec_with(grid={"width": [2, 4], "eps": [0.0, 1.0]}))
+    assert [r.run_id for r in spec.runs] == [r.run_id for r in listed.runs]
+    with pytest.raises(SweepSpecError, match=r"grid\.width\[1\]"):
+        load_spec(spec_with(grid={"width": {"linspace": [2, 5, 3]}}))  # 3.5 is no width
+
+
 def test_random_draws_are_seeded_and_in_range():
     raw = spec_with(sweep={"name": "t", "seed": 7}, grid={"seed": [0]},
                     random={"samples": 20, "eps": {"low": 0.1, "high": 1.0},
