@@ -42,10 +42,14 @@ class _Recorder:
 
 def integrate_adaptive(method: str, pieces: list, grid: TimeGrid, x0: torch.Tensor, rtol: float,
                        atol: float, record_all: bool, max_steps: int | None, first_step: float | None):
-    """Integrate piece by piece.  Returns (t list, y list, step_piece list, stats dict, error)."""
+    """Integrate piece by piece.  Returns (t list, y list, step_piece list, stats dict, error).
+
+    On failure the states up to the last completed piece boundary are returned (with
+    ``record_all=False``: x0 and the state at that boundary).
+    """
     times, states, step_piece = [grid.t0], [x0], []
     stats = dict(nfev=0, n_accepted=0, n_rejected=0)
-    x = x0
+    x, t_x, error = x0, grid.t0, None
     for l, f in enumerate(pieces):
         a, b = grid.boundary(l), grid.boundary(l + 1)
         rec = _Recorder(f, record_all)
@@ -58,13 +62,11 @@ def integrate_adaptive(method: str, pieces: list, grid: TimeGrid, x0: torch.Tens
         try:
             x_end = torchdiffeq.odeint(rec, x, t, rtol=rtol, atol=atol, method=method, options=options)[-1]
         except (AssertionError, RuntimeError) as exc:  # torchdiffeq signals dt underflow and step limits by assert
-            stats["nfev"] += rec.nfev
-            stats["n_accepted"] += rec.n_accepted
-            stats["n_rejected"] += rec.n_rejected
-            return times, states, step_piece, stats, f"integration failed in piece {l} (t in [{a}, {b}]): {exc}"
-        stats["nfev"] += rec.nfev
-        stats["n_accepted"] += rec.n_accepted
-        stats["n_rejected"] += rec.n_rejected
+            error = f"integration failed in piece {l} (t in [{a}, {b}]): {exc}"
+        for key in stats:
+            stats[key] += getattr(rec, key)
+        if error:
+            break
         if record_all:
             # accepted[i] is the start of step i; its end is the next start, or b for the last.
             for t_start, _ in rec.accepted[1:]:
@@ -73,9 +75,10 @@ def integrate_adaptive(method: str, pieces: list, grid: TimeGrid, x0: torch.Tens
             step_piece.extend([l] * rec.n_accepted)
             times.append(b)
             states.append(x_end)
-        x = x_end
+        x, t_x = x_end, b
         if not torch.isfinite(x).all():
-            return times, states, step_piece, stats, f"non-finite state at the end of piece {l} (t={b})"
+            error = f"non-finite state at the end of piece {l} (t={b})"
+            break
     if not record_all:
-        times, states = [grid.t0, grid.t1], [x0, x]
-    return times, states, step_piece, stats, None
+        times, states = [grid.t0, t_x], [x0, x]
+    return times, states, step_piece, stats, error

@@ -17,6 +17,7 @@ REFERENCE_METHODS = ("DOP853", "RK45", "Radau", "LSODA", "BDF")
 def integrate_reference(method: str, pieces: list, grid: TimeGrid, x0: torch.Tensor, rtol: float,
                         atol: float, record_all: bool):
     shape = x0.shape
+    _check_float64_field(pieces[0], grid.t0, x0)
     y = x0.detach().to(torch.float64).cpu().numpy().ravel()
     times, states, step_piece = [grid.t0], [y.copy()], []
     stats = dict(nfev=0, n_accepted=0, n_rejected=None)
@@ -25,9 +26,7 @@ def integrate_reference(method: str, pieces: list, grid: TimeGrid, x0: torch.Ten
         a, b = grid.boundary(l), grid.boundary(l + 1)
 
         def rhs(t, v, f=f):
-            # scipy integrates in float64; the field is evaluated where its weights live, in
-            # x0's device and dtype (a float32 model's field takes float32 states)
-            x = torch.from_numpy(v).view(shape).to(device=x0.device, dtype=x0.dtype)
+            x = torch.from_numpy(v).view(shape).to(x0.device)  # the field's weights live there
             with torch.no_grad():
                 return f(t, x).detach().to(torch.float64).cpu().numpy().ravel()
 
@@ -51,3 +50,17 @@ def integrate_reference(method: str, pieces: list, grid: TimeGrid, x0: torch.Ten
         times, states = [grid.t0, grid.t1 if error is None else float(sol.t[-1])], [states[0], y]
     ys = torch.from_numpy(np.stack(states)).view((len(states),) + tuple(shape))
     return times, ys, step_piece, stats, error
+
+
+def _check_float64_field(f, t0: float, x0: torch.Tensor) -> None:
+    """A reference evaluates the field in float64: refuse, before any work, a field that cannot
+    take float64 states (a float32 model), rather than fail inside scipy."""
+    try:
+        with torch.no_grad():
+            f(t0, x0.detach().to(torch.float64))
+    except RuntimeError as exc:
+        if "dtype" not in str(exc) and "Double" not in str(exc) and "Float" not in str(exc):
+            raise
+        raise ValueError("reference methods evaluate the field in float64, and this field does not take "
+                         f"float64 states ({exc}); use a float64 model (model.double()) for a reference "
+                         "solution, or an adaptive method such as 'dopri8'") from exc

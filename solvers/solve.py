@@ -34,7 +34,7 @@ def solve(field, x0: torch.Tensor, t_span: tuple[float, float] | None = None, *,
         Fixed steps: ``"euler"``, ``"heun"``, ``"midpoint"``, ``"rk4"``.  Adaptive (torchdiffeq):
         ``"dopri5"``, ``"dopri8"``, ``"bosh3"``, ``"fehlberg2"``, ``"adaptive_heun"``.  Float64
         reference (scipy.integrate.solve_ivp): ``"DOP853"``, ``"RK45"``, ``"Radau"``, ``"LSODA"``,
-        ``"BDF"``; the state is integrated in float64 and the field evaluated in x0's dtype.
+        ``"BDF"``: everything in float64, so the field must take float64 states.
     steps : int, optional
         Number of fixed steps, h = (t1 - t0) / steps.  For a piecewise field with L pieces it must
         be a multiple of L (default L: one step per piece).

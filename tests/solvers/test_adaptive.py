@@ -65,17 +65,15 @@ def test_adaptive_failure_is_reported_not_raised():
     assert sol.status == -1 and not sol.success and sol.message
 
 
-def test_reference_of_a_float32_model():
-    # the field is evaluated in x0's dtype (float32 weights), the state integrated in float64
+def test_reference_refuses_a_float32_model_before_any_work():
     from odenet import ResNet
 
     net = ResNet(2, 2, 1, depth=4, eps=1.0, delta=0.25, seed=0, dtype=torch.float32)
-    x = torch.randn(6, 2)
-    with torch.no_grad():
-        ref = solve(net.ode(), x, method="DOP853")
-        ref64 = solve(ResNet(2, 2, 1, depth=4, eps=1.0, delta=0.25, seed=0).ode(), x.double(), method="DOP853")
-    assert ref.success and ref.y.dtype == torch.float64
-    assert (ref.y[-1] - ref64.y[-1]).abs().max() < 1e-5  # float32 weights and field values
+    with pytest.raises(ValueError, match=r"float64 model \(model.double\(\)\)"):
+        solve(net.ode(), torch.randn(6, 2), method="DOP853")
+    # a float64 copy of the same model works
+    ref = solve(net.double().ode(), torch.randn(6, 2, dtype=torch.float64), method="DOP853")
+    assert ref.success
 
 
 def test_failed_reference_solve_keeps_its_last_state():
@@ -83,3 +81,15 @@ def test_failed_reference_solve_keeps_its_last_state():
     sol = solve(blowup, torch.tensor([[2.0]], dtype=torch.float64), (0.0, 1.0), method="DOP853", record="end")
     assert sol.status == -1
     assert sol.y.shape == (2, 1, 1) and 0 < sol.t[-1] < 1 and sol.y[-1, 0, 0] > 2.0
+
+
+def test_failed_adaptive_end_point_solve_keeps_the_last_boundary_state():
+    # x' = x^2 on four pieces of [0, 1] from x0 = 1.5 blows up at t = 2/3, inside piece 2
+    mats = [np.zeros((1, 1))] * 4
+    field = PiecewiseLinear(mats, T=1.0)
+    field.piece = lambda l: (lambda t, x: x * x)
+    x0 = torch.tensor([[1.5]], dtype=torch.float64)
+    sol = solve(field, x0, method="dopri5", record="end", max_steps=200)
+    assert sol.status == -1 and "piece 2" in sol.message
+    assert sol.t.tolist() == [0.0, 0.5]
+    assert abs(float(sol.y[-1, 0, 0]) - 1.5 / (1 - 1.5 * 0.5)) < 1e-6  # x(t) = x0 / (1 - x0 t)
