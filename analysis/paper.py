@@ -527,13 +527,27 @@ def _reproduce(out: Path, quick: bool, seed: int, only: tuple, settings: Setting
                   config=dict(quick=quick, seed=seed, only=list(only), settings=settings.__dict__))
         elapsed = time.perf_counter() - started
         (tmp / "summary.md").write_text(_summary_document(rows, beyond, seed, quick, elapsed))
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(tmp, out)
+        _replace_folder(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return rows
+
+
+def _replace_folder(new: Path, out: Path) -> None:
+    """Put the folder ``new`` in place of ``out``.  An existing ``out`` is first renamed aside
+    and deleted only once ``new`` is in place, so a failure leaves the old results whole."""
+    if not out.exists():
+        os.replace(new, out)
+        return
+    old = new.with_name(new.name + "-old")
+    os.replace(out, old)
+    try:
+        os.replace(new, out)
+    except BaseException:
+        os.replace(old, out)
+        raise
+    shutil.rmtree(old, ignore_errors=True)
 
 
 def _save_fig(fig, path):

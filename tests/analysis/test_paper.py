@@ -133,3 +133,27 @@ def test_interrupted_run_leaves_nothing_behind(tmp_path, monkeypatch):
 def test_experiment_names():
     assert EXPERIMENTS == ("1d", "circles", "xor", "injection", "beyond")
     assert len(ONE_D) == 9 and len(XOR) == 3
+
+
+def test_replacing_results_keeps_the_old_ones_until_the_new_are_in_place(tmp_path, monkeypatch):
+    import analysis.paper as paper
+
+    out, new = tmp_path / "results", tmp_path / ".results.tmp-x"
+    for folder, text in ((out, "old"), (new, "new")):
+        folder.mkdir()
+        (folder / "summary.md").write_text(text)
+    real = os.replace
+
+    def fail_on_the_new(src, dst):
+        if os.fspath(src) == os.fspath(new):
+            raise OSError("disk gone")
+        real(src, dst)
+
+    monkeypatch.setattr(paper.os, "replace", fail_on_the_new)
+    with pytest.raises(OSError, match="disk gone"):
+        paper._replace_folder(new, out)
+    assert (out / "summary.md").read_text() == "old"  # was: deleted before the new were moved in
+    monkeypatch.setattr(paper.os, "replace", real)
+    paper._replace_folder(new, out)
+    assert (out / "summary.md").read_text() == "new"
+    assert sorted(os.listdir(tmp_path)) == ["results"]
