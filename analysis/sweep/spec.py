@@ -145,6 +145,8 @@ def _check_keys(where: str, table: Any, allowed) -> dict:
     if not isinstance(table, dict):
         raise SweepSpecError(f"[{where}] must be a table; got {table!r}")
     unknown = [k for k in table if k not in allowed]
+    if unknown and where == "sweep file":
+        raise SweepSpecError(f"unknown table [{unknown[0]}] in the sweep file; allowed tables: {list(allowed)}")
     if unknown:
         raise SweepSpecError(f"unknown key {where}.{unknown[0]} in the sweep file; allowed in [{where}]: "
                              f"{sorted(allowed)}")

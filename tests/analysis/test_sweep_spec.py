@@ -32,6 +32,7 @@ def spec_with(**tables):
     (dict(model={"width": 2, "depht": 3}), "model.depht"),                      # unknown key
     (dict(sweep={"name": "t", "colour": 1}), "sweep.colour"),
     (dict(grid={"eps": [0.5], "sed": [1]}), "sed"),
+    (dict(modle={"width": 2}), "unknown table [modle]"),
     (dict(analyses={"certificate": True, "homology": True}), "analyses.homology"),
     (dict(dataset={"name": "circles", "radius": 2}), "dataset.radius"),
     (dict(grid={"eps": []}), "grid.eps"),                                        # empty range
