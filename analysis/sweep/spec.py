@@ -422,6 +422,10 @@ def load_spec(source: str | os.PathLike | dict) -> SweepSpec:
     spec = SweepSpec(name, seed, ensemble_size, ds, model, train, analyses,
                      {k: list(v) for k, v in grid.items()}, dict(random_raw), runs, src)
     _check_architectures(spec, data.n_in)
+    level = analyses.get("tunnel", {}).get("level")
+    if level is not None and level >= 1 and any(r.config["model"]["output"] == "sigmoid" for r in runs):
+        raise SweepSpecError(f"analyses.tunnel.level must be in (0, 1) for a sigmoid output (a probability); "
+                             f"got {level}")
     return spec
 
 

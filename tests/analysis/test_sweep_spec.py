@@ -51,6 +51,7 @@ def spec_with(**tables):
     (dict(train={"epochs": 1, "lr": 0}), "train.lr"),
     (dict(analyses={"critical_points": {"resolution": 0}}), "analyses.critical_points.resolution"),
     (dict(dataset={"name": "xor"}, analyses={"tunnel": True}), "analyses.tunnel"),
+    (dict(analyses={"tunnel": {"level": 2.0}}), "analyses.tunnel.level"),  # no probability reaches 2
 ])
 def test_bad_sweep_files_name_the_key(tables, key):
     with pytest.raises(SweepSpecError) as info:
