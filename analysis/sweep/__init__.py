@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .executors import DaskExecutor, LocalExecutor, SerialExecutor, make_executor
+from .executors import DaskExecutor, LocalExecutor, SerialExecutor, check_workers, make_executor
 from .runner import RunOutput, run_task
 from .spec import Run, SweepSpec, SweepSpecError, canonical_json, config_id, load_spec
 from .store import SweepBusyError, SweepConflictError, SweepStore, output_paths, read_table
@@ -112,6 +112,7 @@ def run_sweep(sweep: SweepSpec | str | os.PathLike | dict, out: str | os.PathLik
     size = spec.ensemble_size if ensemble_size is None else ensemble_size
     if isinstance(size, bool) or not isinstance(size, int) or size < 1:
         raise ValueError(f"ensemble_size must be a positive int; got {size!r}")
+    check_workers(workers)  # also when every run is complete and no executor is made
     with SweepStore(out, spec) as store:
         done = store.completed()
         pending = [r for r in spec.runs if r.run_id not in done]

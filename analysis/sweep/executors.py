@@ -128,11 +128,16 @@ class DaskExecutor:
             self._own_cluster.close()
 
 
+def check_workers(workers) -> None:
+    """ValueError unless ``workers`` is None or an int >= 0."""
+    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 0):
+        raise ValueError(f"workers must be a non-negative int (0: this process); got {workers!r}")
+
+
 def make_executor(workers: int | None = None, scheduler=None, dask: bool = False):
     """The executor for these options: Dask if ``scheduler`` or ``dask``, else local processes
     (``workers`` >= 1, default all cores), or this process for ``workers == 0``."""
-    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 0):
-        raise ValueError(f"workers must be a non-negative int (0: this process); got {workers!r}")
+    check_workers(workers)
     if scheduler is not None or dask:
         return DaskExecutor(scheduler, workers)
     if workers == 0:

@@ -157,6 +157,16 @@ def test_second_writer_is_refused_while_the_first_holds_the_output(tmp_path):
     assert run_sweep(spec, tmp_path / "out", workers=0, progress=False).complete  # free again
 
 
+def test_bad_workers_refused_even_when_nothing_is_left_to_run(tmp_path):
+    spec = load_spec(spec_with(grid={"seed": [0]}))
+    with pytest.raises(ValueError, match="workers must be"):
+        run_sweep(spec, tmp_path / "out", workers=-1, progress=False)
+    assert not (tmp_path / "out.d").exists()
+    assert run_sweep(spec, tmp_path / "out", workers=0, progress=False).complete
+    with pytest.raises(ValueError, match="workers must be"):  # was accepted: no executor was made
+        run_sweep(spec, tmp_path / "out", workers=-1, progress=False)
+
+
 def test_cli_reports_a_bad_file_and_lists_runs(tmp_path, capsys):
     from odenet.cli import main
 
