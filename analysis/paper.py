@@ -449,13 +449,15 @@ def reproduce(out: str | os.PathLike = "results", *, quick: bool = False, seed: 
     out = _check_out(Path(out), overwrite)
     only = _check_only(only)
     settings = Settings.quick() if quick else Settings()
-    torch.manual_seed(seed)
     # Width ≤ 3 networks: intra-op threads only add scheduling cost (and stall badly on a busy
-    # machine), so the reproduction runs on one thread and restores the caller's setting.
+    # machine), so the reproduction runs on one thread and restores the caller's setting, as it
+    # restores the caller's global random state.
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        return _reproduce(out, quick, seed, only, settings, progress)
+        with torch.random.fork_rng():
+            torch.manual_seed(seed)
+            return _reproduce(out, quick, seed, only, settings, progress)
     finally:
         torch.set_num_threads(threads)
 

@@ -125,7 +125,10 @@ def open_for_reading(path: str | os.PathLike) -> Iterator[h5py.File]:
         raise ValueError(f"{os.fspath(path)!r} cannot be opened as HDF5 (truncated or damaged?): {exc}") from exc
     try:
         check_format(f, path)
-        yield f
+        try:
+            yield f
+        except (OSError, RuntimeError) as exc:  # h5py's errors on damaged data, without the path
+            raise ValueError(f"{os.fspath(path)!r} could not be read (damaged?): {exc}") from exc
     finally:
         f.close()
 

@@ -131,6 +131,21 @@ def test_truncated_file(tmp_path):
     assert str(p) in str(e.value)
 
 
+def test_damaged_chunk_is_a_clear_error(tmp_path):
+    p = tmp_path / "a.h5"
+    net = ResNet(2, 2, 1, 40, seed=0)
+    hdf5.save(p, net.solve(torch.randn(200, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(0))))
+    with h5py.File(p, "r") as f:
+        info = f["solution/y"].id.get_chunk_info(0)  # a gzip-compressed chunk
+        assert f["solution/y"].compression == "gzip"
+    data = bytearray(p.read_bytes())
+    data[info.byte_offset: info.byte_offset + 64] = b"\xff" * 64  # the deflate stream is now invalid
+    p.write_bytes(bytes(data))
+    with pytest.raises(ValueError, match="could not be read") as e:
+        hdf5.load(p)
+    assert str(p) in str(e.value)
+
+
 def test_foreign_hdf5_file(tmp_path):
     p = tmp_path / "other.h5"
     with h5py.File(p, "w") as f:
