@@ -161,10 +161,38 @@ def _temp_beside(path: Path) -> str:
     return tmp
 
 
-def _default_mode() -> int:
-    umask = os.umask(0)
+def _read_umask() -> int:
+    """The process umask, read once at import (os.umask can only be read by setting it, which
+    would briefly open every file created meanwhile by another thread)."""
+    umask = os.umask(0o022)
     os.umask(umask)
-    return 0o666 & ~umask
+    return umask
+
+
+_UMASK = _read_umask()
+
+
+def _default_mode() -> int:
+    return 0o666 & ~_UMASK
+
+
+def _publish(tmp: str, p: Path, overwrite: bool) -> None:
+    """Move the finished ``tmp`` to ``p``.  Without ``overwrite`` a hard link (which fails if
+    ``p`` exists) closes the gap between the existence check and the rename."""
+    if overwrite:
+        os.replace(tmp, p)
+        return
+    try:
+        os.link(tmp, p)
+    except FileExistsError:
+        raise FileExistsError(f"{os.fspath(p)!r} appeared while it was being written; pass overwrite=True "
+                              f"to replace it") from None
+    except OSError:  # no hard links on this file system: the plain rename
+        if p.exists():
+            raise FileExistsError(f"{os.fspath(p)!r} exists; pass overwrite=True to replace it") from None
+        os.replace(tmp, p)
+        return
+    os.unlink(tmp)
 
 
 @contextlib.contextmanager
@@ -189,7 +217,7 @@ def atomic_create(path: str | os.PathLike, *, overwrite: bool = False) -> Iterat
             f.flush()
         _fsync_file(tmp)
         os.chmod(tmp, _default_mode())
-        os.replace(tmp, p)
+        _publish(tmp, p, overwrite)
         _fsync_dir(p.parent)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):

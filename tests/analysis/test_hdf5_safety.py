@@ -131,6 +131,16 @@ def test_truncated_file(tmp_path):
     assert str(p) in str(e.value)
 
 
+def test_a_file_appearing_during_the_write_is_not_clobbered(tmp_path):
+    p = tmp_path / "a.h5"
+    with pytest.raises(FileExistsError, match="appeared while it was being written"):
+        with fmt.atomic_create(p) as f:
+            f.attrs["x"] = 1
+            p.write_text("someone else's")  # created between the check and the rename
+    assert p.read_text() == "someone else's"
+    assert _listing(tmp_path) == ["a.h5"]
+
+
 def test_damaged_chunk_is_a_clear_error(tmp_path):
     p = tmp_path / "a.h5"
     net = ResNet(2, 2, 1, 40, seed=0)
