@@ -10,19 +10,9 @@ from scipy.optimize import brentq
 import solvers
 from analysis import crossings, liouville, trace
 from odenet import ResNet
+from tests.helpers import with_random_batchnorm
 
 AJ = torch.autograd.functional.jacobian
-
-
-def _random_bn(model, seed):
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for bn in model.field.bn:
-            bn.running_mean.copy_(torch.randn(model.width, generator=g, dtype=torch.float64))
-            bn.running_var.copy_(torch.rand(model.width, generator=g, dtype=torch.float64) + 0.5)
-            bn.weight.copy_(torch.randn(model.width, generator=g, dtype=torch.float64))
-            bn.bias.copy_(torch.randn(model.width, generator=g, dtype=torch.float64))
-    return model.eval()
 
 
 CASES = [
@@ -40,7 +30,7 @@ def _model(case, seed):
     m = ResNet(n_in, width, 1, depth, seed=seed, **kw)
     with torch.no_grad():
         m.field.weight.mul_(3.0)  # large weights: folds happen
-    return _random_bn(m, seed) if m.batchnorm else m.eval()
+    return with_random_batchnorm(m, seed) if m.batchnorm else m.eval()
 
 
 @pytest.mark.parametrize("refine", [1, 3])

@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 
 import solvers
 from odenet import ResNet
+from tests.helpers import with_random_batchnorm
 
 
 def naive_forward(net: ResNet, x: torch.Tensor) -> torch.Tensor:
@@ -18,18 +19,6 @@ def naive_forward(net: ResNet, x: torch.Tensor) -> torch.Tensor:
     for l in range(net.depth):
         h = net.eps * h + net.delta * sigma(h @ W[l].T + b[l])
     return net.readout(h)
-
-
-def with_trained_batchnorm(net: ResNet, seed: int = 0) -> ResNet:
-    """Give every BatchNorm non-trivial running statistics and affine parameters."""
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for bn in net.field.bn:
-            bn.running_mean.copy_(torch.randn(bn.num_features, generator=g, dtype=torch.float64))
-            bn.running_var.copy_(torch.rand(bn.num_features, generator=g, dtype=torch.float64) + 0.5)
-            bn.weight.copy_(torch.randn(bn.num_features, generator=g, dtype=torch.float64))
-            bn.bias.copy_(torch.randn(bn.num_features, generator=g, dtype=torch.float64))
-    return net.eval()
 
 
 CASES = [
@@ -46,7 +35,7 @@ CASES = [
 def test_forward_is_the_euler_solve_bit_for_bit(case, dtype):
     net = ResNet(depth=7, eps=0.8, delta=0.6, seed=1, dtype=dtype, **case)
     if net.batchnorm:
-        net = with_trained_batchnorm(net)
+        net = with_random_batchnorm(net)
     x = torch.randn(33, net.n_in, dtype=dtype, generator=torch.Generator().manual_seed(2))
     sol = solvers.solve(net.field, net.embed(x), method="euler", eps=0.8, delta=0.6)
     assert sol.nfev == 7 and sol.success
@@ -67,7 +56,7 @@ def test_forward_under_torch_func_matches():
 
 
 def test_folded_batchnorm_gives_the_same_outputs():
-    net = with_trained_batchnorm(ResNet(2, 3, 1, depth=4, input_map="affine", batchnorm=True, seed=5))
+    net = with_random_batchnorm(ResNet(2, 3, 1, depth=4, input_map="affine", batchnorm=True, seed=5))
     folded = net.fold_batchnorm()
     assert not folded.batchnorm
     x = torch.randn(50, 2, dtype=torch.float64)
