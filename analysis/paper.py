@@ -216,7 +216,8 @@ def analyse_two_d(spec: TwoDRun, model: ResNet, data, result, seed: int, setting
         acc = float(((p_test > 0.5).to(torch.float64) == data.y_test[:, 0]).to(torch.float64).mean())
     cert = certify(model)
     prob = lambda x: model(x)[:, 0]
-    crit = find_critical_points(model.fold_batchnorm() if model.batchnorm else model,
+    folded = model.fold_batchnorm() if model.batchnorm else model  # eval-mode BN as plain weights
+    crit = find_critical_points(folded,
                                 [[window[0], window[1]], [window[2], window[3]]],
                                 resolution=settings.critical_resolution)
     if spec.dataset == "circles":
@@ -234,7 +235,7 @@ def analyse_two_d(spec: TwoDRun, model: ResNet, data, result, seed: int, setting
         P = model(pts)[:, 0].reshape(Y.shape)
     coarse = torch.stack(torch.meshgrid(*(torch.linspace(window[0], window[1], 21, dtype=torch.float64),) * 2,
                                         indexing="xy"), -1).reshape(-1, 2)
-    tr = trace(model.fold_batchnorm() if model.batchnorm else model, coarse)
+    tr = trace(folded, coarse)
     row = _row(spec.name, spec.dataset, spec.regime, spec.eps, spec.delta, spec.depth, spec.width, seed,
                metric=f"test acc {acc:.3f}", accuracy=acc,
                lower_bound="n/a", in_tunnel="n/a" if tun is None else len(tun.tunnel_points) if tun.tunnel else 0,
