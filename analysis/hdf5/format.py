@@ -25,12 +25,13 @@ import datetime
 import json
 import os
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Any, Iterator
 
 import h5py
 import numpy as np
+
+from .atomic import atomic_path, fsync_file, publish, temp_beside
 
 FORMAT_NAME = "odenet-hdf5"
 #: Integer format version.  A reader refuses files with a larger version than its own.
@@ -133,68 +134,6 @@ def open_for_reading(path: str | os.PathLike) -> Iterator[h5py.File]:
         f.close()
 
 
-def _fsync_file(path: str) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _fsync_dir(folder: Path) -> None:
-    # make the rename itself durable; not possible on every platform (e.g. Windows)
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def _temp_beside(path: Path) -> str:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    return tmp
-
-
-def _read_umask() -> int:
-    """The process umask, read once at import (os.umask can only be read by setting it, which
-    would briefly open every file created meanwhile by another thread)."""
-    umask = os.umask(0o022)
-    os.umask(umask)
-    return umask
-
-
-_UMASK = _read_umask()
-
-
-def _default_mode() -> int:
-    return 0o666 & ~_UMASK
-
-
-def _publish(tmp: str, p: Path, overwrite: bool) -> None:
-    """Move the finished ``tmp`` to ``p``.  Without ``overwrite`` a hard link (which fails if
-    ``p`` exists) closes the gap between the existence check and the rename."""
-    if overwrite:
-        os.replace(tmp, p)
-        return
-    try:
-        os.link(tmp, p)
-    except FileExistsError:
-        raise FileExistsError(f"{os.fspath(p)!r} appeared while it was being written; pass overwrite=True "
-                              f"to replace it") from None
-    except OSError:  # no hard links on this file system: the plain rename
-        if p.exists():
-            raise FileExistsError(f"{os.fspath(p)!r} exists; pass overwrite=True to replace it") from None
-        os.replace(tmp, p)
-        return
-    os.unlink(tmp)
-
-
 @contextlib.contextmanager
 def atomic_create(path: str | os.PathLike, *, overwrite: bool = False) -> Iterator[h5py.File]:
     """Yield a new HDF5 file (root attributes stamped) that appears under ``path`` only when the
@@ -209,20 +148,11 @@ def atomic_create(path: str | os.PathLike, *, overwrite: bool = False) -> Iterat
         raise ValueError(f"{os.fspath(path)!r} exists and is not a regular file")
     if not p.parent.is_dir():
         raise FileNotFoundError(f"folder {os.fspath(p.parent)!r} of {os.fspath(path)!r} does not exist")
-    tmp = _temp_beside(p)
-    try:
+    with atomic_path(p, overwrite=overwrite) as tmp:
         with h5py.File(tmp, "w", track_order=True) as f:
             write_root_attrs(f)
             yield f
             f.flush()
-        _fsync_file(tmp)
-        os.chmod(tmp, _default_mode())
-        _publish(tmp, p, overwrite)
-        _fsync_dir(p.parent)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
 
 
 @contextlib.contextmanager
@@ -233,16 +163,15 @@ def atomic_append(path: str | os.PathLike) -> Iterator[h5py.File]:
     p = Path(path)
     with open_for_reading(p):  # the clear errors for a missing, foreign or newer file
         pass
-    tmp = _temp_beside(p)
+    tmp = temp_beside(p)
     try:
         shutil.copyfile(p, tmp)
         shutil.copymode(p, tmp)
         with h5py.File(tmp, "r+") as f:
             yield f
             f.flush()
-        _fsync_file(tmp)
-        os.replace(tmp, p)
-        _fsync_dir(p.parent)
+        fsync_file(tmp)
+        publish(tmp, p, overwrite=True)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)

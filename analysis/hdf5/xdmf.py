@@ -9,15 +9,14 @@ a node attribute ``step`` numbers the layers (colour by it to see the flow throu
 """
 from __future__ import annotations
 
-import contextlib
 import os
-import tempfile
 from pathlib import Path
 from xml.sax.saxutils import quoteattr
 
 import h5py
 import numpy as np
 
+from .atomic import atomic_write_text
 from .format import open_for_reading
 
 TRAJECTORY_DIMS = ("step", "sample", "state")
@@ -95,16 +94,5 @@ def write_xdmf(h5_path: str | os.PathLike, group: str | None = None, xdmf_path: 
     xml = ('<?xml version="1.0" ?>\n<!DOCTYPE Xdmf SYSTEM "Xdmf.dtd" []>\n<Xdmf Version="3.0">\n<Domain>\n'
            '<Grid Name="trajectories" GridType="Collection" CollectionType="Spatial">\n'
            + "\n".join(grids) + "\n</Grid>\n</Domain>\n</Xdmf>\n")
-    fd, tmp = tempfile.mkstemp(dir=out.resolve().parent, prefix=f".{out.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(xml)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, out)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+    atomic_write_text(out, xml, overwrite=overwrite)
     return out
