@@ -17,23 +17,29 @@ Writers that read, modify and replace a file (appends, a sweep's assembly) hold
 :func:`exclusive_lock` for the whole read-copy-replace cycle, so that two writers never both
 start from the same old content (the second would silently drop the first's record).  The lock
 is a sidecar file ``<target>.lock`` (the ``filelock`` package: ``fcntl.flock`` on POSIX, freed by
-the OS when the holder dies).  Readers take no lock: they see the old or the new file, whole.
+the OS when the holder dies); it stays beside the target after use and is never stale.  The lock
+is re-entrant within a thread (a sweep's assembly holds it and calls a writer that takes it
+again).  Readers take no lock: they see the old or the new file, whole.
 """
 from __future__ import annotations
 
 import contextlib
 import os
+import re
+import stat
 import tempfile
 from pathlib import Path
 from typing import Iterator
 
 import filelock
 
-__all__ = ["exclusive_lock", "lock_path", "temp_beside", "publish", "atomic_write_bytes", "atomic_write_text",
-           "TEMP_SUFFIX"]
+__all__ = ["exclusive_lock", "lock_path", "temp_beside", "publish", "atomic_path", "atomic_write_bytes",
+           "atomic_write_text", "temp_files_of", "TEMP_SUFFIX"]
 
 #: Temporary files are named ``.<target>.<random>`` + TEMP_SUFFIX beside their target.
 TEMP_SUFFIX = ".tmp"
+#: the ``<random>`` part :func:`tempfile.mkstemp` draws: 8 characters of this alphabet
+_RANDOM = "[a-z0-9_]{8}"
 
 
 def lock_path(path: str | os.PathLike) -> Path:
@@ -48,9 +54,11 @@ def exclusive_lock(path: str | os.PathLike, *, timeout: float = -1) -> Iterator[
     block.  ``timeout`` in seconds; -1 waits for ever, 0 fails at once.  Raises TimeoutError
     naming the file when the lock cannot be had in time."""
     lp = lock_path(path)
-    lock = filelock.FileLock(os.fspath(lp), timeout=timeout)
+    # one FileLock object per lock file and process (is_singleton): re-entrant, where two objects
+    # on the same file would deadlock (flock locks per open file, even within one process)
+    lock = filelock.FileLock(os.path.abspath(lp), is_singleton=True)
     try:
-        lock.acquire()
+        lock.acquire(timeout=timeout)
     except filelock.Timeout:
         raise TimeoutError(f"another process holds the write lock {os.fspath(lp)!r} of {os.fspath(path)!r}; "
                            f"waited {timeout} s") from None
@@ -67,6 +75,21 @@ def temp_beside(path: str | os.PathLike) -> str:
     fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=f".{p.name}.", suffix=TEMP_SUFFIX)
     os.close(fd)
     return tmp
+
+
+def temp_files_of(path: str | os.PathLike) -> list[Path]:
+    """The temporary files :func:`temp_beside` made for ``path`` that are still there: regular files
+    (not links, not folders) in its folder named exactly ``.<name>.<8 random characters>.tmp``.
+    A writer that is running has one; a killed writer leaves one behind (stale).  Nothing else
+    matches (not ``<path>.lock``, not another file's temporaries)."""
+    p = Path(path)
+    pattern = re.compile(re.escape(f".{p.name}.") + _RANDOM + re.escape(TEMP_SUFFIX))
+    found = []
+    with contextlib.suppress(FileNotFoundError, NotADirectoryError):
+        for entry in os.scandir(p.parent if os.fspath(p.parent) else "."):
+            if pattern.fullmatch(entry.name) and stat.S_ISREG(entry.stat(follow_symlinks=False).st_mode):
+                found.append(p.parent / entry.name)
+    return sorted(found)
 
 
 def fsync_file(path: str | os.PathLike) -> None:

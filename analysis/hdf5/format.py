@@ -7,16 +7,23 @@ Every file carries on its root
 and provenance (library versions, creation time).  Readers refuse anything else with a
 ValueError naming the path.
 
-Writes never leave a half-written file under the target name:
+Writes never leave a half-written file under the target name, and writers never lose each
+other's work (:mod:`analysis.hdf5.atomic`):
 
 - **create** (:func:`atomic_create`): the file is built in a temporary file in the target's
-  folder (``tempfile.mkstemp(dir=...)``), flushed and fsync'ed, then renamed over the target with
-  ``os.replace`` (atomic on POSIX and Windows within one filesystem).  An existing target is
-  refused unless ``overwrite=True``.
-- **append** (:func:`atomic_append`): the existing file is copied to a temporary file in the same
-  folder, the new group is written into the copy, the copy is fsync'ed and renamed over the
-  original.  Until that rename the original is never opened for writing, so an exception (or a
-  crash) midway leaves it byte-identical; the temporary file is removed on any exception.
+  folder (``tempfile.mkstemp(dir=...)``), flushed and fsync'ed, then published under the target
+  name in one step.  An existing target is refused unless ``overwrite=True``; an overwrite holds
+  the target's writer's lock, so that it never interleaves with an append.
+- **append** (:func:`atomic_append`): under the writer's lock (``<target>.lock``), the existing
+  file is copied to a temporary file in the same folder, the new group is written into the copy,
+  the copy is fsync'ed and renamed over the original.  Until that rename the original is never
+  opened for writing, so an exception (or a crash) midway leaves it byte-identical; the temporary
+  file is removed on any exception.  The lock covers the whole read-copy-replace cycle: two
+  concurrent appends both land, one after the other.
+
+Versions: the root and every record group carry ``format_version``; a reader refuses a version
+above :data:`FORMAT_VERSION` on either (:func:`check_version`).  Version 2 added checksums on every
+dataset (:mod:`analysis.hdf5.schema`); version 1 files (no checksums) are still read.
 """
 from __future__ import annotations
 
@@ -31,11 +38,12 @@ from typing import Any, Iterator
 import h5py
 import numpy as np
 
-from .atomic import atomic_path, fsync_file, publish, temp_beside
+from .atomic import atomic_path, exclusive_lock, fsync_file, publish, temp_beside
 
 FORMAT_NAME = "odenet-hdf5"
-#: Integer format version.  A reader refuses files with a larger version than its own.
-FORMAT_VERSION = 1
+#: Integer format version.  A reader refuses files (and record groups) with a larger version than
+#: its own.  1: the first layout; 2: every dataset carries a checksum (fletcher32 or SHA-256).
+FORMAT_VERSION = 2
 
 
 def library_versions() -> dict[str, str]:
@@ -95,16 +103,24 @@ def check_format(f: h5py.File, path: str | os.PathLike) -> int:
     if name != FORMAT_NAME:
         raise ValueError(f"{os.fspath(path)!r} is an HDF5 file but not an odenet file: root attribute "
                          f"format={name!r}, expected {FORMAT_NAME!r}")
-    version = f.attrs.get("format_version")
+    return check_version(f.attrs.get("format_version"), f"{os.fspath(path)!r}")
+
+
+def check_version(version: Any, where: str) -> int:
+    """``version`` (a ``format_version`` attribute) as an int, after checking this reader reads it
+    (1 <= version <= FORMAT_VERSION).  Raises ValueError starting with ``where`` (the file, and the
+    group when it is a group's) otherwise."""
     try:
+        if isinstance(version, (bool, np.bool_, float, np.floating)):
+            raise TypeError
         version = int(version)
     except (TypeError, ValueError):
-        raise ValueError(f"{os.fspath(path)!r}: root attribute format_version={version!r} is not an integer") from None
+        raise ValueError(f"{where}: format_version={version!r} is not an integer") from None
     if version > FORMAT_VERSION:
-        raise ValueError(f"{os.fspath(path)!r} has format version {version}, newer than this odenet "
-                         f"reads ({FORMAT_VERSION}); upgrade odenet to read it")
+        raise ValueError(f"{where} has format version {version}, newer than this odenet reads "
+                         f"({FORMAT_VERSION}); upgrade odenet to read it")
     if version < 1:
-        raise ValueError(f"{os.fspath(path)!r}: format_version={version} is not a valid version (>= 1)")
+        raise ValueError(f"{where}: format_version={version} is not a valid version (>= 1)")
     return version
 
 
@@ -138,7 +154,9 @@ def open_for_reading(path: str | os.PathLike) -> Iterator[h5py.File]:
 def atomic_create(path: str | os.PathLike, *, overwrite: bool = False) -> Iterator[h5py.File]:
     """Yield a new HDF5 file (root attributes stamped) that appears under ``path`` only when the
     ``with`` block finishes without an exception: temp file in the same folder, flush, fsync,
-    ``os.replace``.  An existing ``path`` raises FileExistsError unless ``overwrite=True``."""
+    ``os.replace``.  An existing ``path`` raises FileExistsError unless ``overwrite=True``; with
+    ``overwrite=True`` the writer's lock of ``path`` is held throughout (an append that started
+    first finishes first, one that starts later appends to the new file)."""
     p = Path(path)
     if not isinstance(overwrite, bool):
         raise TypeError(f"overwrite must be a bool; got {overwrite!r}")
@@ -148,7 +166,8 @@ def atomic_create(path: str | os.PathLike, *, overwrite: bool = False) -> Iterat
         raise ValueError(f"{os.fspath(path)!r} exists and is not a regular file")
     if not p.parent.is_dir():
         raise FileNotFoundError(f"folder {os.fspath(p.parent)!r} of {os.fspath(path)!r} does not exist")
-    with atomic_path(p, overwrite=overwrite) as tmp:
+    lock = exclusive_lock(p) if overwrite else contextlib.nullcontext()
+    with lock, atomic_path(p, overwrite=overwrite) as tmp:
         with h5py.File(tmp, "w", track_order=True) as f:
             write_root_attrs(f)
             yield f
@@ -156,23 +175,30 @@ def atomic_create(path: str | os.PathLike, *, overwrite: bool = False) -> Iterat
 
 
 @contextlib.contextmanager
-def atomic_append(path: str | os.PathLike) -> Iterator[h5py.File]:
+def atomic_append(path: str | os.PathLike, *, timeout: float = -1) -> Iterator[h5py.File]:
     """Yield a writable copy of the existing odenet file ``path``; on success the copy replaces
     the original (fsync, ``os.replace``), on any exception the copy is deleted and the original
-    is untouched (it is only ever opened read-only here)."""
+    is untouched (it is only ever opened read-only here).  The writer's lock of ``path`` is held
+    from before the read to after the rename (``timeout`` as in
+    :func:`analysis.hdf5.atomic.exclusive_lock`), so concurrent appends never lose one another.
+    The root's ``format_version`` becomes :data:`FORMAT_VERSION` (the new groups are of it)."""
     p = Path(path)
-    with open_for_reading(p):  # the clear errors for a missing, foreign or newer file
+    with open_for_reading(p):  # the clear errors for a missing, foreign or newer file, before locking
         pass
-    tmp = temp_beside(p)
-    try:
-        shutil.copyfile(p, tmp)
-        shutil.copymode(p, tmp)
-        with h5py.File(tmp, "r+") as f:
-            yield f
-            f.flush()
-        fsync_file(tmp)
-        publish(tmp, p, overwrite=True)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+    with exclusive_lock(p, timeout=timeout):
+        with open_for_reading(p):  # again: the file may have been replaced while we waited
+            pass
+        tmp = temp_beside(p)
+        try:
+            shutil.copyfile(p, tmp)
+            shutil.copymode(p, tmp)
+            with h5py.File(tmp, "r+") as f:
+                f.attrs["format_version"] = np.int64(FORMAT_VERSION)
+                yield f
+                f.flush()
+            fsync_file(tmp)
+            publish(tmp, p, overwrite=True)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+            raise

@@ -119,7 +119,10 @@ def save(path: str | os.PathLike, obj: Any, group: str | None = None, *, overwri
 
     An existing ``path`` raises FileExistsError unless ``overwrite=True``.  ``seed`` and
     ``config`` are recorded as provenance (default: taken from the object, e.g.
-    ``ResNet.config``).  ``gzip``: deflate level 0..9 (with shuffle), None for no compression.
+    ``ResNet.config``).  ``gzip``: None (default) for no compression, or a deflate level 0..9
+    (with shuffle) for the arrays of at least ``COMPRESS_BYTES`` (64 KiB).  Every dataset carries a
+    checksum (fletcher32, or SHA-256 for scalars and strings).  With ``overwrite=True`` the
+    writer's lock ``<path>.lock`` is held, so an overwrite and an append never interleave.
     Returns the path.
     """
     items = _items(obj, group)
@@ -135,7 +138,9 @@ def append(path: str | os.PathLike, obj: Any, group: str | None = None, *, repla
     Written into a copy of the file that replaces the original only on success (see
     :func:`analysis.hdf5.format.atomic_append`): a failure leaves ``path`` byte-identical.  An
     existing group raises ValueError unless ``replace=True`` (HDF5 does not reclaim the space of
-    a replaced group; ``h5repack`` does).  ``gzip`` as in :func:`save`.
+    a replaced group; ``h5repack`` does).  ``gzip`` as in :func:`save`.  The whole
+    read-copy-replace cycle holds the writer's lock ``<path>.lock``: concurrent appends (threads or
+    processes) all land; readers do not wait.
     """
     items = _items(obj, group)
     with gzip_level(gzip), atomic_append(path) as f:
@@ -162,9 +167,31 @@ def list_records(path: str | os.PathLike) -> dict[str, str]:
         return _records_in(f)
 
 
+def check_device(device):
+    """``device`` as a ``torch.device`` after checking that tensors can be placed there; ValueError
+    naming ``device`` otherwise (an unknown type such as "tpu:9", or a CUDA device that is not
+    present).  None stays None (the CPU)."""
+    if device is None:
+        return None
+    import torch
+
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError, ValueError) as exc:
+        raise ValueError(f"device must be a torch device such as 'cpu' or 'cuda:0'; got {device!r} ({exc})") from None
+    try:
+        torch.empty(0, device=dev)
+    except (RuntimeError, AssertionError, ValueError) as exc:
+        raise ValueError(f"device {device!r} is not available on this machine: {exc}") from None
+    return dev
+
+
 def load(path: str | os.PathLike, group: str | None = None, *, device=None) -> Any:
     """The record stored at ``group`` (default: the file's only record), rebuilt as the object
-    that was written; tensors are placed on ``device`` (default CPU)."""
+    that was written; tensors are placed on ``device`` (default CPU; checked before the file is
+    opened).  Every dataset read is verified against its checksum (ValueError naming the file and
+    the dataset on a mismatch), and the record group's ``format_version`` like the root's."""
+    device = check_device(device)
     with open_for_reading(path) as f:
         if group is None:
             recs = _records_in(f)
@@ -191,6 +218,7 @@ def load_model(path: str | os.PathLike, group: str | None = None, *, device=None
     record such as a training run's): outputs equal the saved model's bit for bit."""
     from odenet import ResNet
 
+    device = check_device(device)
     if group is None:  # the file's only model, top-level or nested (a training run's model)
         with open_for_reading(path) as f:
             models = []
