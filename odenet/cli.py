@@ -7,6 +7,7 @@ commands).
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 
@@ -38,15 +39,43 @@ def _cmd_demo(args) -> int:
 
 
 def _cmd_inspect(args) -> int:
-    """Print the tree of an odenet HDF5 file: groups, shapes, dimension names, key attributes."""
-    from analysis.hdf5.commands import inspect_text
+    """Print the tree of an odenet HDF5 file (groups, shapes, dimension names, key attributes),
+    read every dataset verifying its checksum, and report (``--clean``: remove) the temporary files
+    of interrupted writes beside it.  Exit 0: all datasets read and verified; 1: some dataset cannot
+    be read or fails its checksum (named on stderr), or ``--clean`` found a writer running; 2: the
+    file cannot be opened as an odenet file."""
+    from analysis.hdf5.inspect import check
 
     try:
-        print(inspect_text(args.file))
+        found = check(args.file, clean=args.clean)
     except OSError as exc:
         print(f"odenet inspect: error: {exc}", file=sys.stderr)
         return 2
-    return 0
+    print(found.text)
+    if found.unchecked:
+        print(f"note: {len(found.unchecked)} dataset(s) carry no checksum (written by another tool): "
+              + ", ".join(found.unchecked))
+    if found.temp_files:
+        names = ", ".join(str(t) for t in found.temp_files)
+        if found.writer_active:
+            print(f"temporary files beside the file, in use by a writer that holds {args.file}.lock now: {names}")
+        elif found.removed:
+            print(f"removed {len(found.removed)} stale temporary file(s) of interrupted writes: {names}")
+        else:
+            print(f"{len(found.temp_files)} stale temporary file(s) of interrupted writes "
+                  f"(odenet inspect --clean removes them): {names}")
+    status = 0
+    if found.damaged:
+        print(f"odenet inspect: error: {len(found.damaged)} object(s) of {args.file} cannot be read or fail their "
+              f"checksum (the file is damaged):", file=sys.stderr)
+        for line in found.damaged:
+            print(f"  {line}", file=sys.stderr)
+        status = 1
+    if args.clean and found.writer_active:
+        print(f"odenet inspect: error: a writer holds {args.file}.lock; nothing removed, try again later",
+              file=sys.stderr)
+        status = 1
+    return status
 
 
 def _cmd_trace(args) -> int:
@@ -130,8 +159,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("rest", nargs=argparse.REMAINDER, help="options of scripts/reproduce_paper.py (--help)")
     p.set_defaults(func=_cmd_reproduce)
 
-    p = sub.add_parser("inspect", help="print the tree of an odenet HDF5 file with shapes, dims and attributes")
+    p = sub.add_parser("inspect", help="print the tree of an odenet HDF5 file with shapes, dims and attributes; "
+                                       "verify every dataset's checksum",
+                       description="Print the tree of an odenet HDF5 file, read every dataset verifying its "
+                                   "checksum, and list stale temporary files of interrupted writes. Exit status: "
+                                   "0 all verified, 1 a dataset cannot be read or fails its checksum, 2 not an "
+                                   "odenet file.")
     p.add_argument("file")
+    p.add_argument("--clean", action="store_true",
+                   help="remove the stale temporary files .FILE.*.tmp of interrupted writes beside FILE "
+                        "(only those; under FILE's writer's lock)")
     p.set_defaults(func=_cmd_inspect)
 
     p = sub.add_parser("trace", help="trace a saved model over a grid of inputs and write an HDF5 file")
@@ -188,7 +225,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: exit status when stdout is closed early (``odenet inspect f.h5 | head -1``): 128 + SIGPIPE, as
+#: a shell reports a program killed by SIGPIPE
+EXIT_BROKEN_PIPE = 141
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Run the command line; returns the exit status.  Output to a closed pipe ends quietly with
+    status :data:`EXIT_BROKEN_PIPE` (141), for every command."""
     argv = sys.argv[1:] if argv is None else list(argv)
     parser = build_parser()
     if argv[:1] == ["reproduce"]:
@@ -198,10 +242,27 @@ def main(argv: list[str] | None = None) -> int:
     else:
         args = parser.parse_args(argv)
     try:
-        return args.func(args)
-    except ValueError as exc:
-        print(f"odenet {args.command}: error: {exc}", file=sys.stderr)
-        return 2
+        try:
+            status = args.func(args)
+        except ValueError as exc:
+            print(f"odenet {args.command}: error: {exc}", file=sys.stderr)
+            status = 2
+        sys.stdout.flush()  # a closed pipe shows here, not at interpreter exit
+        return status
+    except BrokenPipeError:
+        _silence_stdout()
+        return EXIT_BROKEN_PIPE
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null, so that the interpreter's final flush of what is still buffered
+    does not fail again (the recipe of Python's documentation of SIGPIPE)."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):  # stdout without a file descriptor (captured)
+        pass
 
 
 if __name__ == "__main__":

@@ -141,7 +141,10 @@ def open_for_reading(path: str | os.PathLike) -> Iterator[h5py.File]:
     except OSError as exc:
         raise ValueError(f"{os.fspath(path)!r} cannot be opened as HDF5 (truncated or damaged?): {exc}") from exc
     try:
-        check_format(f, path)
+        try:
+            check_format(f, path)
+        except (OSError, RuntimeError, KeyError) as exc:  # the root's attributes are damaged
+            raise ValueError(f"{os.fspath(path)!r}: the root attributes cannot be read (damaged?): {exc}") from exc
         try:
             yield f
         except (OSError, RuntimeError) as exc:  # h5py's errors on damaged data, without the path

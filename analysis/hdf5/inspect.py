@@ -1,15 +1,28 @@
 """A readable summary of a file: the tree of groups, each dataset's dtype, shape and dimension
-names, and the key attributes (what ``odenet inspect FILE`` prints)."""
+names, and the key attributes (what ``odenet inspect FILE`` prints); and a check of the file
+(:func:`check`): every dataset read and verified against its checksum, the temporary files of
+interrupted writes listed (and removed on request).
+
+The summary never fails on a damaged object: what cannot be read is shown as ``UNREADABLE`` with
+HDF5's reason, and listed in :attr:`Inspection.damaged`.
+"""
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+from dataclasses import dataclass, field
+from pathlib import Path
 
 import h5py
 import numpy as np
 
+from .atomic import exclusive_lock, temp_files_of
 from .format import open_for_reading
-from .schema import TYPE_ATTR
+from .schema import CHECKSUM_ATTR, TYPE_ATTR, read_verified
+
+#: what reading a damaged object can raise (h5py's errors and those of the checks)
+_READ_ERRORS = (OSError, RuntimeError, KeyError, ValueError, TypeError, AttributeError)
 
 PROVENANCE_KEYS = ("format", "format_version", "odenet_version", "torch_version", "numpy_version",
                    "h5py_version", "hdf5_version", "created", "seed", "dtype", "device", "config")
@@ -28,11 +41,14 @@ def _fmt(v, limit: int = 72) -> str:
     return s if len(s) <= limit else s[: limit - 3] + "..."
 
 
+def _basename(obj) -> str:
+    """The last part of an HDF5 object's name ("?" for an anonymous object)."""
+    name = obj.name
+    return "?" if name is None else name.rsplit("/", 1)[-1]
+
+
 def _dims(ds: h5py.Dataset) -> tuple[str, ...]:
-    names = []
-    for dim in ds.dims:
-        names.append(dim[0].name.rsplit("/", 1)[-1] if len(dim) else "?")
-    return tuple(names)
+    return tuple(_basename(dim[0]) if len(dim) else "?" for dim in ds.dims)
 
 
 def _is_index_scale(ds: h5py.Dataset) -> bool:
@@ -40,55 +56,166 @@ def _is_index_scale(ds: h5py.Dataset) -> bool:
 
 
 def _storage(ds: h5py.Dataset) -> str:
+    parts = []
     if ds.compression:
-        extra = "+shuffle" if ds.shuffle else ""
-        return f"  {ds.compression}({ds.compression_opts}){extra} chunks={ds.chunks}"
-    return ""
+        parts.append(f"{ds.compression}({ds.compression_opts})" + ("+shuffle" if ds.shuffle else ""))
+    if ds.fletcher32:
+        parts.append("fletcher32")
+    elif CHECKSUM_ATTR in ds.attrs:
+        parts.append("sha256")
+    if ds.compression and ds.chunks:
+        parts.append(f"chunks={ds.chunks}")
+    return ("  " + " ".join(parts)) if parts else "  no checksum"
 
 
-def _group_lines(g: h5py.Group, indent: str, config: bool) -> list[str]:
+def _group_lines(g: h5py.Group, indent: str, config: bool, damaged: list[str]) -> list[str]:
     lines = []
-    scales = [k for k, v in g.items() if isinstance(v, h5py.Dataset) and v.is_scale]
-    if scales:
-        lines.append(indent + "dims: " + ", ".join(f"{k}={len(g[k])}" for k in scales))
-    attrs = {k: v for k, v in g.attrs.items() if k not in PROVENANCE_KEYS and k not in _HIDDEN and k != TYPE_ATTR}
-    if attrs:
-        lines.append(indent + "attrs: " + ", ".join(f"{k}={_fmt(v, 60)}" for k, v in attrs.items()))
-    if "seed" in g.attrs or "created" in g.attrs:
-        prov = ", ".join(f"{k}={_fmt(g.attrs[k])}" for k in ("seed", "dtype", "device", "created") if k in g.attrs)
-        lines.append(indent + "provenance: " + prov)
-    if "config" in g.attrs:  # in full for a model, abbreviated elsewhere (it repeats the model's)
-        full = config and g.attrs.get(TYPE_ATTR) == "ResNet"
-        lines.append(indent + "config: " + _fmt(g.attrs["config"], 400 if full else 60))
-    width = max((len(k) for k, v in g.items() if isinstance(v, h5py.Dataset)), default=0)
-    for k, v in g.items():
+    try:
+        items = list(g.items())
+    except _READ_ERRORS as exc:
+        damaged.append(f"{g.name}: {exc}")
+        return [f"{indent}UNREADABLE group: {exc}"]
+    try:
+        scales = [(k, v) for k, v in items if isinstance(v, h5py.Dataset) and v.is_scale]
+        if scales:
+            lines.append(indent + "dims: " + ", ".join(f"{k}={len(v)}" for k, v in scales))
+        attrs = {k: v for k, v in g.attrs.items() if k not in PROVENANCE_KEYS and k not in _HIDDEN and k != TYPE_ATTR}
+        if attrs:
+            lines.append(indent + "attrs: " + ", ".join(f"{k}={_fmt(v, 60)}" for k, v in attrs.items()))
+        if "seed" in g.attrs or "created" in g.attrs:
+            prov = ", ".join(f"{k}={_fmt(g.attrs[k])}" for k in ("seed", "dtype", "device", "created") if k in g.attrs)
+            lines.append(indent + "provenance: " + prov)
+        if "config" in g.attrs:  # in full for a model, abbreviated elsewhere (it repeats the model's)
+            full = config and g.attrs.get(TYPE_ATTR) == "ResNet"
+            lines.append(indent + "config: " + _fmt(g.attrs["config"], 400 if full else 60))
+    except _READ_ERRORS as exc:
+        damaged.append(f"{g.name} (attributes): {exc}")
+        lines.append(f"{indent}UNREADABLE attributes: {exc}")
+    width = max((len(k) for k, v in items if isinstance(v, h5py.Dataset)), default=0)
+    for k, v in items:
         if isinstance(v, h5py.Dataset):
-            if _is_index_scale(v):
-                continue
-            dims = _dims(v) if not v.is_scale else (k,)
-            coord = " [coordinate]" if v.is_scale else ""
-            lines.append(f"{indent}{k:<{width}}  {str(v.dtype):<8} {str(v.shape):<14} ({', '.join(dims)})"
-                         f"{coord}{_storage(v)}")
-    for k, v in g.items():
+            try:
+                if _is_index_scale(v):
+                    continue
+                dims = _dims(v) if not v.is_scale else (k,)
+                coord = " [coordinate]" if v.is_scale else ""
+                lines.append(f"{indent}{k:<{width}}  {str(v.dtype):<8} {str(v.shape):<14} ({', '.join(dims)})"
+                             f"{coord}{_storage(v)}")
+            except _READ_ERRORS as exc:
+                damaged.append(f"{v.name or k}: {exc}")
+                lines.append(f"{indent}{k:<{width}}  UNREADABLE: {exc}")
+    for k, v in items:
         if isinstance(v, h5py.Group):
-            t = v.attrs.get(TYPE_ATTR, "group")
+            try:
+                t = v.attrs.get(TYPE_ATTR, "group")
+            except _READ_ERRORS:
+                t = "group"
             lines.append(f"{indent}{k}/  {_fmt(t)}")
-            lines += _group_lines(v, indent + "  ", config)
+            lines += _group_lines(v, indent + "  ", config, damaged)
+    return lines
+
+
+def _summary(f: h5py.File, path: str | os.PathLike, config: bool, damaged: list[str]) -> list[str]:
+    lines = [f"{os.fspath(path)}"]
+    lines.append("  " + ", ".join(f"{k}={_fmt(f.attrs[k])}" for k in _ROOT_SHOWN if k in f.attrs))
+    try:
+        items = list(f.items())
+    except _READ_ERRORS as exc:
+        damaged.append(f"/: {exc}")
+        return lines + [f"UNREADABLE root group: {exc}"]
+    for k, v in items:
+        if isinstance(v, h5py.Group):
+            try:
+                t = v.attrs.get(TYPE_ATTR, "group")
+            except _READ_ERRORS:
+                t = "group"
+            lines.append(f"/{k}  {_fmt(t)}")
+            lines += _group_lines(v, "    ", config, damaged)
+        else:
+            lines.append(f"/{k}  {getattr(v, 'dtype', '?')} {getattr(v, 'shape', '?')}")
     return lines
 
 
 def inspect(path: str | os.PathLike, *, config: bool = True) -> str:
-    """The summary of the odenet file ``path`` as text (ValueError for a foreign file)."""
+    """The summary of the odenet file ``path`` as text (ValueError for a foreign file; damaged
+    objects are shown as UNREADABLE, see :func:`check` for a verdict)."""
     with open_for_reading(path) as f:
-        lines = [f"{os.fspath(path)}"]
-        lines.append("  " + ", ".join(f"{k}={_fmt(f.attrs[k])}" for k in _ROOT_SHOWN if k in f.attrs))
-        for k, v in f.items():
-            if isinstance(v, h5py.Group):
-                lines.append(f"/{k}  {_fmt(v.attrs.get(TYPE_ATTR, 'group'))}")
-                lines += _group_lines(v, "    ", config)
-            else:
-                lines.append(f"/{k}  {v.dtype} {v.shape}")
-        return "\n".join(lines)
+        return "\n".join(_summary(f, path, config, []))
+
+
+@dataclass
+class Inspection:
+    """What :func:`check` found.
+
+    ``text``: the summary; ``damaged``: "dataset: reason" for every object that cannot be read or
+    fails its checksum; ``unchecked``: datasets of a version-2 file without a checksum (written
+    by another tool); ``temp_files``: temporary files of interrupted writes beside the file;
+    ``writer_active``: a writer holds the file's lock (its temporary file is in use, not stale);
+    ``removed``: the temporary files removed (``clean=True``)."""
+
+    text: str
+    damaged: list[str] = field(default_factory=list)
+    unchecked: list[str] = field(default_factory=list)
+    temp_files: list[Path] = field(default_factory=list)
+    writer_active: bool = False
+    removed: list[Path] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """Every dataset was read and passed its checksum."""
+        return not self.damaged
+
+
+def _verify_all(f: h5py.File, damaged: list[str], unchecked: list[str], version: int) -> None:
+    """Read every dataset of ``f`` (verifying fletcher32 and SHA-256 checksums)."""
+    names: list[str] = []
+
+    def visit(name, obj):
+        if isinstance(obj, h5py.Dataset):
+            names.append(name)
+
+    try:
+        f.visititems(visit)
+    except _READ_ERRORS as exc:
+        damaged.append(f"(the tree, after {len(names)} datasets): {exc}")
+    for name in names:
+        try:
+            ds = f[name]
+            read_verified(ds)
+            if version >= 2 and not ds.fletcher32 and CHECKSUM_ATTR not in ds.attrs:
+                unchecked.append("/" + name)
+        except _READ_ERRORS as exc:
+            damaged.append(f"/{name}: {exc}")
+
+
+def check(path: str | os.PathLike, *, clean: bool = False, config: bool = True) -> Inspection:
+    """Summarise ``path``, read every dataset verifying its checksum, and list the temporary files
+    ``.<name>.<random>.tmp`` that interrupted writes left beside it.  ``clean=True`` removes them,
+    holding the file's writer's lock (so that the temporary file of a write in progress is never
+    removed; if a writer holds the lock nothing is removed and ``writer_active`` is set).  Raises
+    FileNotFoundError / ValueError (naming the path) only for a file that cannot be opened as an
+    odenet file at all."""
+    from .format import check_format
+
+    damaged: list[str] = []
+    unchecked: list[str] = []
+    with open_for_reading(path) as f:
+        text = "\n".join(_summary(f, path, config, damaged))
+        _verify_all(f, damaged, unchecked, check_format(f, path))
+    damaged = list(dict.fromkeys(damaged))
+    found = Inspection(text, damaged, unchecked, temp_files_of(path))
+    if found.temp_files:
+        try:
+            with exclusive_lock(path, timeout=0):
+                found.temp_files = temp_files_of(path)  # those of a writer that just finished are gone
+                if clean:
+                    for tmp in found.temp_files:
+                        with contextlib.suppress(FileNotFoundError):
+                            os.unlink(tmp)
+                        found.removed.append(tmp)
+        except TimeoutError:
+            found.writer_active = True
+    return found
 
 
 def config_of(group: h5py.Group) -> dict | None:

@@ -29,7 +29,7 @@ def trajectory_datasets(f: h5py.File, group: str | None = None) -> list[str]:
 
     def visit(name, item):
         if isinstance(item, h5py.Dataset) and item.ndim == 3:
-            dims = tuple(d[0].name.rsplit("/", 1)[-1] if len(d) else "" for d in item.dims)
+            dims = tuple((d[0].name or "").rsplit("/", 1)[-1] if len(d) else "" for d in item.dims)
             if dims == TRAJECTORY_DIMS:
                 found.append(item.name)
 
