@@ -266,7 +266,7 @@ def to_numpy(value: Any, what: str) -> tuple[np.ndarray, str]:
 def from_numpy(arr: np.ndarray, kind: str, device=None):
     if kind == "torch":
         import torch
-        t = torch.from_numpy(np.ascontiguousarray(arr))
+        t = torch.from_numpy(np.asarray(arr, order="C"))  # (np.ascontiguousarray turns 0-d into 1-d)
         return t if device is None else t.to(device)
     return arr
 
