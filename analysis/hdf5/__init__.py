@@ -1,8 +1,8 @@
 """HDF5 export: self-describing, netCDF-4 compatible files that xarray, MATLAB, Julia and
 ParaView open (the layout is documented in docs/hdf5-format.md).
 
-    save(path, obj_or_dict, group=None, *, overwrite=False, seed=None, config=None, gzip=4)
-    append(path, obj_or_dict, group=None, *, replace=False, seed=None, config=None, gzip=4)
+    save(path, obj_or_dict, group=None, *, overwrite=False, seed=None, config=None, gzip=None)
+    append(path, obj_or_dict, group=None, *, replace=False, seed=None, config=None, gzip=None)
     load(path, group=None, *, device=None)
     save_model / load_model, list_records, write_xdmf; analysis.hdf5.inspect.inspect(path) (import the submodule)
 """
