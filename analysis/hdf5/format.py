@@ -12,8 +12,8 @@ other's work (:mod:`analysis.hdf5.atomic`):
 
 - **create** (:func:`atomic_create`): the file is built in a temporary file in the target's
   folder (``tempfile.mkstemp(dir=...)``), flushed and fsync'ed, then published under the target
-  name in one step.  An existing target is refused unless ``overwrite=True``; an overwrite holds
-  the target's writer's lock, so that it never interleaves with an append.
+  name in one step.  An existing target is refused unless ``overwrite=True``; overwriting an
+  existing file holds its writer's lock, so that it never interleaves with an append.
 - **append** (:func:`atomic_append`): under the writer's lock (``<target>.lock``), the existing
   file is copied to a temporary file in the same folder, the new group is written into the copy,
   the copy is fsync'ed and renamed over the original.  Until that rename the original is never
@@ -157,9 +157,9 @@ def open_for_reading(path: str | os.PathLike) -> Iterator[h5py.File]:
 def atomic_create(path: str | os.PathLike, *, overwrite: bool = False) -> Iterator[h5py.File]:
     """Yield a new HDF5 file (root attributes stamped) that appears under ``path`` only when the
     ``with`` block finishes without an exception: temp file in the same folder, flush, fsync,
-    ``os.replace``.  An existing ``path`` raises FileExistsError unless ``overwrite=True``; with
-    ``overwrite=True`` the writer's lock of ``path`` is held throughout (an append that started
-    first finishes first, one that starts later appends to the new file)."""
+    ``os.replace``.  An existing ``path`` raises FileExistsError unless ``overwrite=True``; when
+    ``overwrite=True`` replaces an existing file, the writer's lock of ``path`` is held throughout
+    (an append that started first finishes first, one that starts later appends to the new file)."""
     p = Path(path)
     if not isinstance(overwrite, bool):
         raise TypeError(f"overwrite must be a bool; got {overwrite!r}")
@@ -169,7 +169,9 @@ def atomic_create(path: str | os.PathLike, *, overwrite: bool = False) -> Iterat
         raise ValueError(f"{os.fspath(path)!r} exists and is not a regular file")
     if not p.parent.is_dir():
         raise FileNotFoundError(f"folder {os.fspath(p.parent)!r} of {os.fspath(path)!r} does not exist")
-    lock = exclusive_lock(p) if overwrite else contextlib.nullcontext()
+    # replacing an existing file must not interleave with an append's read-copy-replace; a new
+    # file has no appender to race with (and no <path>.lock sidecar is left beside it)
+    lock = exclusive_lock(p) if overwrite and p.exists() else contextlib.nullcontext()
     with lock, atomic_path(p, overwrite=overwrite) as tmp:
         with h5py.File(tmp, "w", track_order=True) as f:
             write_root_attrs(f)

@@ -121,8 +121,8 @@ def save(path: str | os.PathLike, obj: Any, group: str | None = None, *, overwri
     ``config`` are recorded as provenance (default: taken from the object, e.g.
     ``ResNet.config``).  ``gzip``: None (default) for no compression, or a deflate level 0..9
     (with shuffle) for the arrays of at least ``COMPRESS_BYTES`` (64 KiB).  Every dataset carries a
-    checksum (fletcher32, or SHA-256 for scalars and strings).  With ``overwrite=True`` the
-    writer's lock ``<path>.lock`` is held, so an overwrite and an append never interleave.
+    checksum (fletcher32, or SHA-256 for scalars and strings).  Overwriting an existing file
+    holds its writer's lock ``<path>.lock``, so an overwrite and an append never interleave.
     Returns the path.
     """
     items = _items(obj, group)
