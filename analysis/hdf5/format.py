@@ -124,6 +124,24 @@ def check_version(version: Any, where: str) -> int:
     return version
 
 
+def with_path(exc: OSError, path: str | os.PathLike) -> OSError:
+    """``exc`` itself if it names a file or mentions ``path``; else an error of the same type whose
+    message starts with ``path`` (h5py's OSErrors, e.g. a full disk, name no file)."""
+    if exc.filename is not None or os.fspath(path) in str(exc):
+        return exc
+    try:
+        return type(exc)(f"{os.fspath(path)!r}: {exc}")
+    except TypeError:
+        return OSError(f"{os.fspath(path)!r}: {exc}")
+
+
+def _reraise_with_path(exc: OSError, path: str | os.PathLike):
+    named = with_path(exc, path)
+    if named is exc:
+        raise exc
+    raise named from exc
+
+
 @contextlib.contextmanager
 def open_for_reading(path: str | os.PathLike) -> Iterator[h5py.File]:
     """Open an odenet file read-only, with clear errors: FileNotFoundError for a missing path,
@@ -134,7 +152,13 @@ def open_for_reading(path: str | os.PathLike) -> Iterator[h5py.File]:
         raise FileNotFoundError(f"no such file: {os.fspath(path)!r}")
     if not p.is_file():
         raise ValueError(f"{os.fspath(path)!r} is not a regular file")
-    if not h5py.is_hdf5(p):
+    with open(p, "rb"):  # an unreadable file: PermissionError naming it (h5py's would not)
+        pass
+    try:
+        signed = h5py.is_hdf5(p)
+    except OSError as exc:
+        _reraise_with_path(exc, path)
+    if not signed:
         raise ValueError(f"{os.fspath(path)!r} is not an HDF5 file (no HDF5 signature)")
     try:
         f = h5py.File(p, "r")
@@ -172,11 +196,14 @@ def atomic_create(path: str | os.PathLike, *, overwrite: bool = False) -> Iterat
     # replacing an existing file must not interleave with an append's read-copy-replace; a new
     # file has no appender to race with (and no <path>.lock sidecar is left beside it)
     lock = exclusive_lock(p) if overwrite and p.exists() else contextlib.nullcontext()
-    with lock, atomic_path(p, overwrite=overwrite) as tmp:
-        with h5py.File(tmp, "w", track_order=True) as f:
-            write_root_attrs(f)
-            yield f
-            f.flush()
+    try:
+        with lock, atomic_path(p, overwrite=overwrite) as tmp:
+            with h5py.File(tmp, "w", track_order=True) as f:
+                write_root_attrs(f)
+                yield f
+                f.flush()
+    except OSError as exc:
+        _reraise_with_path(exc, path)
 
 
 @contextlib.contextmanager
@@ -195,14 +222,17 @@ def atomic_append(path: str | os.PathLike, *, timeout: float = -1) -> Iterator[h
             pass
         tmp = temp_beside(p)
         try:
-            shutil.copyfile(p, tmp)
-            shutil.copymode(p, tmp)
-            with h5py.File(tmp, "r+") as f:
-                f.attrs["format_version"] = np.int64(FORMAT_VERSION)
-                yield f
-                f.flush()
-            fsync_file(tmp)
-            publish(tmp, p, overwrite=True)
+            try:
+                shutil.copyfile(p, tmp)
+                shutil.copymode(p, tmp)
+                with h5py.File(tmp, "r+") as f:
+                    f.attrs["format_version"] = np.int64(FORMAT_VERSION)
+                    yield f
+                    f.flush()
+                fsync_file(tmp)
+                publish(tmp, p, overwrite=True)
+            except OSError as exc:
+                _reraise_with_path(exc, path)
         except BaseException:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)

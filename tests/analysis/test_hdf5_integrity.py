@@ -309,6 +309,23 @@ def test_unknown_or_absent_device_is_named(tmp_path):
     assert hdf5.load_model(p, device="cpu").out.weight.device.type == "cpu"
 
 
+def test_h5py_errors_while_writing_name_the_file(tmp_path, monkeypatch):
+    # h5py's OSErrors (a full disk, a quota) name no file: the writers add the target's path
+    p = hdf5.save(tmp_path / "a.h5", _grid(0), "base")
+    before = p.read_bytes()
+
+    def full_disk(*a, **k):
+        raise OSError("Can't write data (no space left on device)")
+
+    monkeypatch.setattr(schema, "write_dataset", full_disk)
+    for call in (lambda: hdf5.append(p, _grid(1), "more"), lambda: hdf5.save(p, _grid(1), "x", overwrite=True),
+                 lambda: hdf5.save(tmp_path / "new.h5", _grid(1))):
+        with pytest.raises(OSError, match="no space left") as e:
+            call()
+        assert str(tmp_path) in str(e.value)
+    assert p.read_bytes() == before and not (tmp_path / "new.h5").exists()
+
+
 # --- odenet inspect ---------------------------------------------------------------------------------
 def test_inspect_exits_1_naming_the_damaged_dataset(tmp_path, capsys):
     p = hdf5.save(tmp_path / "m.h5", ResNet(2, 2, 1, 3, seed=0))
