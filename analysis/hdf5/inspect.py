@@ -117,9 +117,9 @@ def _group_lines(g: h5py.Group, indent: str, config: bool, damaged: list[str]) -
 
 def _summary(f: h5py.File, path: str | os.PathLike, config: bool, damaged: list[str]) -> list[str]:
     lines = [f"{os.fspath(path)}"]
-    lines.append("  " + ", ".join(f"{k}={_fmt(f.attrs[k])}" for k in _ROOT_SHOWN if k in f.attrs))
     try:
         items = list(f.items())
+        lines.append("  " + ", ".join(f"{k}={_fmt(f.attrs[k])}" for k in _ROOT_SHOWN if k in f.attrs))
     except _READ_ERRORS as exc:
         damaged.append(f"/: {exc}")
         return lines + [f"UNREADABLE root group: {exc}"]
