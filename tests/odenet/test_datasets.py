@@ -73,5 +73,6 @@ def test_make_dataset_and_bad_input():
     assert torch.equal(xor(seed=np.int64(3)).x_train, xor(seed=3).x_train)  # NumPy integers are seeds too
     with pytest.raises(ValueError, match="n must"):
         circles(n=0)
-    with pytest.raises(ValueError, match="standardise needs at least 2 training points"):  # was NaN inputs
+    # was NaN inputs: one training point has std 0; n=4 gives round(2.0)=2 test and 2 training points
+    with pytest.raises(ValueError, match=r"n=3 is too small .*standardise=True.*1 train.*use n >= 4"):
         circles(n=3, val_fraction=0.0, test_fraction=0.5)
