@@ -39,10 +39,10 @@ def parse_depths(text: str) -> list[int]:
             out = [lo]
             while out[-1] * 2 <= hi:
                 out.append(out[-1] * 2)
-            return out
-        out = [int(v) for v in text.split(",") if v.strip()]
-        if not out or min(out) < 1:
-            raise ValueError
+        else:
+            out = [int(v) for v in text.split(",") if v.strip()]
+            if not out or min(out) < 1:
+                raise ValueError
     except ValueError:
         raise ValueError(f"--depths must be 'a:b' with 1 <= a <= b (doubling from a to b) or a comma list "
                          f"of integers >= 1; got {text!r}") from None
