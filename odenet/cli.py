@@ -99,7 +99,7 @@ def _cmd_tunnel(args) -> int:
     from odenet import ResNet, train
     from odenet.datasets import circles
 
-    from solvers._validate import check_seed
+    from solvers._validate import check_memory, check_seed
 
     check_seed("--seed", args.seed)
     check_seed("--data-seed", args.data_seed)
@@ -107,6 +107,9 @@ def _cmd_tunnel(args) -> int:
     epochs = epochs if args.epochs is None else args.epochs  # an explicit 0 is refused by train, not replaced
     if args.resolution < 3:  # refused before training, not after
         raise ValueError(f"--resolution must be >= 3; got {args.resolution}")
+    # the tunnel's grid: resolution² points, each with its state (width) and a dozen per-point arrays
+    check_memory(args.resolution ** 2 * (16 + 4 * width) * 8, f"--resolution {args.resolution} "
+                 f"({args.resolution ** 2} grid points)")
     data = circles(seed=args.data_seed)
     net = ResNet(2, width, 1, depth, eps=eps, delta=delta, input_map="activated", batchnorm=args.batchnorm,
                  output="sigmoid")

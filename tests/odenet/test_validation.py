@@ -296,3 +296,13 @@ def test_converge_output_in_a_missing_folder_fails_before_computing(flag, tmp_pa
 def test_converge_size_limits(argv, message, capsys, tmp_path):
     assert main(["converge", "--plot", str(tmp_path / "p.png"), "--quiet"] + argv) == 2
     assert message in capsys.readouterr().err
+
+
+def test_tunnel_resolution_too_large_is_refused_before_training(capsys, monkeypatch):
+    import odenet
+
+    def no_training(*a, **k):
+        raise AssertionError("trained before refusing --resolution")
+    monkeypatch.setattr(odenet, "train", no_training)
+    assert main(["tunnel", "--quiet", "--resolution", "1000000"]) == 2
+    assert "--resolution 1000000 (1000000000000 grid points) needs about" in capsys.readouterr().err
