@@ -21,7 +21,8 @@ FIELD = PiecewiseLinear([[[0.0, 1.0], [-1.0, 0.0]]] * 3, T=1.0)
     (dict(x0=torch.zeros(0, 2, dtype=torch.float64)), "x0 must not be empty"),
     (dict(x0=torch.zeros(4, 2, dtype=torch.int64)), "x0 must have dtype float32 or float64; got dtype torch.int64"),
     (dict(x0=torch.zeros(4, 2, dtype=torch.float16)), "x0 must have dtype float32 or float64; got dtype torch.float16"),
-    (dict(x0=torch.zeros(4, 2, dtype=torch.bfloat16)), "x0 must have dtype float32 or float64; got dtype torch.bfloat16"),
+    (dict(x0=torch.zeros(4, 2, dtype=torch.bfloat16)),
+     "x0 must have dtype float32 or float64; got dtype torch.bfloat16"),
     (dict(method="leapfrog"), "method must be one of"),
     (dict(record="some"), "record must be one of"),
     (dict(steps=0), "steps must be an integer >= 1"),
@@ -78,7 +79,8 @@ def test_non_callable_field():
     (True, TypeError), (np.bool_(True), TypeError), (3.0, TypeError), ("3", TypeError),
 ])
 def test_check_seed_refuses(value, error):
-    with pytest.raises(error, match=r"seed must be a non-negative integer below 2\*\*63; got " + re.escape(repr(value))):
+    pattern = r"seed must be a non-negative integer below 2\*\*63; got " + re.escape(repr(value))
+    with pytest.raises(error, match=pattern):
         check_seed("seed", value)
 
 
@@ -118,7 +120,8 @@ def test_solve_estimates_the_record_before_allocating():
 
 
 def test_check_output_path(tmp_path):
-    with pytest.raises(ValueError, match=rf"--out '{tmp_path}/nodir/x.h5': the folder '{tmp_path}/nodir' does not exist"):
+    missing = tmp_path / "nodir"
+    with pytest.raises(ValueError, match=rf"--out '{missing}/x.h5': the folder '{missing}' does not exist"):
         check_output_path("--out", tmp_path / "nodir" / "x.h5")
     with pytest.raises(ValueError, match=rf"--out '{tmp_path}' is a folder"):
         check_output_path("--out", tmp_path, overwrite=True)

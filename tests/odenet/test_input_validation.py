@@ -182,7 +182,8 @@ def test_huge_datasets_are_refused_before_allocating():
 
 
 # --- ResNet -------------------------------------------------------------------------------------
-@pytest.mark.parametrize("name, value, count", [("weight", [[float("nan"), 0.0], [0.0, float("nan")]], 2), ("bias", [0.0, float("inf")], 1)])
+@pytest.mark.parametrize("name, value, count", [("weight", [[float("nan"), 0.0], [0.0, float("nan")]], 2),
+                                               ("bias", [0.0, float("inf")], 1)])
 def test_set_block_refuses_non_finite_values(name, value, count):
     net = ResNet(2, 2, 1, 3, seed=0)
     before = [p.detach().clone() for p in net.parameters()]
