@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from solvers._validate import check_seed
+from solvers._validate import check_memory, check_seed
 
 from .resnet import ResNet
 from .training import (Split, TrainResult, _check_overrides_and_freeze, apply_overrides,
@@ -171,6 +171,10 @@ def train_ensemble(models: ResNet | Sequence[ResNet] | Callable[[int], ResNet], 
     split = as_split(data, val_split)
     check_train_args(epochs, lr, batch_size, loss, select, split)
     if isinstance(models, nn.Module):
+        # K copies of the template, then stacked: the members, the stack, its gradient, Adam's two
+        # moments and the best-epoch copy hold the parameters 6 times over
+        size = sum(t.numel() * t.element_size() for t in (*models.parameters(), *models.buffers()))
+        check_memory(6 * len(seeds) * size, f"an ensemble of {len(seeds)} members of {size} bytes each")
         members = [copy.deepcopy(models) for _ in seeds]
     elif callable(models):
         members = [models(s) for s in seeds]

@@ -307,3 +307,14 @@ def test_tunnel_resolution_too_large_is_refused_before_training(capsys, monkeypa
     monkeypatch.setattr(odenet, "train", no_training)
     assert main(["tunnel", "--quiet", "--resolution", "1000000"]) == 2
     assert "--resolution 1000000 (1000000000000 grid points) needs about" in capsys.readouterr().err
+
+
+def test_ensembles_too_large_for_memory_are_refused_before_copying():
+    # 10^5 members of a width-1024 model (identity input map): W, b, w_out, b_out are
+    # 8 (1024² + 2 x 1024 + 1) bytes, held 6 times: about 4.6 TiB
+    template = ResNet(1024, 1024, 1, 1)
+    size = 8 * (1024 * 1024 + 2 * 1024 + 1)
+    x, y = _xy(n_in=1024)
+    with pytest.raises(ValueError, match=rf"an ensemble of 100000 members of {size} bytes each needs about "
+                                         rf"4.6 TiB"):
+        train_ensemble(template, (x, y), seeds=range(10 ** 5), epochs=1, select="last", progress=False)
