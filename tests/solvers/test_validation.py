@@ -135,3 +135,13 @@ def test_check_output_path(tmp_path):
     dangling.symlink_to(tmp_path / "missing")
     with pytest.raises(ValueError, match="exists"):  # a planted link counts as existing
         check_output_path("--out", dangling)
+
+
+def test_available_memory_of_a_cuda_device_is_its_free_memory(monkeypatch):
+    # no GPU here: the branch is checked with torch.cuda's answers replaced
+    asked = []
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda d: (asked.append(d), (3 * 2 ** 30, 80 * 2 ** 30))[1])
+    assert available_memory("cuda:1") == 3 * 2 ** 30 and asked == [torch.device("cuda:1")]
+    with pytest.raises(ValueError, match=r"x needs about 4.0 GiB of memory, more than the 3.0 GiB available"):
+        check_memory(4 * 2 ** 30, "x", "cuda:1")
