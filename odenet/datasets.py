@@ -115,17 +115,17 @@ def check_split_size(n: int, val_fraction: float, test_fraction: float, standard
     min_train = 2 if standardise else 1
     if _split_ok(n, val_fraction, test_fraction, min_train):
         return
-    # round(f n) >= 1 needs f n > 1/2 (round half to even), so the smallest n is at least this
-    m = max([n + 1, min_train] + [math.floor(0.5 / f) + 1 for f in (val_fraction, test_fraction) if f > 0])
-    for _ in range(100_000):  # n_train grows by about 1 - val - test per step: few steps
-        if _split_ok(m, val_fraction, test_fraction, min_train):
-            break
-        m += 1
+    # round(f n) >= 1 needs f n > 1/2 (round half to even), so the smallest n is at least lo; and
+    # n_train >= n (1 - val - test) - 1 makes n >= (min_train + 1) / (1 - val - test) enough for training
+    lo = max([n + 1, min_train] + [math.floor(0.5 / f) + 1 for f in (val_fraction, test_fraction) if f > 0])
+    enough = max(lo, math.ceil((min_train + 1) / (1 - val_fraction - test_fraction)))
+    m = next((c for c in range(lo, min(enough, lo + 100_000)) if _split_ok(c, val_fraction, test_fraction, min_train)),
+             enough)
     n_train, n_val, n_test = _split_sizes(n, val_fraction, test_fraction)
     raise ValueError(f"n={n} is too small for val_fraction={val_fraction}, test_fraction={test_fraction}"
                      f"{', standardise=True' if standardise else ''}: the split would be {n_train} train / {n_val} "
                      f"val / {n_test} test points (need >= {min_train} train and >= 1 in every split with a "
-                     f"positive fraction); use n >= {m}")
+                     f"positive fraction); the smallest n that gives these splits is {m}")
 
 
 def _check_size(n: int, val_fraction: float, test_fraction: float, standardise: bool = False) -> None:

@@ -74,5 +74,6 @@ def test_make_dataset_and_bad_input():
     with pytest.raises(ValueError, match="n must"):
         circles(n=0)
     # was NaN inputs: one training point has std 0; n=4 gives round(2.0)=2 test and 2 training points
-    with pytest.raises(ValueError, match=r"n=3 is too small .*standardise=True.*1 train.*use n >= 4"):
+    with pytest.raises(ValueError, match=r"n=3 is too small .*standardise=True.*1 train.*"
+                                         r"the smallest n that gives these splits is 4"):
         circles(n=3, val_fraction=0.0, test_fraction=0.5)

@@ -159,13 +159,14 @@ def test_too_small_datasets_name_the_minimum_n(make, fractions):
     m = _smallest_valid_n(make, fractions)
     # the minimum by hand: round(f n) >= 1 needs f n > 1/2 (round half to even)
     assert m >= max(int(0.5 / f) + 1 for f in fractions)
-    with pytest.raises(ValueError, match=rf"n={m - 1} is too small .*use n >= {m}"):
+    with pytest.raises(ValueError, match=rf"n={m - 1} is too small .*the smallest n that gives these splits is {m}$"):
         make(m - 1)
 
 
 def test_xor_of_one_point_is_refused():
     # 0.1 n > 1/2 needs n >= 6; xor(n=1) used to return empty validation and test splits
-    with pytest.raises(ValueError, match=r"n=1 is too small for val_fraction=0.1, test_fraction=0.2.*use n >= 6"):
+    with pytest.raises(ValueError, match=r"n=1 is too small for val_fraction=0.1, test_fraction=0.2.*"
+                                         r"the smallest n that gives these splits is 6$"):
         xor(n=1)
     d = xor(n=6)
     assert (len(d.x_train), len(d.x_val), len(d.x_test)) == (4, 1, 1)
@@ -318,3 +319,18 @@ def test_ensembles_too_large_for_memory_are_refused_before_copying():
     with pytest.raises(ValueError, match=rf"an ensemble of 100000 members of {size} bytes each needs about "
                                          rf"4.6 TiB"):
         train_ensemble(template, (x, y), seeds=range(10 ** 5), epochs=1, select="last", progress=False)
+
+
+@pytest.mark.parametrize("val, test, standardise", [(0.1, 0.2, False), (0.15, 0.3, True), (0.01, 0.0, False),
+                                                    (0.0, 0.003, True), (0.45, 0.45, False), (0.33, 0.33, True)])
+def test_the_named_minimum_n_is_the_smallest_that_works(val, test, standardise):
+    from odenet.datasets import check_split_size
+
+    def works(n):  # by hand: n_test = round(test n), n_val = round(val n), the rest trains
+        n_test, n_val = round(test * n), round(val * n)
+        return (n - n_val - n_test >= (2 if standardise else 1) and (n_val >= 1 or val == 0)
+                and (n_test >= 1 or test == 0))
+    smallest = next(n for n in range(1, 10_000) if works(n))
+    with pytest.raises(ValueError, match=rf"the smallest n that gives these splits is {smallest}$"):
+        check_split_size(1, val, test, standardise)
+    check_split_size(smallest, val, test, standardise)
