@@ -144,6 +144,8 @@ class ResNet(nn.Module):
     @classmethod
     def neural_ode(cls, n_in: int, width: int, n_out: int = 1, depth: int = 10, T: float = 1.0, **kw) -> "ResNet":
         """Skip-dominant regime: ε = 1, δ = T / L (Euler steps of x' = σ(W(t) x + b(t)))."""
+        check_positive_int("depth", depth)  # before T / depth
+        check_positive("T", T)
         return cls(n_in, width, n_out, depth, eps=1.0, delta=T / depth, T=T, **kw)
 
     @classmethod

@@ -206,6 +206,13 @@ def test_wrong_width_or_dtype_into_the_model(x, shown):
             f(x)
 
 
+@pytest.mark.parametrize("kw, message", [(dict(depth=0), "depth must be an integer >= 1; got 0"),
+                                         (dict(T=float("inf")), "T must be finite; got inf")])
+def test_neural_ode_checks_before_dividing(kw, message):
+    with pytest.raises(ValueError, match=message):  # was a ZeroDivisionError for depth=0
+        ResNet.neural_ode(2, 2, 1, **kw)
+
+
 def test_from_config_lists_missing_unknown_and_ill_typed_keys():
     with pytest.raises(ValueError, match=r"missing \['n_in', 'width', 'n_out', 'depth'\]"):
         ResNet.from_config({})
