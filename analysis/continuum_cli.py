@@ -21,6 +21,12 @@ import warnings
 import torch
 
 LINEAR_A = ((-0.1, 1.0), (-1.0, -0.1))
+MAX_STEPS = 2 ** 20
+"""Largest step count per level: time, not memory, is the limit (record="end" keeps two states),
+about 20 s per method at a million Python-level steps."""
+STATE_COPIES = 32
+"""Copies of the (batch, d) state a refinement study holds at once (stages of DOP853, the
+reference, the error arrays): the memory estimate checked before the inputs are drawn."""
 
 
 def parse_depths(text: str) -> list[int]:
@@ -33,11 +39,17 @@ def parse_depths(text: str) -> list[int]:
             out = [lo]
             while out[-1] * 2 <= hi:
                 out.append(out[-1] * 2)
-            return out
-        return [int(v) for v in text.split(",") if v.strip()]
+        else:
+            out = [int(v) for v in text.split(",") if v.strip()]
+            if not out or min(out) < 1:
+                raise ValueError
     except ValueError:
         raise ValueError(f"--depths must be 'a:b' with 1 <= a <= b (doubling from a to b) or a comma list "
-                         f"of integers; got {text!r}") from None
+                         f"of integers >= 1; got {text!r}") from None
+    if max(out) > MAX_STEPS:
+        raise ValueError(f"--depths must stay at or below {MAX_STEPS} steps per level (2**20: the time limit "
+                         f"of a study); got {text!r}, whose largest level is {max(out)}")
+    return out
 
 
 def parse_floats(name: str, text: str) -> list[float]:
@@ -60,6 +72,7 @@ def build_problem(args):
     if args.field == "linear":
         import scipy.linalg
 
+        _check_batch_memory(args.batch, 2)
         f, A = _linear_field()
         x0 = torch.randn(args.batch, 2, dtype=torch.float64, generator=g)
         exact = x0 @ torch.from_numpy(scipy.linalg.expm(A.numpy() * args.T)).T
@@ -67,6 +80,7 @@ def build_problem(args):
         return f, x0, (0.0, args.T), ref, f"linear x' = A x, A = {LINEAR_A}, T = {args.T}"
     if args.field == "smooth":
         m, K = args.width, args.knots
+        _check_batch_memory(args.batch, m, (K + 1) * (m * m + m))
         field = SmoothField(torch.randn(K + 1, m, m, dtype=torch.float64, generator=g) / math.sqrt(m),
                             torch.randn(K + 1, m, dtype=torch.float64, generator=g), T=args.T)
         x0 = torch.randn(args.batch, m, dtype=torch.float64, generator=g)
@@ -79,10 +93,17 @@ def build_problem(args):
     except OSError as exc:  # a missing or unreadable file: the command's error, status 2
         raise ValueError(f"--field must be linear, smooth or a readable model file; "
                          f"got {args.field!r} ({exc})") from None
+    _check_batch_memory(args.batch, max(net.n_in, net.width))
     x = torch.randn(args.batch, net.n_in, dtype=torch.float64, generator=g).to(net.field.weight.dtype)
     ref = "DOP853" if args.reference == "auto" else _reference_arg(args.reference)
     description = f"model {args.field}: depth {net.depth}, width {net.width}, eps {net.eps}, delta {net.delta}"
     return net, x, None, ref, description
+
+
+def _check_batch_memory(batch: int, d: int, extra: int = 0) -> None:
+    from solvers._validate import check_memory
+
+    check_memory((STATE_COPIES * batch * d + extra) * 8, f"--batch {batch} inputs of dimension {d}")
 
 
 def _reference_arg(text: str):
@@ -113,6 +134,7 @@ def _table(study) -> str:
 def run(args) -> int:
     """The body of `odenet converge`."""
     import solvers
+    from solvers._validate import check_output_path, check_seed
 
     from .convergence import ReferenceAccuracyWarning, refinement_study, work_precision
 
@@ -131,11 +153,11 @@ def run(args) -> int:
         raise ValueError(f"--T must be finite and > 0; got {args.T}")
     if args.field == "smooth" and (args.width < 1 or args.knots < 1):
         raise ValueError(f"--width and --knots must be >= 1; got --width {args.width}, --knots {args.knots}")
-    if args.out is not None and not args.overwrite:
-        import os
-
-        if os.path.exists(args.out):
-            raise ValueError(f"--out {args.out!r} exists; pass --overwrite to replace it")
+    check_seed("--seed", args.seed)
+    if args.out is not None:
+        check_output_path("--out", args.out, overwrite=args.overwrite)
+    if args.plot is not None:  # a figure is replaced like any file odenet writes; its folder must exist
+        check_output_path("--plot", args.plot, overwrite=True)
     field, x0, t_span, ref, description = build_problem(args)
     say = (lambda *a: None) if args.quiet else print
     say(description)

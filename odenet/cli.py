@@ -11,6 +11,12 @@ import os
 import sys
 
 
+# The demo's hard caps: time, not memory, is the limit (the reference flow restarts DOP853 at every
+# layer boundary: about 3 s per 1000 layers at width 2, and its cost grows like width² per step).
+DEMO_MAX_DEPTH = 10_000
+DEMO_MAX_WIDTH = 256
+
+
 def _cmd_demo(args) -> int:
     """Euler refinement of a random ResNet towards its ODE flow: a first real result."""
     import math
@@ -18,10 +24,13 @@ def _cmd_demo(args) -> int:
     import torch
 
     from odenet import ResNet
+    from solvers._validate import check_seed
 
-    if args.depth < 1 or args.width < 1 or not (math.isfinite(args.T) and args.T > 0):
-        raise ValueError(f"--depth and --width must be >= 1 and --T finite and > 0; got --depth {args.depth}, "
-                         f"--width {args.width}, --T {args.T}")
+    if not (1 <= args.depth <= DEMO_MAX_DEPTH) or not (1 <= args.width <= DEMO_MAX_WIDTH) \
+            or not (math.isfinite(args.T) and args.T > 0):
+        raise ValueError(f"--depth must be in [1, {DEMO_MAX_DEPTH}], --width in [1, {DEMO_MAX_WIDTH}] and --T "
+                         f"finite and > 0; got --depth {args.depth}, --width {args.width}, --T {args.T}")
+    check_seed("--seed", args.seed)
     net = ResNet(args.width, args.width, 1, args.depth, eps=1.0, delta=args.T / args.depth, T=args.T, seed=args.seed)
     x = torch.randn(256, args.width, dtype=torch.float64, generator=torch.Generator().manual_seed(args.seed))
     with torch.no_grad():
@@ -119,10 +128,17 @@ def _cmd_tunnel(args) -> int:
     from odenet import ResNet, train
     from odenet.datasets import circles
 
+    from solvers._validate import check_memory, check_seed
+
+    check_seed("--seed", args.seed)
+    check_seed("--data-seed", args.data_seed)
     eps, delta, depth, width, epochs = TUNNEL_REGIMES[args.regime]
     epochs = epochs if args.epochs is None else args.epochs  # an explicit 0 is refused by train, not replaced
     if args.resolution < 3:  # refused before training, not after
         raise ValueError(f"--resolution must be >= 3; got {args.resolution}")
+    # the tunnel's grid: resolution² points, each with its state (width) and a dozen per-point arrays
+    check_memory(args.resolution ** 2 * (16 + 4 * width) * 8, f"--resolution {args.resolution} "
+                 f"({args.resolution ** 2} grid points)")
     data = circles(seed=args.data_seed)
     net = ResNet(2, width, 1, depth, eps=eps, delta=delta, input_map="activated", batchnorm=args.batchnorm,
                  output="sigmoid")
@@ -148,10 +164,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("demo", help="Euler refinement of a ResNet towards its neural-ODE flow")
-    p.add_argument("--width", type=int, default=2)
-    p.add_argument("--depth", type=int, default=10)
+    p.add_argument("--width", type=int, default=2, help=f"at most {DEMO_MAX_WIDTH}")
+    p.add_argument("--depth", type=int, default=10, help=f"blocks, at most {DEMO_MAX_DEPTH}")
     p.add_argument("--T", type=float, default=2.0)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="an integer in [0, 2**63)")
     p.set_defaults(func=_cmd_demo)
 
     p = sub.add_parser("reproduce", help="reproduce the tunnel-effect paper (figures, HDF5, summary table)",
@@ -174,7 +190,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("trace", help="trace a saved model over a grid of inputs and write an HDF5 file")
     p.add_argument("model", help="HDF5 file holding the model (written by analysis.hdf5.save_model)")
     p.add_argument("--grid", required=True, help="x0:x1:nx for n_in = 1, x0:x1:nx,y0:y1:ny for n_in = 2 (write --grid=-1:1:50,... when x0 is negative)")
-    p.add_argument("--out", required=True, help="output HDF5 file (groups model, grid, trace)")
+    p.add_argument("--out", required=True, help="output HDF5 file (groups model, grid, trace); its folder must exist")
     p.add_argument("--group", default=None, help="group of the model in MODEL (default: its only model)")
     p.add_argument("--xdmf", action="store_true", help="also write OUT.xmf so ParaView opens the trajectories")
     p.add_argument("--overwrite", action="store_true", help="replace OUT (and OUT.xmf) if it exists")
@@ -206,8 +222,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--width", type=int, default=3, help="width of the smooth field")
     p.add_argument("--knots", type=int, default=4, help="knot intervals of the smooth field (steps: multiples)")
     p.add_argument("--batch", type=int, default=64, help="number of random inputs (seeded)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", default=None, help="HDF5 file to write (one group per method, work_precision)")
+    p.add_argument("--seed", type=int, default=0, help="an integer in [0, 2**63)")
+    p.add_argument("--out", default=None, help="HDF5 file to write (one group per method, work_precision); "
+                                               "its folder must exist")
     p.add_argument("--overwrite", action="store_true", help="replace OUT if it exists")
     p.add_argument("--plot", default=None, help="figure to write (.png, .pdf, .svg): log-log with reference slopes")
     p.add_argument("--quiet", action="store_true", help="print nothing")

@@ -18,7 +18,11 @@ from dataclasses import dataclass, field
 
 import torch
 
-from solvers._validate import check_nonnegative, check_positive, check_positive_int, check_real, check_seed
+from solvers._validate import (check_memory, check_nonnegative, check_positive, check_positive_int, check_real,
+                               check_seed)
+
+# bytes per point of the largest data set (circles): x, y, radii, angles and the permuted copies
+_BYTES_PER_POINT = 16 * 8
 
 
 @dataclass
@@ -93,16 +97,45 @@ def _check_fractions(val_fraction: float, test_fraction: float) -> tuple[float, 
     return val_fraction, test_fraction
 
 
+def _split_sizes(n: int, val_fraction: float, test_fraction: float) -> tuple[int, int, int]:
+    """(n_train, n_val, n_test) with n_test = round(test_fraction n), n_val = round(val_fraction n)."""
+    n_test, n_val = round(test_fraction * n), round(val_fraction * n)
+    return n - n_val - n_test, n_val, n_test
+
+
+def _split_ok(n: int, val_fraction: float, test_fraction: float, min_train: int) -> bool:
+    n_train, n_val, n_test = _split_sizes(n, val_fraction, test_fraction)
+    return n_train >= min_train and (n_val >= 1 or val_fraction == 0) and (n_test >= 1 or test_fraction == 0)
+
+
+def check_split_size(n: int, val_fraction: float, test_fraction: float, standardise: bool = False) -> None:
+    """Refuse an n that leaves a requested split empty: a positive fraction must give at least one
+    point, and training needs one point (two when standardising: one point has std 0).  The error
+    names the minimum n for these fractions."""
+    min_train = 2 if standardise else 1
+    if _split_ok(n, val_fraction, test_fraction, min_train):
+        return
+    # round(f n) >= 1 needs f n > 1/2 (round half to even), so the smallest n is at least lo; and
+    # n_train >= n (1 - val - test) - 1 makes n >= (min_train + 1) / (1 - val - test) enough for training
+    lo = max([n + 1, min_train] + [math.floor(0.5 / f) + 1 for f in (val_fraction, test_fraction) if f > 0])
+    enough = max(lo, math.ceil((min_train + 1) / (1 - val_fraction - test_fraction)))
+    m = next((c for c in range(lo, min(enough, lo + 100_000)) if _split_ok(c, val_fraction, test_fraction, min_train)),
+             enough)
+    n_train, n_val, n_test = _split_sizes(n, val_fraction, test_fraction)
+    raise ValueError(f"n={n} is too small for val_fraction={val_fraction}, test_fraction={test_fraction}"
+                     f"{', standardise=True' if standardise else ''}: the split would be {n_train} train / {n_val} "
+                     f"val / {n_test} test points (need >= {min_train} train and >= 1 in every split with a "
+                     f"positive fraction); the smallest n that gives these splits is {m}")
+
+
+def _check_size(n: int, val_fraction: float, test_fraction: float, standardise: bool = False) -> None:
+    check_split_size(n, val_fraction, test_fraction, standardise)
+    check_memory(n * _BYTES_PER_POINT, f"a data set of n={n} points")
+
+
 def _split(name, x, y, seed, gen, val_fraction, test_fraction, params, standardise=False, centre=None):
     n = len(x)
-    n_test, n_val = round(test_fraction * n), round(val_fraction * n)
-    n_train = n - n_val - n_test
-    if n_train < 1:
-        raise ValueError(f"the split leaves no training data: n={n}, val_fraction={val_fraction}, "
-                         f"test_fraction={test_fraction}")
-    if standardise and n_train < 2:  # one point has standard deviation 0: x / 0
-        raise ValueError(f"standardise needs at least 2 training points; the split leaves {n_train} "
-                         f"(n={n}, val_fraction={val_fraction}, test_fraction={test_fraction})")
+    n_train, n_val, n_test = _split_sizes(n, val_fraction, test_fraction)
     perm = torch.randperm(n, generator=gen)
     x, y = x[perm], y[perm]
     tr, va = slice(0, n_train), slice(n_train, n_train + n_val)
@@ -129,6 +162,7 @@ def square(n: int = 300, *, low: float = -1.0, high: float = 1.0, val_fraction: 
     if not low < high:
         raise ValueError(f"low must be < high; got low={low}, high={high}")
     val_fraction, test_fraction = _check_fractions(val_fraction, test_fraction)
+    _check_size(n, val_fraction, test_fraction)
     seed = check_seed("seed", seed)
     gen = torch.Generator().manual_seed(seed)
     x = low + (high - low) * torch.rand(n, 1, generator=gen, dtype=torch.float64)
@@ -160,9 +194,13 @@ def circles(n: int = 2000, *, inner_radius: float = 0.4, gap_radius: float = 0.5
     if not 0 < inner_fraction < 1:
         raise ValueError(f"inner_fraction must be in (0, 1); got {inner_fraction}")
     val_fraction, test_fraction = _check_fractions(val_fraction, test_fraction)
+    _check_size(n, val_fraction, test_fraction, standardise)
+    n0 = round(inner_fraction * n)
+    if not 0 < n0 < n:
+        raise ValueError(f"n={n} with inner_fraction={inner_fraction} leaves a class empty ({n0} inner, "
+                         f"{n - n0} outer points); use a larger n")
     seed = check_seed("seed", seed)
     gen = torch.Generator().manual_seed(seed)
-    n0 = round(inner_fraction * n)
     u, v = torch.rand(2, n, generator=gen, dtype=torch.float64)
     r = torch.empty(n, dtype=torch.float64)
     r[:n0] = r_in * u[:n0].sqrt()
@@ -183,6 +221,7 @@ def xor(n: int = 2000, *, half_width: float = 1.0, val_fraction: float = 0.1, te
     n = check_positive_int("n", n)
     a = check_positive("half_width", half_width)
     val_fraction, test_fraction = _check_fractions(val_fraction, test_fraction)
+    _check_size(n, val_fraction, test_fraction)
     seed = check_seed("seed", seed)
     gen = torch.Generator().manual_seed(seed)
     x = a * (2 * torch.rand(n, 2, generator=gen, dtype=torch.float64) - 1)

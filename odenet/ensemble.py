@@ -31,11 +31,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from solvers._validate import check_seed
+from solvers._validate import check_memory, check_seed
 
 from .resnet import ResNet
 from .training import (Split, TrainResult, _check_overrides_and_freeze, apply_overrides,
-                       as_split, check_train_args, initialise, order_seed, _progress)
+                       as_split, check_model_data, check_train_args, initialise, order_seed, _progress)
 
 
 @dataclass
@@ -165,12 +165,16 @@ def train_ensemble(models: ResNet | Sequence[ResNet] | Callable[[int], ResNet], 
     factory seed -> ResNet.  With ``reinit`` (default) member k is initialised from seeds[k].
     Retries (``retry_threshold``) are not offered here: train more seeds and pick among them.
     """
-    seeds = [check_seed("seeds", s) for s in seeds]
+    seeds = [check_seed(f"seeds[{k}]", s) for k, s in enumerate(seeds)]
     if len(seeds) == 0:
         raise ValueError("seeds must name at least one seed")
     split = as_split(data, val_split)
     check_train_args(epochs, lr, batch_size, loss, select, split)
     if isinstance(models, nn.Module):
+        # K copies of the template, then stacked: the members, the stack, its gradient, Adam's two
+        # moments and the best-epoch copy hold the parameters 6 times over
+        size = sum(t.numel() * t.element_size() for t in (*models.parameters(), *models.buffers()))
+        check_memory(6 * len(seeds) * size, f"an ensemble of {len(seeds)} members of {size} bytes each")
         members = [copy.deepcopy(models) for _ in seeds]
     elif callable(models):
         members = [models(s) for s in seeds]
@@ -179,9 +183,8 @@ def train_ensemble(models: ResNet | Sequence[ResNet] | Callable[[int], ResNet], 
         if len(members) != len(seeds):
             raise ValueError(f"got {len(members)} models for {len(seeds)} seeds")
     _check_models(members)
+    check_model_data(members[0], split, loss)
     freeze = _check_overrides_and_freeze(members[0], overrides, freeze)
-    if loss == "bce" and members[0].output != "sigmoid":
-        raise ValueError("train_ensemble: loss='bce' needs ResNets with output='sigmoid'")
     from_factory = callable(models) and not isinstance(models, nn.Module)
     for m, s in zip(members, seeds):
         if reinit and not from_factory:

@@ -12,17 +12,45 @@ from __future__ import annotations
 import math
 import numbers
 
+import numpy as np
 import torch
 from torch import nn
 
 import solvers
-from solvers._validate import check_choice, check_nonnegative, check_positive, check_positive_int
+from solvers._validate import (FLOAT_DTYPES, check_choice, check_finite, check_memory, check_nonnegative,
+                               check_positive, check_positive_int, check_seed)
 
 from .activations import get_activation
 from .fields import DampedField, LayerField
 
 INPUT_MAPS = ("identity", "affine", "activated")
 OUTPUTS = ("linear", "sigmoid")
+_DTYPE_NAMES = {"float32": torch.float32, "float64": torch.float64}
+# config key -> (what it must be, test); n_in, width, n_out, depth are required
+_CONFIG_KEYS = {
+    "n_in": ("an integer >= 1", lambda v: _is_int(v) and v >= 1),
+    "width": ("an integer >= 1", lambda v: _is_int(v) and v >= 1),
+    "n_out": ("an integer >= 1", lambda v: _is_int(v) and v >= 1),
+    "depth": ("an integer >= 1", lambda v: _is_int(v) and v >= 1),
+    "eps": ("a real number", lambda v: _is_real(v)),
+    "delta": ("a real number", lambda v: _is_real(v)),
+    "T": ("a real number or None", lambda v: v is None or _is_real(v)),
+    "activation": ("a string", lambda v: isinstance(v, str)),
+    "input_map": (f"one of {list(INPUT_MAPS)}", lambda v: v in INPUT_MAPS),
+    "output": (f"one of {list(OUTPUTS)}", lambda v: v in OUTPUTS),
+    "batchnorm": ("a bool", lambda v: isinstance(v, (bool, np.bool_))),
+    "seed": ("a non-negative integer or None", lambda v: v is None or (_is_int(v) and v >= 0)),
+    "dtype": (f"one of {list(_DTYPE_NAMES)}", lambda v: isinstance(v, str) and v in _DTYPE_NAMES),
+}
+_REQUIRED = ("n_in", "width", "n_out", "depth")
+
+
+def _is_int(v) -> bool:
+    return isinstance(v, numbers.Integral) and not isinstance(v, (bool, np.bool_))
+
+
+def _is_real(v) -> bool:
+    return isinstance(v, numbers.Real) and not isinstance(v, (bool, np.bool_))
 
 
 class ResNet(nn.Module):
@@ -50,8 +78,12 @@ class ResNet(nn.Module):
         so that h = δ and the ODE gain a = δ / h is 1.
     seed, generator :
         Initialisation: every weight and bias uniform on [-1/√fan_in, 1/√fan_in], as nn.Linear.
+        A seed is an integer in [0, 2**63).
     dtype, device :
         float64 by default.
+
+    A model whose parameters (:meth:`parameter_count`) would not fit in the available memory is
+    refused before anything is allocated, with the estimate in the message.
     """
 
     def __init__(self, n_in: int, width: int, n_out: int = 1, depth: int = 1, *, eps: float = 1.0,
@@ -72,9 +104,15 @@ class ResNet(nn.Module):
         if input_map == "identity" and n_in != width:
             raise ValueError(f"input_map='identity' needs n_in == width; got n_in={n_in}, width={width} "
                              f"(use input_map='affine' or 'activated')")
-        if dtype not in (torch.float32, torch.float64):
+        if dtype not in FLOAT_DTYPES:
             raise ValueError(f"dtype must be torch.float32 or torch.float64; got {dtype}")
+        seed = None if seed is None else check_seed("seed", seed)
         T = depth * delta if T is None else check_positive("T", T)
+        count = self.parameter_count(n_in, width, n_out, depth, input_map=input_map, batchnorm=batchnorm)
+        # the parameters, plus the float64 draw and its scaled copy of the largest one (reset_parameters)
+        check_memory(count * dtype.itemsize + 2 * depth * width * width * 8,
+                     f"ResNet(n_in={n_in}, width={width}, n_out={n_out}, depth={depth}) with {count} parameters",
+                     device)
         self.eps, self.delta = eps, delta
         self.input_map, self.output = input_map, output
         self.seed = seed
@@ -106,6 +144,8 @@ class ResNet(nn.Module):
     @classmethod
     def neural_ode(cls, n_in: int, width: int, n_out: int = 1, depth: int = 10, T: float = 1.0, **kw) -> "ResNet":
         """Skip-dominant regime: ε = 1, δ = T / L (Euler steps of x' = σ(W(t) x + b(t)))."""
+        check_positive_int("depth", depth)  # before T / depth
+        check_positive("T", T)
         return cls(n_in, width, n_out, depth, eps=1.0, delta=T / depth, T=T, **kw)
 
     @classmethod
@@ -125,6 +165,19 @@ class ResNet(nn.Module):
         check_positive("ratio", ratio)
         check_positive("eps", eps)
         return cls(n_in, width, n_out, depth, eps=eps, delta=ratio * eps, **kw)
+
+    @staticmethod
+    def parameter_count(n_in: int, width: int, n_out: int = 1, depth: int = 1, *, input_map: str = "identity",
+                        batchnorm: bool = False) -> int:
+        """Number of parameters and BatchNorm statistics: L (m² + m) blocks, m n + m for a
+        non-identity input map, q m + q for the readout, 4 L m for BatchNorm (γ, β, running mean
+        and variance)."""
+        count = depth * (width * width + width) + n_out * width + n_out
+        if input_map != "identity":
+            count += width * n_in + width
+        if batchnorm:
+            count += 4 * depth * width
+        return count
 
     # --- shape --------------------------------------------------------------------------------
     @property
@@ -175,15 +228,45 @@ class ResNet(nn.Module):
 
     @classmethod
     def from_config(cls, config: dict, device=None) -> "ResNet":
-        """A model with this architecture (weights from the initialisation of ``config['seed']``)."""
+        """A model with this architecture (weights from the initialisation of ``config['seed']``).
+
+        ``config`` is a :attr:`config` dict: n_in, width, n_out, depth required; eps, delta, T,
+        activation, input_map, batchnorm, output, seed, dtype ("float32" or "float64") optional.
+        Missing, unknown and ill-typed keys are refused together in one ValueError, before the
+        model is built."""
+        if not isinstance(config, dict):
+            raise TypeError(f"config must be a dict (ResNet.config); got {type(config).__name__}")
+        missing = [k for k in _REQUIRED if k not in config]
+        unknown = sorted(str(k) for k in config if k not in _CONFIG_KEYS)
+        wrong = [f"{k}={v!r} (must be {_CONFIG_KEYS[k][0]})" for k, v in config.items()
+                 if k in _CONFIG_KEYS and not _CONFIG_KEYS[k][1](v)]
+        if missing or unknown or wrong:
+            problems = ([f"missing {missing}"] if missing else []) + ([f"unknown {unknown}"] if unknown else []) \
+                + ([f"ill-typed {', '.join(wrong)}"] if wrong else [])
+            raise ValueError(f"config is not a ResNet config: {'; '.join(problems)}; the keys are "
+                             f"{list(_CONFIG_KEYS)} ({', '.join(_REQUIRED)} required)")
         cfg = dict(config)
-        cfg["dtype"] = getattr(torch, cfg.get("dtype", "float64"))
+        cfg["dtype"] = _DTYPE_NAMES[cfg.get("dtype", "float64")]
         n_in, width, n_out, depth = (cfg.pop(k) for k in ("n_in", "width", "n_out", "depth"))
         return cls(n_in, width, n_out, depth, device=device, **cfg)
 
     # --- evaluation ---------------------------------------------------------------------------
+    def check_input(self, x) -> torch.Tensor:
+        """``x`` of shape (batch, n_in) and the model's dtype: the prologue of every evaluation
+        (shape and dtype comparisons only, no device synchronisation)."""
+        dtype = self.out.weight.dtype
+        if not isinstance(x, torch.Tensor):
+            raise TypeError(f"x must be a torch.Tensor of shape (batch, {self.n_in}) and dtype {dtype}; "
+                            f"got {type(x).__name__}")
+        if x.ndim != 2 or x.shape[1] != self.n_in or x.dtype != dtype:
+            raise ValueError(f"x must have shape (batch, {self.n_in}) and dtype {dtype} for this model "
+                             f"(n_in={self.n_in}); got shape {tuple(x.shape)} and dtype {x.dtype}")
+        return x
+
     def embed(self, x: torch.Tensor) -> torch.Tensor:
-        """h_0 = A(x)."""
+        """h_0 = A(x) for x of shape (batch, n_in) and the model's dtype (else a ValueError naming
+        both shapes and dtypes)."""
+        self.check_input(x)
         if self.inp is None:
             return x
         z = self.inp(x)
@@ -276,7 +359,8 @@ class ResNet(nn.Module):
 
     def set_block(self, l: int, weight=None, bias=None) -> "ResNet":
         """Overwrite block l's W_l and/or b_l (in place; values broadcast to (m, m) and (m,), so a
-        scalar fills the block); returns self.  Both are checked before either is written."""
+        scalar fills the block); returns self.  Both are checked (shape, finite) before either is
+        written."""
         if isinstance(l, bool) or not isinstance(l, numbers.Integral) or not (0 <= l < self.depth):
             raise ValueError(f"l must be an integer block index in [0, {self.depth - 1}]; got {l!r}")
         new = {}
@@ -289,6 +373,7 @@ class ResNet(nn.Module):
             except RuntimeError:
                 raise ValueError(f"{name} must have shape {tuple(p.shape[1:])} (or broadcast to it); "
                                  f"got shape {tuple(v.shape)}") from None
+            check_finite(name, v)
         with torch.no_grad():
             for name, v in new.items():
                 getattr(self.field, name)[l] = v

@@ -32,7 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from solvers._validate import check_choice, check_positive, check_positive_int, check_seed
+from solvers._validate import check_choice, check_finite, check_positive, check_positive_int, check_seed
 
 LOSSES = ("mse", "bce")
 SELECTS = ("best_val", "last")
@@ -177,39 +177,82 @@ def _check_overrides_and_freeze(model: nn.Module, overrides, freeze) -> list[str
 def as_split(data, val_split: float | None = None, dtype=torch.float64) -> Split:
     """A :class:`Split` from a :class:`odenet.datasets.Dataset`, an (x, y) pair, or
     (x_train, y_train, x_val, y_val).  For an (x, y) pair, ``val_split`` carves that fraction off as
-    validation data with a fixed permutation (seed 0), the same for every training seed."""
-    empty = lambda t: t[:0]  # noqa: E731
+    validation data with a fixed permutation (seed 0), the same for every training seed.
+
+    Checked before anything else: every array finite (the error names the array and counts the
+    NaN/inf entries), inputs and targets 2-D (a 1-D array of length N is read as (N, 1)) and of
+    equal lengths, at least one training point."""
     if hasattr(data, "x_train"):
         if val_split is not None:
             raise ValueError("val_split is for (x, y) data; a Dataset has its own validation split")
-        parts = [data.x_train, data.y_train, data.x_val, data.y_val, data.x_test, data.y_test]
+        names = ("x_train", "y_train", "x_val", "y_val", "x_test", "y_test")
+        parts = [getattr(data, n) for n in names]
     elif isinstance(data, (tuple, list)) and len(data) in (2, 4):
+        names = ("x", "y") if len(data) == 2 else ("x_train", "y_train", "x_val", "y_val")
         parts = [torch.as_tensor(t, dtype=dtype) for t in data]
         parts = [p[:, None] if p.ndim == 1 else p for p in parts]
-        if len(parts) == 2:
-            x, y = parts
-            if val_split:
-                if not 0 < val_split < 1:
-                    raise ValueError(f"val_split must be in (0, 1); got {val_split}")
-                perm = torch.randperm(len(x), generator=torch.Generator().manual_seed(0))
-                n_val = round(val_split * len(x))
-                parts = [x[perm[n_val:]], y[perm[n_val:]], x[perm[:n_val]], y[perm[:n_val]]]
-            else:
-                parts = [x, y, empty(x), empty(y)]
-        parts += [empty(parts[0]), empty(parts[1])]
     else:
         raise TypeError(f"data must be a Dataset, (x, y) or (x_train, y_train, x_val, y_val); "
                         f"got {type(data).__name__}")
     parts = [p.to(dtype) for p in parts]
-    for i in (0, 2, 4):
-        if len(parts[i]) != len(parts[i + 1]):
-            raise ValueError(f"inputs and targets differ in length: {len(parts[i])} vs {len(parts[i + 1])}")
-        if parts[i].ndim != 2 or parts[i + 1].ndim != 2:
-            raise ValueError(f"inputs and targets must be 2-D (n, d); got shapes {tuple(parts[i].shape)}, "
-                             f"{tuple(parts[i + 1].shape)}")
+    for i in range(0, len(parts), 2):
+        (nx, ny), (x, y) = names[i:i + 2], parts[i:i + 2]
+        if x.ndim != 2 or y.ndim != 2:
+            raise ValueError(f"inputs and targets must be 2-D (n, d); got {nx} of shape {tuple(x.shape)}, "
+                             f"{ny} of shape {tuple(y.shape)}")
+        if len(x) != len(y):
+            raise ValueError(f"inputs and targets differ in length: {nx} has {len(x)} points, {ny} has {len(y)}")
+    for name, p in zip(names, parts):
+        check_finite(name, p)
+    if len(parts) == 2:
+        x, y = parts
+        empty = x[:0], y[:0]
+        if val_split:
+            if not 0 < val_split < 1:
+                raise ValueError(f"val_split must be in (0, 1); got {val_split}")
+            perm = torch.randperm(len(x), generator=torch.Generator().manual_seed(0))
+            n_val = round(val_split * len(x))
+            parts = [x[perm[n_val:]], y[perm[n_val:]], x[perm[:n_val]], y[perm[:n_val]]]
+        else:
+            parts = [x, y, *empty]
+    if len(parts) == 4:
+        parts += [parts[0][:0], parts[1][:0]]
     if len(parts[0]) == 0:
         raise ValueError("data has no training points")
     return Split(*parts)
+
+
+def check_model_data(model: nn.Module, split: Split, loss: str) -> None:
+    """The model fits the data and the loss, checked before any epoch.
+
+    - inputs of the model's width (``model.n_in`` where it has one);
+    - targets of shape (N, q) with q the model's outputs (``model.n_out``, else the output width
+      of ``model(x_train[:1])``): no silent broadcasting of (N, 1) against (N, q);
+    - ``loss="bce"`` needs probabilities or logits: a model whose ``output`` is ``"linear"`` is
+      refused (use ``output="sigmoid"`` or ``loss="mse"``).
+    """
+    n_in = getattr(model, "n_in", None)
+    if isinstance(n_in, int) and split.x_train.shape[1] != n_in:
+        raise ValueError(f"the inputs have {split.x_train.shape[1]} features (x_train of shape "
+                         f"{tuple(split.x_train.shape)}) but the model has n_in={n_in}")
+    n_out = getattr(model, "n_out", None)
+    if not isinstance(n_out, int):
+        was = model.training
+        model.eval()
+        try:
+            with torch.no_grad():
+                n_out = model(split.x_train[:1]).shape[-1]
+        finally:
+            model.train(was)
+    for part in ("train", "val", "test"):
+        y = getattr(split, f"y_{part}")
+        if len(y) and y.shape[1] != n_out:
+            raise ValueError(f"y_{part} has shape {tuple(y.shape)} but the model has {n_out} output(s): targets "
+                             f"must have shape (N, {n_out}) (a 1-D target of length N is read as (N, 1)); "
+                             f"they are not broadcast")
+    if loss == "bce" and getattr(model, "output", None) == "linear":
+        raise ValueError("loss='bce' needs a model whose output is a probability: the model's output is "
+                         "'linear'; use output='sigmoid' (trained on its logits) or loss='mse'")
 
 
 # --- losses -----------------------------------------------------------------------------------
@@ -342,9 +385,12 @@ def train(model: nn.Module | Callable[[int], nn.Module], data, *, epochs: int, l
         ``reset_parameters(generator=...)`` as :class:`odenet.ResNet` has); with ``reinit=False``
         its current weights are the start of every try.  A factory builds the model of each seed.
     data : Dataset, (x, y) or (x_train, y_train, x_val, y_val)
+        Finite; targets of shape (N, n_out) (or (N,) for n_out = 1); see :func:`as_split` and
+        :func:`check_model_data` for what is refused before any epoch.
     epochs, lr, batch_size : passes over the training data, Adam's step size, mini-batch size.
-    loss : ``"mse"`` or ``"bce"`` (on logits for a sigmoid-output ResNet).
-    seed : fixes initialisation and data order.
+    loss : ``"mse"`` or ``"bce"`` (on logits for a sigmoid-output ResNet; a linear-output ResNet
+        is refused with bce).
+    seed : fixes initialisation and data order; an integer in [0, 2**63).
     val_split : fraction of (x, y) data kept for validation (Datasets bring their own split).
     select : ``"best_val"`` keeps the epoch of least validation loss, ``"last"`` the final one.
     retry_threshold, max_tries : if the best validation loss exceeds ``retry_threshold``, train
@@ -368,6 +414,7 @@ def train(model: nn.Module | Callable[[int], nn.Module], data, *, epochs: int, l
         raise TypeError(f"model {type(model).__name__} has no reset_parameters(generator=...); pass a "
                         f"factory seed -> model or reinit=False")
     probe = factory(seed) if factory is not None else model
+    check_model_data(probe, split, loss)
     freeze = _check_overrides_and_freeze(probe, overrides, freeze)
     start_state = None if (factory is not None or reinit) else copy.deepcopy(model.state_dict())
 

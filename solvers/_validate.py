@@ -4,8 +4,17 @@ from __future__ import annotations
 
 import math
 import numbers
+import os
 
 import torch
+
+SEED_LIMIT = 2 ** 63
+"""Seeds are integers in [0, SEED_LIMIT): what torch.Generator.manual_seed, numpy's SeedSequence and
+an HDF5 int64 attribute all hold."""
+
+FLOAT_DTYPES = (torch.float32, torch.float64)
+"""The dtypes of states and models: float16/bfloat16 lose the convergence orders this toolkit
+measures, integer tensors are not states."""
 
 
 def check_real(name: str, value, *, finite: bool = True) -> float:
@@ -27,11 +36,15 @@ def check_positive_int(name: str, value) -> int:
 
 
 def check_seed(name: str, value) -> int:
-    """A seed: a non-negative integer (Python or NumPy), not a bool."""
+    """A seed: an integer 0 <= seed < 2**63 (Python or NumPy integer; bools and floats refused).
+
+    The one seed rule of the project: the API (ResNet, datasets, train, train_ensemble), the
+    command line (``--seed``) and sweep files all call this check."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be a non-negative integer; got {value!r} of type {type(value).__name__}")
-    if value < 0:
-        raise ValueError(f"{name} must be a non-negative integer; got {value!r}")
+        raise TypeError(f"{name} must be a non-negative integer below 2**63; got {value!r} of type "
+                        f"{type(value).__name__}")
+    if not 0 <= value < SEED_LIMIT:
+        raise ValueError(f"{name} must be a non-negative integer below 2**63; got {value!r}")
     return int(value)
 
 
@@ -53,15 +66,31 @@ def check_state(name: str, x, *, ndim: int = 2) -> torch.Tensor:
     """A finite floating tensor of shape (batch, d)."""
     if not isinstance(x, torch.Tensor):
         raise TypeError(f"{name} must be a torch.Tensor of shape (batch, d); got {type(x).__name__}")
-    if not x.is_floating_point():
-        raise ValueError(f"{name} must have a floating dtype (float32 or float64); got dtype {x.dtype}")
+    check_float_dtype(name, x.dtype)
     if x.ndim != ndim:
         raise ValueError(f"{name} must have shape (batch, d) with {ndim} dimensions; got shape {tuple(x.shape)}")
     if x.numel() == 0:
         raise ValueError(f"{name} must not be empty; got shape {tuple(x.shape)}")
-    if not torch.isfinite(x).all():
-        bad = (~torch.isfinite(x)).nonzero()[0].tolist()
-        raise ValueError(f"{name} must be finite; got a non-finite entry at index {tuple(bad)}")
+    check_finite(name, x)
+    return x
+
+
+def check_float_dtype(name: str, dtype: torch.dtype) -> torch.dtype:
+    """float32 or float64 (:data:`FLOAT_DTYPES`)."""
+    if dtype not in FLOAT_DTYPES:
+        raise ValueError(f"{name} must have dtype float32 or float64; got dtype {dtype}")
+    return dtype
+
+
+def check_finite(name: str, x: torch.Tensor) -> torch.Tensor:
+    """Every entry of ``x`` finite; else a ValueError with the number of NaN/inf entries and the
+    index of the first (one reduction when all is well)."""
+    finite = torch.isfinite(x)
+    if not finite.all():
+        bad = ~finite
+        first = tuple(bad.nonzero()[0].tolist())
+        raise ValueError(f"{name} must be finite; got {int(bad.sum())} non-finite (NaN or inf) of {x.numel()} "
+                         f"entries, the first at index {first}")
     return x
 
 
@@ -69,3 +98,52 @@ def check_choice(name: str, value, allowed) -> str:
     if value not in allowed:
         raise ValueError(f"{name} must be one of {sorted(allowed)}; got {value!r}")
     return value
+
+
+# --- size limits ---------------------------------------------------------------------------------
+def available_memory(device=None) -> int:
+    """Bytes that can be allocated now: free memory of a CUDA device, else the host's MemAvailable
+    (/proc/meminfo; fallback: free physical pages x page size)."""
+    device = torch.device("cpu") if device is None else torch.device(device)
+    if device.type == "cuda" and torch.cuda.is_available():
+        return int(torch.cuda.mem_get_info(device)[0])
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+
+
+def format_bytes(n: float) -> str:
+    """1536 -> '1.5 KiB'."""
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB"):
+        if abs(n) < 1024 or unit == "PiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+
+
+def check_memory(nbytes: float, what: str, device=None) -> int:
+    """Refuse work whose estimated memory ``nbytes`` exceeds :func:`available_memory`, before any
+    allocation; the message gives ``what`` and both sizes.  Returns the estimate."""
+    available = available_memory(device)
+    if nbytes > available:
+        raise ValueError(f"{what} needs about {format_bytes(nbytes)} of memory, more than the "
+                         f"{format_bytes(available)} available; make it smaller")
+    return int(nbytes)
+
+
+def check_output_path(name: str, path, *, overwrite: bool = False) -> str:
+    """An output file that can be written: its folder exists, it is not a folder, and it does not
+    exist unless ``overwrite``.  Checked before any computation, so a typo costs nothing."""
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise ValueError(f"{name} {path!r}: the folder {folder!r} does not exist; create it first")
+    if os.path.isdir(path):
+        raise ValueError(f"{name} {path!r} is a folder; give a file name")
+    if os.path.lexists(path) and not overwrite:
+        raise ValueError(f"{name} {path!r} exists; pass --overwrite (overwrite=True) to replace it")
+    return path

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import torch
 
-from ._validate import check_choice, check_positive, check_positive_int, check_real, check_state, check_nonnegative
+from ._validate import (check_choice, check_memory, check_nonnegative, check_positive, check_positive_int, check_real,
+                        check_state)
 from .adaptive import ADAPTIVE_METHODS, integrate_adaptive
 from .fields import is_piecewise, split_pieces
 from .fixed import FIXED_METHODS, integrate_fixed
@@ -27,7 +28,8 @@ def solve(field, x0: torch.Tensor, t_span: tuple[float, float] | None = None, *,
         :mod:`solvers.fields`) is integrated one piece at a time: fixed steps never straddle a
         boundary, adaptive solvers restart at each boundary.
     x0 : Tensor, shape (batch, d)
-        Initial states, float32 or float64, finite.
+        Initial states, finite, of dtype float32 or float64 (float16, bfloat16 and integer
+        dtypes are refused: the error analysis this toolkit does needs at least single precision).
     t_span : (t0, t1), optional
         Defaults to the span of a piecewise field.
     method : str
@@ -90,6 +92,9 @@ def solve(field, x0: torch.Tensor, t_span: tuple[float, float] | None = None, *,
         eps = check_nonnegative("eps", eps)
         if delta is not None:
             check_positive("delta", delta)
+        if record == "all":  # the (steps + 1, batch, d) record, estimated before it is allocated
+            check_memory((steps + 1) * x0.numel() * x0.element_size(),
+                         f"solve with record='all' over steps={steps} for x0 of shape {tuple(x0.shape)}", x0.device)
     else:
         if steps is not None:
             raise ValueError(f"steps applies to fixed-step methods only; got steps={steps!r} with method={method!r}")

@@ -6,11 +6,15 @@ three groups: ``model`` (a copy, so the output stands alone), ``grid`` and ``tra
 """
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
+
 import torch
 
-from .grid import SampleGrid, parse_grid
+from solvers._validate import check_memory, check_output_path
+
+from .grid import SampleGrid, grid_shape, parse_grid
 from .inspect import inspect
 from .io import load_model, save
 from .xdmf import write_xdmf
@@ -24,21 +28,40 @@ def trace_model(model, points: torch.Tensor):
     return trace(model, points)
 
 
+def trace_memory(model, points: int) -> int:
+    """Estimated peak bytes of tracing ``model`` at ``points`` inputs (S = depth steps, width m,
+    n inputs): per point the states (S+1) m and the cumulative Jacobians (S+1) m n, each built as a
+    list and then stacked (twice), the layer Jacobians S m² (twice) and a slogdet workspace of the
+    cumulative ones, plus the grid itself."""
+    S, m, n = model.depth, model.width, model.n_in
+    itemsize = next(model.parameters()).element_size()
+    per_point = 2 * (S + 1) * m + 3 * (S + 1) * m * n + 2 * S * m * m
+    return points * (per_point * itemsize + 6 * 8)
+
+
 def trace_to_file(model_path: str | os.PathLike, grid: str, out: str | os.PathLike, *, group: str | None = None,
                   overwrite: bool = False, xdmf: bool = False) -> tuple[Path, Path | None]:
     """Trace the model stored in ``model_path`` over ``grid`` ("x0:x1:nx[,y0:y1:ny]") and write
     ``out`` (groups model, grid, trace); with ``xdmf`` also the ParaView sidecar ``out``.xmf.
-    Returns the paths written."""
-    for target in [Path(out)] + ([Path(out).with_suffix(".xmf")] if xdmf else []):
-        if target.exists() and not overwrite:
-            raise FileExistsError(f"{os.fspath(target)!r} exists; pass --overwrite (overwrite=True) to replace it")
+    Returns the paths written.
+
+    Checked before the model is traced: the output folder exists and ``out`` (and ``out``.xmf)
+    does not unless ``overwrite`` (ValueError), the grid parses and matches the model's inputs,
+    and the estimated memory of the trace (:func:`trace_memory`) is available."""
+    check_output_path("--out", out, overwrite=overwrite)
+    if xdmf:
+        check_output_path("--out (its .xmf sidecar)", Path(out).with_suffix(".xmf"), overwrite=overwrite)
+    shape = grid_shape(grid)
     model = load_model(model_path, group).eval()
     if xdmf and model.width < 2:
         raise ValueError(f"--xdmf draws trajectories in 2-D or 3-D; the model's width is {model.width}")
+    if len(shape) != model.n_in:
+        raise ValueError(f"grid {grid!r} has {len(shape)} axes but the model has n_in={model.n_in} inputs")
+    points = math.prod(shape)
+    check_memory(trace_memory(model, points), f"tracing {points} grid points ({' x '.join(map(str, shape))}) "
+                 f"through {model.depth} layers of width {model.width}")
     dtype = next(model.parameters()).dtype
     g: SampleGrid = parse_grid(grid, dtype=dtype)
-    if g.points.shape[1] != model.n_in:
-        raise ValueError(f"grid {grid!r} has {g.points.shape[1]} axes but the model has n_in={model.n_in} inputs")
     record = trace_model(model, g.points)
     path = save(out, {"model": model, "grid": g, "trace": record}, overwrite=overwrite,
                 seed=model.config.get("seed"), config=model.config)

@@ -27,7 +27,7 @@ class SampleGrid:
         return (len(self.x),) if self.y is None else (len(self.y), len(self.x))
 
 
-def _axis(spec: str, which: str) -> np.ndarray:
+def _axis_spec(spec: str, which: str) -> tuple[float, float, int]:
     parts = spec.split(":")
     if len(parts) != 3:
         raise ValueError(f"grid axis {which} must be 'start:stop:num'; got {spec!r}")
@@ -37,20 +37,31 @@ def _axis(spec: str, which: str) -> np.ndarray:
         raise ValueError(f"grid axis {which} must be 'start:stop:num' with numbers; got {spec!r}") from None
     if not (np.isfinite(a) and np.isfinite(b)) or n < 2 or not b > a:
         raise ValueError(f"grid axis {which} needs finite start < stop and num >= 2; got {spec!r}")
-    return np.linspace(a, b, n)
+    return a, b, n
 
 
-def parse_grid(spec: str, dtype: torch.dtype = torch.float64) -> SampleGrid:
-    """The grid of ``spec = "x0:x1:nx"`` (1-D) or ``"x0:x1:nx,y0:y1:ny"`` (2-D)."""
+def _axis_specs(spec: str) -> list[tuple[float, float, int]]:
     if not isinstance(spec, str):
         raise TypeError(f"grid must be a string 'x0:x1:nx[,y0:y1:ny]'; got {spec!r}")
     axes = spec.split(",")
     if len(axes) not in (1, 2):
         raise ValueError(f"grid must have one or two axes 'x0:x1:nx[,y0:y1:ny]'; got {spec!r}")
-    x = _axis(axes[0], "x")
+    return [_axis_spec(a, which) for a, which in zip(axes, "xy")]
+
+
+def grid_shape(spec: str) -> tuple[int, ...]:
+    """(nx,) or (nx, ny) of ``spec``, checked as :func:`parse_grid` checks it, without allocating
+    the points (so that a size limit can be applied first)."""
+    return tuple(n for _, _, n in _axis_specs(spec))
+
+
+def parse_grid(spec: str, dtype: torch.dtype = torch.float64) -> SampleGrid:
+    """The grid of ``spec = "x0:x1:nx"`` (1-D) or ``"x0:x1:nx,y0:y1:ny"`` (2-D)."""
+    axes = [np.linspace(a, b, n) for a, b, n in _axis_specs(spec)]
+    x = axes[0]
     if len(axes) == 1:
         return SampleGrid(x, None, torch.as_tensor(x, dtype=dtype).reshape(-1, 1))
-    y = _axis(axes[1], "y")
+    y = axes[1]
     X, Y = np.meshgrid(x, y)  # (ny, nx), x fastest when flattened
     pts = np.stack([X.ravel(), Y.ravel()], axis=1)
     return SampleGrid(x, y, torch.as_tensor(pts, dtype=dtype))

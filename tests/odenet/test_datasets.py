@@ -66,12 +66,14 @@ def test_make_dataset_and_bad_input():
         square(low=1.0, high=-1.0)
     with pytest.raises(ValueError, match="dataset"):
         make_dataset("moons")
-    with pytest.raises(ValueError, match="seed must be a non-negative integer; got -1"):
+    with pytest.raises(ValueError, match="seed must be a non-negative integer below 2\\*\\*63; got -1"):
         xor(seed=-1)
     with pytest.raises(TypeError, match="seed"):
         xor(seed=1.5)
     assert torch.equal(xor(seed=np.int64(3)).x_train, xor(seed=3).x_train)  # NumPy integers are seeds too
     with pytest.raises(ValueError, match="n must"):
         circles(n=0)
-    with pytest.raises(ValueError, match="standardise needs at least 2 training points"):  # was NaN inputs
+    # was NaN inputs: one training point has std 0; n=4 gives round(2.0)=2 test and 2 training points
+    with pytest.raises(ValueError, match=r"n=3 is too small .*standardise=True.*1 train.*"
+                                         r"the smallest n that gives these splits is 4"):
         circles(n=3, val_fraction=0.0, test_fraction=0.5)

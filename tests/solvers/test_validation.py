@@ -1,7 +1,12 @@
+import os
+import re
+
+import numpy as np
 import pytest
 import torch
 
 from solvers import solve
+from solvers._validate import SEED_LIMIT, available_memory, check_memory, check_output_path, check_seed
 from tests.solvers.fields import PiecewiseLinear, oscillating_linear
 
 X0 = torch.zeros(4, 2, dtype=torch.float64)
@@ -14,7 +19,10 @@ FIELD = PiecewiseLinear([[[0.0, 1.0], [-1.0, 0.0]]] * 3, T=1.0)
     (dict(x0=torch.zeros(2, dtype=torch.float64)), r"x0 must have shape \(batch, d\)"),
     (dict(x0=torch.zeros(2, 2, 2, dtype=torch.float64)), r"x0 must have shape \(batch, d\)"),
     (dict(x0=torch.zeros(0, 2, dtype=torch.float64)), "x0 must not be empty"),
-    (dict(x0=torch.zeros(4, 2, dtype=torch.int64)), "x0 must have a floating dtype"),
+    (dict(x0=torch.zeros(4, 2, dtype=torch.int64)), "x0 must have dtype float32 or float64; got dtype torch.int64"),
+    (dict(x0=torch.zeros(4, 2, dtype=torch.float16)), "x0 must have dtype float32 or float64; got dtype torch.float16"),
+    (dict(x0=torch.zeros(4, 2, dtype=torch.bfloat16)),
+     "x0 must have dtype float32 or float64; got dtype torch.bfloat16"),
     (dict(method="leapfrog"), "method must be one of"),
     (dict(record="some"), "record must be one of"),
     (dict(steps=0), "steps must be an integer >= 1"),
@@ -63,3 +71,77 @@ def test_plain_fields_need_steps():
 def test_non_callable_field():
     with pytest.raises(TypeError, match="field must be callable"):
         solve(3.0, X0, (0.0, 1.0), method="rk4", steps=4)
+
+
+# --- the shared checks (solvers._validate): seeds, memory, output paths ---------------------------
+@pytest.mark.parametrize("value, error", [
+    (-1, ValueError), (2 ** 63, ValueError), (np.uint64(2 ** 63), ValueError), (-np.int64(2), ValueError),
+    (True, TypeError), (np.bool_(True), TypeError), (3.0, TypeError), ("3", TypeError),
+])
+def test_check_seed_refuses(value, error):
+    pattern = r"seed must be a non-negative integer below 2\*\*63; got " + re.escape(repr(value))
+    with pytest.raises(error, match=pattern):
+        check_seed("seed", value)
+
+
+def test_check_seed_accepts_python_and_numpy_integers_up_to_the_limit():
+    assert SEED_LIMIT == 2 ** 63
+    for v in (0, 2 ** 63 - 1, np.int64(5), np.uint32(7), np.int8(0)):
+        out = check_seed("seed", v)
+        assert out == int(v) and type(out) is int
+
+
+def test_available_memory_is_between_zero_and_physical_memory():
+    total = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    assert 0 < available_memory() <= total
+
+
+def test_check_memory_refuses_more_than_available_with_the_estimate():
+    total = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    assert check_memory(1024, "a small thing") == 1024
+    with pytest.raises(ValueError, match=r"a big thing needs about [0-9.]+ [GTP]iB of memory, more than the "
+                                         r"[0-9.]+ [KMGT]iB available"):
+        check_memory(2 * total, "a big thing")
+
+
+def test_solve_estimates_the_record_before_allocating():
+    calls = []
+
+    class Spy(PiecewiseLinear):
+        def piece(self, l):
+            calls.append(l)
+            return super().piece(l)
+
+    steps = 3 * 10 ** 14  # (steps + 1) x 4 x 2 float64 values: 1.92e16 B = 17.05 PiB
+    with pytest.raises(ValueError, match=rf"solve with record='all' over steps={steps} for x0 of shape \(4, 2\) "
+                                         r"needs about 17.1 PiB"):
+        solve(Spy(FIELD.mats, T=1.0), X0, steps=steps)
+    assert calls == []
+
+
+def test_check_output_path(tmp_path):
+    missing = tmp_path / "nodir"
+    with pytest.raises(ValueError, match=rf"--out '{missing}/x.h5': the folder '{missing}' does not exist"):
+        check_output_path("--out", tmp_path / "nodir" / "x.h5")
+    with pytest.raises(ValueError, match=rf"--out '{tmp_path}' is a folder"):
+        check_output_path("--out", tmp_path, overwrite=True)
+    f = tmp_path / "x.h5"
+    assert check_output_path("--out", f) == str(f)
+    f.write_bytes(b"")
+    with pytest.raises(ValueError, match=rf"--out '{f}' exists; pass --overwrite"):
+        check_output_path("--out", f)
+    assert check_output_path("--out", f, overwrite=True) == str(f)
+    dangling = tmp_path / "link.h5"
+    dangling.symlink_to(tmp_path / "missing")
+    with pytest.raises(ValueError, match="exists"):  # a planted link counts as existing
+        check_output_path("--out", dangling)
+
+
+def test_available_memory_of_a_cuda_device_is_its_free_memory(monkeypatch):
+    # no GPU here: the branch is checked with torch.cuda's answers replaced
+    asked = []
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda d: (asked.append(d), (3 * 2 ** 30, 80 * 2 ** 30))[1])
+    assert available_memory("cuda:1") == 3 * 2 ** 30 and asked == [torch.device("cuda:1")]
+    with pytest.raises(ValueError, match=r"x needs about 4.0 GiB of memory, more than the 3.0 GiB available"):
+        check_memory(4 * 2 ** 30, "x", "cuda:1")
