@@ -111,7 +111,7 @@ def check_config(group: h5py.Group, config) -> None:
                              f", expected {want} from its config")
         need += ds.size * ds.dtype.itemsize
     avail = available_bytes()
-    if avail is not None and 2 * need > avail:  # the model, and the state dict read into it
+    if 2 * need > avail:  # the model, and the state dict read into it
         raise ValueError(f"{where}: the model's parameters need {2 * need / 2**30:.3g} GiB, more than the "
                          f"{avail / 2**30:.3g} GiB of memory available")
 

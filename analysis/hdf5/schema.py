@@ -56,6 +56,8 @@ from typing import Any, Callable
 import h5py
 import numpy as np
 
+from solvers._validate import available_memory
+
 from .format import check_version
 
 TYPE_ATTR = "odenet_type"          # on a group: the record type (schema name)
@@ -327,19 +329,10 @@ def write_strings(group: h5py.Group, name: str, values: list[str]) -> h5py.Datas
     return ds
 
 
-def available_bytes() -> int | None:
-    """Memory available to a new allocation (Linux MemAvailable, else free pages), or None."""
-    try:
-        with open("/proc/meminfo") as fh:
-            for line in fh:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    try:
-        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (ValueError, OSError, AttributeError):
-        return None
+def available_bytes() -> int:
+    """Memory available to a new host allocation (solvers' one estimate: Linux MemAvailable, else
+    free pages)."""
+    return available_memory()
 
 
 def read_verified(ds: h5py.Dataset) -> np.ndarray:
@@ -350,7 +343,7 @@ def read_verified(ds: h5py.Dataset) -> np.ndarray:
     memory (checked before allocating)."""
     where = f"{ds.file.filename!r}: dataset {ds.name!r}"
     need, avail = ds.size * ds.dtype.itemsize, available_bytes()
-    if avail is not None and need > avail:
+    if need > avail:
         raise ValueError(f"{where} declares shape {ds.shape} of {ds.dtype} ({need / 2**30:.3g} GiB), more than "
                          f"the {avail / 2**30:.3g} GiB of memory available; the file is damaged or crafted")
     try:
