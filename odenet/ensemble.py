@@ -145,7 +145,13 @@ def _member_losses(out, y, loss):
 def _check_models(models):
     t = models[0]
     if not isinstance(t, ResNet):
-        raise TypeError(f"train_ensemble trains odenet.ResNet models; got {type(t).__name__}")
+        hint = ""
+        if hasattr(t, "to_resnet"):
+            # A NeuralODE's sub-steps share weights (steps = m L ties m blocks), which the member-axis
+            # kernel does not express; with one Euler step per piece it is exactly a ResNet.
+            hint = ("; a NeuralODE with method='euler' and steps equal to its pieces L is the ResNet "
+                    "model.to_resnet(L): train an ensemble of those and convert back with ResNet.to_ode()")
+        raise TypeError(f"train_ensemble trains odenet.ResNet models; got {type(t).__name__}{hint}")
     key = {k: v for k, v in t.config.items() if k != "seed"}
     for i, m in enumerate(models):
         if not isinstance(m, ResNet) or {k: v for k, v in m.config.items() if k != "seed"} != key:

@@ -467,7 +467,8 @@ class NeuralODE(nn.Module):
             raise ValueError(f"a ResNet is the Euler discretisation of x' = σ(W(t) x + b(t)) only for ε = 1 and "
                              f"δ = T/L (gain δ/h = 1, as ResNet.neural_ode builds); got eps={net.eps}, "
                              f"delta={net.delta}, T/L={net.h}")
-        solver = dict(dict(method="euler", steps=net.depth), **solver)
+        if "method" not in solver:
+            solver = dict(method="euler", steps=net.depth, **solver)
         ode = cls(net.n_in, net.width, net.n_out, field="layer", pieces=net.depth, T=net.T,
                   activation=net.activation.name, input_map=net.input_map, output=net.output,
                   dtype=net.field.weight.dtype, device=net.field.weight.device,
