@@ -387,9 +387,13 @@ class NeuralODE(nn.Module):
         for l in range(grid.pieces):
             f = _Counted(field.piece(l), record)
             if self.method in solvers.FIXED_METHODS:
-                # the piece's own nodes (each computed from its integer index) as the fixed grid
-                t = torch.tensor([fine.node(l * m + j) for j in range(m + 1)], dtype=z.dtype, device=z.device)
-                z = torchdiffeq.odeint_adjoint(f, z, t, method=_TORCHDIFFEQ_FIXED[self.method],
+                # the piece's own nodes (each computed from its integer index) as the fixed grid, handed
+                # over by grid_constructor so that only the end state is returned and saved (passing
+                # them as output times would keep all m + 1 states for the backward pass)
+                nodes = torch.tensor([fine.node(l * m + j) for j in range(m + 1)], dtype=z.dtype, device=z.device)
+                t = nodes[[0, -1]]
+                opts = {"grid_constructor": lambda f_, y_, t_, nodes=nodes: nodes if t_[0] < t_[-1] else nodes.flip(0)}
+                z = torchdiffeq.odeint_adjoint(f, z, t, method=_TORCHDIFFEQ_FIXED[self.method], options=opts,
                                                adjoint_params=params)[-1]
             else:
                 a, b = grid.boundary(l), grid.boundary(l + 1)
