@@ -402,8 +402,12 @@ class NeuralODE(nn.Module):
                 # pass runs from b to a and lands on a.
                 opts = {"step_t": torch.tensor([b], dtype=torch.float64)}
                 adj_opts = {"step_t": torch.tensor([a], dtype=torch.float64)}
-                z = torchdiffeq.odeint_adjoint(f, z, t, rtol=self.rtol, atol=self.atol, method=self.method,
-                                               options=opts, adjoint_options=adj_opts, adjoint_params=params)[-1]
+                try:
+                    z = torchdiffeq.odeint_adjoint(f, z, t, rtol=self.rtol, atol=self.atol, method=self.method,
+                                                   options=opts, adjoint_options=adj_opts, adjoint_params=params)[-1]
+                except AssertionError as exc:  # torchdiffeq signals step-size underflow by assert
+                    raise RuntimeError(f"NeuralODE: the {self.method} integration failed in piece {l} "
+                                       f"(t in [{a}, {b}]): {exc}") from exc
             if not torch.isfinite(z).all():
                 raise RuntimeError(f"NeuralODE: non-finite state at the end of piece {l} (t={grid.boundary(l + 1)})")
         return z
