@@ -27,6 +27,19 @@ def test_linear_flow_errors_are_the_closed_form_and_of_order_one():
     assert s.resolved.all()
 
 
+def test_layer_field_errors_equal_the_solver_swap_of_each_resnet():
+    """For the layer field, the ResNet of depth L (a multiple of the pieces) has the model's own
+    field as its piecewise ODE, so ‖Φ_L - Φ‖ is the solver swap (dopri5) of that ResNet: the
+    training-side study and analysis.solver_swap measure one quantity from two ends."""
+    m = NeuralODE(2, 2, 1, field="layer", pieces=4, T=2.0, input_map="affine", seed=3)
+    x = torch.randn(8, 2, dtype=torch.float64)
+    depths = [4, 8, 16, 32]
+    s = analysis.depth_swap(m, x, depths, reference="dopri8", rtol=1e-11, atol=1e-11)
+    for L, e in zip(depths, s.err_sup):
+        swap = analysis.solver_swap(m.to_resnet(L), x, methods=("dopri8",), rtol=1e-11, atol=1e-11)
+        assert e == pytest.approx(swap.change_sup[0], rel=1e-6, abs=1e-12)
+
+
 def test_bad_input_is_refused():
     x = torch.randn(3, 2, dtype=torch.float64)
     with pytest.raises(ValueError, match="multiples"):
