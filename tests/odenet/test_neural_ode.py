@@ -245,9 +245,28 @@ def test_training_the_euler_neural_ode_is_training_the_resnet():
     assert np.array_equal(fits[0].val_loss, fits[1].val_loss)
 
 
-def test_train_ensemble_refuses_a_neural_ode_and_names_the_route():
-    ode = NeuralODE(2, 2, 1, field="layer", pieces=3, method="euler")
-    with pytest.raises(TypeError, match="to_resnet"):
+def test_train_ensemble_trains_the_euler_neural_ode_as_its_resnet():
+    """One Euler step per piece: the ensemble's members equal single odenet.train runs of the
+    NeuralODE (to the ensemble's rounding, 1e-10) and come back as NeuralODEs."""
+    data = odenet.circles(120, seed=1)
+    make = lambda: NeuralODE(2, 2, 1, field="layer", pieces=4, T=2.0, input_map="activated",  # noqa: E731
+                             output="sigmoid", method="euler")
+    settings = dict(epochs=3, batch_size=30, loss="bce", progress=False)
+    ens = odenet.train_ensemble(make(), data, seeds=[2, 5], **settings)
+    for member, seed in zip(ens.members, (2, 5)):
+        single = odenet.train(make(), data, seed=seed, **settings)
+        assert isinstance(member.model, NeuralODE) and member.model.method == "euler"
+        for (n, p), (_, q) in zip(single.model.named_parameters(), member.model.named_parameters()):
+            assert (p - q).abs().max() <= 1e-10, n
+        assert np.allclose(single.val_loss, member.val_loss, rtol=0, atol=1e-10)
+    assert not torch.allclose(ens.members[0].model.field.weight, ens.members[1].model.field.weight)
+
+
+@pytest.mark.parametrize("kw", [dict(method="dopri5"), dict(method="euler", steps=8), dict(augment=1, method="euler"),
+                                dict(field="smooth", method="euler")])
+def test_train_ensemble_refuses_a_neural_ode_that_is_no_resnet(kw):
+    ode = NeuralODE(2, 2, 1, pieces=4, **kw)
+    with pytest.raises(TypeError, match="steps=pieces"):
         odenet.train_ensemble(ode, odenet.circles(60), seeds=[0, 1], epochs=1, select="last", progress=False)
 
 
