@@ -288,7 +288,8 @@ def test_augmented_flow_fits_the_crossing_map_that_a_plain_flow_cannot():
     augmented = [mse(1, s) for s in seeds]
     plain = [mse(0, s) for s in seeds[:4]]
     fitted = sum(v < 1e-2 for v in augmented)
-    assert fitted >= 7, augmented  # observed 8/8
+    # observed 8/8 (MSE 1e-5 .. 5e-4; Wilson 95 % interval of the success rate [0.68, 1]); one failure tolerated
+    assert fitted >= 7, augmented
     assert min(plain) >= 0.9, plain  # every seed: a theorem, not a statistic
 
 
