@@ -227,13 +227,15 @@ class NeuralODE(nn.Module):
     # --- construction -------------------------------------------------------------------------
     def set_solver(self, *, method: str | None = None, steps: int | None = None, rtol: float | None = None,
                    atol: float | None = None, gradient: str | None = None) -> "NeuralODE":
-        """Change the solver options (None keeps the current value; ``steps`` is reset to its
-        default, one step per piece, when a fixed method is given without it); returns self.
+        """Change the solver options (None keeps the current value; ``steps`` given as None with a
+        new fixed method defaults to one step per piece); returns self.
 
         ``method``: a fixed-step method of :data:`solvers.FIXED_METHODS` (``steps`` a multiple of the
         field's pieces) or an adaptive one of :data:`solvers.ADAPTIVE_METHODS` (``rtol``, ``atol`` > 0).
         ``gradient``: ``"backprop"`` or ``"adjoint"``.  Everything is checked before anything is set.
         """
+        if steps is None and method in (None, getattr(self, "method", None)):
+            steps = getattr(self, "steps", None)
         method = getattr(self, "method", None) if method is None else method
         gradient = getattr(self, "gradient", None) if gradient is None else gradient
         rtol = getattr(self, "rtol", None) if rtol is None else rtol

@@ -310,6 +310,13 @@ def test_bad_options_are_refused(kw, exc, match):
         NeuralODE(2, 2, 1, pieces=2, **kw)
 
 
+def test_set_solver_keeps_what_it_is_not_told_to_change():
+    ode = NeuralODE(2, 2, 1, pieces=2, method="rk4", steps=8)
+    assert ode.set_solver(gradient="adjoint").steps == 8
+    assert ode.set_solver(method="euler").steps == 2  # a new fixed method: one step per piece
+    assert ode.set_solver(method="dopri5", rtol=1e-5).steps is None and ode.atol == 1e-9
+
+
 def test_bad_solver_change_leaves_the_options_as_they_were():
     ode = NeuralODE(2, 2, 1, pieces=2, method="dopri5", rtol=1e-6)
     with pytest.raises(ValueError, match="rtol"):
