@@ -472,7 +472,8 @@ class NeuralODE(nn.Module):
     def from_resnet(cls, net, **solver) -> "NeuralODE":
         """The layer-field neural ODE with ``net``'s weights (see :meth:`odenet.ResNet.to_ode`)."""
         if net.batchnorm:
-            raise ValueError("from_resnet needs a ResNet without BatchNorm; fold it first (net.eval().fold_batchnorm())")
+            raise ValueError("from_resnet needs a ResNet without BatchNorm; fold it first "
+                             "(net.eval().fold_batchnorm())")
         if net.eps != 1 or not math.isclose(net.delta, net.h, rel_tol=1e-12):
             raise ValueError(f"a ResNet is the Euler discretisation of x' = σ(W(t) x + b(t)) only for ε = 1 and "
                              f"δ = T/L (gain δ/h = 1, as ResNet.neural_ode builds); got eps={net.eps}, "

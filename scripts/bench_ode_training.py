@@ -11,7 +11,8 @@ directly, and the memory of the two gradient modes against the number of solver 
 2. Memory of one forward and backward pass against the number of fixed (rk4) steps, each
    configuration in a fresh child process: the bytes autograd saves for the backward pass (exact,
    through saved_tensors_hooks) and the peak resident set size above the process's size before
-   the pass (sampled every millisecond from /proc/self/statm: Linux).  The adjoint keeps O(1) states, backprop every stage of every step.
+   the pass (sampled every millisecond from /proc/self/statm: Linux).  The adjoint keeps O(1)
+   states, backprop every stage of every step.
 
     python scripts/bench_ode_training.py --repeats 9 --threads 1
 """
@@ -176,7 +177,8 @@ def memory(args) -> None:
     for gradient in ("adjoint", "backprop"):
         s10, s1000 = rows[gradient, 10]["saved"], rows[gradient, 1000]["saved"]
         p10, p1000 = rows[gradient, 10]["peak"], rows[gradient, 1000]["peak"]
-        print(f"{gradient}: 10 -> 1000 steps: saved x{s1000 / s10:.2f}, peak RSS above start x{p1000 / max(p10, 1):.2f}")
+        print(f"{gradient}: 10 -> 1000 steps: saved x{s1000 / s10:.2f}, "
+              f"peak RSS above start x{p1000 / max(p10, 1):.2f}")
 
 
 def main() -> None:
