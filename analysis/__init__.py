@@ -26,6 +26,9 @@ from .depth_regularity import (DepthSeries, RegularityExponents, ReverseEuler, S
                                solver_swap, swap_study, weight_regularity)
 from .depth_weights import iid_weights, load_weights, smooth_weights  # noqa: E402
 from .init_scaling import InitScaling, init_scaling_study  # noqa: E402
+# neural ODEs: forward-then-backward reconstruction, and the trained flow evaluated as ResNets of depth L
+from .reconstruction import Reconstruction, reconstruction_error  # noqa: E402
+from .ode_swap import DepthSwap, depth_swap  # noqa: E402
 
 # HDF5 export (docs/hdf5-format.md): analysis.hdf5.save / append / load / load_model / list_records
 from . import hdf5  # noqa: E402

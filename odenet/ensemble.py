@@ -33,6 +33,7 @@ from torch import nn
 
 from solvers._validate import check_memory, check_seed
 
+from .neural_ode import NeuralODE
 from .resnet import ResNet
 from .training import (Split, TrainResult, _check_overrides_and_freeze, apply_overrides,
                        as_split, check_model_data, check_train_args, initialise, order_seed, _progress)
@@ -142,10 +143,26 @@ def _member_losses(out, y, loss):
     return F.binary_cross_entropy_with_logits(out, y.expand_as(out), reduction="none").mean((1, 2))
 
 
+def _as_resnet(ode: NeuralODE) -> ResNet:
+    """The ResNet that a NeuralODE is, bit for bit: one Euler step per piece of a layer field without
+    augmentation (``ode.to_resnet(L)``; same parameter names, same seeded initialisation).  Any other
+    NeuralODE is refused: m > 1 sub-steps per piece tie the weights of m blocks, and adaptive or
+    higher-order steps are no ResNet, neither of which the member-axis kernel expresses."""
+    if not isinstance(ode, NeuralODE):
+        raise TypeError(f"all members must be NeuralODEs like member 0; got {type(ode).__name__}")
+    if not (ode.kind == "layer" and ode.augment == 0 and ode.method == "euler" and ode.steps == ode.pieces):
+        raise TypeError(f"train_ensemble trains a NeuralODE only where it is a ResNet: field='layer', augment=0, "
+                        f"method='euler', steps=pieces (one Euler step per piece); got field={ode.kind!r}, "
+                        f"augment={ode.augment}, method={ode.method!r}, steps={ode.steps}, pieces={ode.pieces}. "
+                        f"Train those with odenet.train, one seed at a time")
+    return ode.to_resnet(ode.pieces)
+
+
 def _check_models(models):
     t = models[0]
     if not isinstance(t, ResNet):
-        raise TypeError(f"train_ensemble trains odenet.ResNet models; got {type(t).__name__}")
+        raise TypeError(f"train_ensemble trains odenet.ResNet models (and NeuralODEs that are ResNets); "
+                        f"got {type(t).__name__}")
     key = {k: v for k, v in t.config.items() if k != "seed"}
     for i, m in enumerate(models):
         if not isinstance(m, ResNet) or {k: v for k, v in m.config.items() if k != "seed"} != key:
@@ -163,6 +180,9 @@ def train_ensemble(models: ResNet | Sequence[ResNet] | Callable[[int], ResNet], 
 
     ``models``: one ResNet (a template, deep-copied per seed), K ResNets of one architecture, or a
     factory seed -> ResNet.  With ``reinit`` (default) member k is initialised from seeds[k].
+    A :class:`odenet.NeuralODE` that is a ResNet (layer field, no augmentation, ``method="euler"``,
+    ``steps`` = its pieces) is trained as ``to_resnet(L)`` and gets the trained weights back; other
+    NeuralODEs (sub-steps tie weights; adaptive steps are no ResNet) are refused with a TypeError.
     Retries (``retry_threshold``) are not offered here: train more seeds and pick among them.
     """
     seeds = [check_seed(f"seeds[{k}]", s) for k, s in enumerate(seeds)]
@@ -182,6 +202,9 @@ def train_ensemble(models: ResNet | Sequence[ResNet] | Callable[[int], ResNet], 
         members = list(models)
         if len(members) != len(seeds):
             raise ValueError(f"got {len(members)} models for {len(seeds)} seeds")
+    odes = None
+    if isinstance(members[0], NeuralODE):
+        odes, members = members, [_as_resnet(m) for m in members]
     _check_models(members)
     check_model_data(members[0], split, loss)
     freeze = _check_overrides_and_freeze(members[0], overrides, freeze)
@@ -195,6 +218,10 @@ def train_ensemble(models: ResNet | Sequence[ResNet] | Callable[[int], ResNet], 
                   max_tries=1, freeze=list(freeze), reinit=reinit, val_split=val_split)
     hist, best_epoch, metrics = _fit_batched(members, split, seeds, epochs, lr, batch_size, loss, select, freeze,
                                              progress)
+    if odes is not None:  # the trained weights back into the NeuralODEs, which the results then hold
+        for ode, net in zip(odes, members):
+            ode.load_state_dict(net.state_dict())
+        members = odes
     results = []
     for k, (m, s) in enumerate(zip(members, seeds)):
         m.eval()

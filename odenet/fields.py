@@ -126,7 +126,12 @@ class SmoothField(nn.Module):
         act = self.activation
 
         def f(t, x):
-            u = (float(t) - s0) / (s1 - s0)
+            if isinstance(t, torch.Tensor) and t.requires_grad:
+                # an adaptive solver's times depend on the state through its step sizes: keep t in
+                # the graph, or backprop through the solver misses ∂f/∂t · ∂t/∂θ
+                u = ((t - s0) / (s1 - s0)).to(W0.dtype)
+            else:
+                u = (float(t) - s0) / (s1 - s0)
             return act.fn(F.linear(x, torch.lerp(W0, W1, u), torch.lerp(b0, b1, u)))
 
         return f

@@ -22,9 +22,8 @@ from solvers._validate import (FLOAT_DTYPES, check_choice, check_finite, check_m
 
 from .activations import get_activation
 from .fields import DampedField, LayerField
+from .maps import INPUT_MAPS, OUTPUTS, apply_input_map, apply_output_map, uniform_
 
-INPUT_MAPS = ("identity", "affine", "activated")
-OUTPUTS = ("linear", "sigmoid")
 _DTYPE_NAMES = {"float32": torch.float32, "float64": torch.float64}
 # config key -> (what it must be, test); n_in, width, n_out, depth are required
 _CONFIG_KEYS = {
@@ -130,8 +129,7 @@ class ResNet(nn.Module):
         order (input map, output map, blocks) so that a seed fixes them on any device, and the
         input and output maps of a seed do not depend on the depth."""
         def fill(p: torch.Tensor, fan_in: int):
-            bound = 1.0 / math.sqrt(fan_in)
-            p.copy_(torch.rand(p.shape, generator=generator, dtype=torch.float64) * 2 * bound - bound)
+            uniform_(p, fan_in, generator)
 
         if self.inp is not None:
             fill(self.inp.weight, self.n_in)
@@ -267,15 +265,11 @@ class ResNet(nn.Module):
         """h_0 = A(x) for x of shape (batch, n_in) and the model's dtype (else a ValueError naming
         both shapes and dtypes)."""
         self.check_input(x)
-        if self.inp is None:
-            return x
-        z = self.inp(x)
-        return self.activation.fn(z) if self.input_map == "activated" else z
+        return apply_input_map(x, self.inp, self.input_map, self.activation)
 
     def readout(self, h: torch.Tensor) -> torch.Tensor:
         """Φ = w_out^T h_L + b_out, through a sigmoid if ``output == "sigmoid"``."""
-        y = self.out(h)
-        return torch.sigmoid(y) if self.output == "sigmoid" else y
+        return apply_output_map(h, self.out, self.output)
 
     def blocks(self, h0: torch.Tensor, refine: int = 1) -> torch.Tensor:
         """h_L from h_0: the generalised Euler iteration, refined by ``refine`` sub-steps per layer
@@ -383,3 +377,13 @@ class ResNet(nn.Module):
         return (f"n_in={self.n_in}, width={self.width}, n_out={self.n_out}, depth={self.depth}, eps={self.eps}, "
                 f"delta={self.delta}, activation={self.activation.name!r}, input_map={self.input_map!r}, "
                 f"output={self.output!r}, T={self.T}")
+
+    def to_ode(self, **solver) -> "NeuralODE":  # noqa: F821
+        """The :class:`odenet.NeuralODE` z' = σ(W(t) z + b(t)) on [0, T] with this network's weights
+        (layer field of L pieces, same input and output maps), for ε = 1 and δ = T/L, without
+        BatchNorm (fold it first).  ``solver`` goes to :meth:`NeuralODE.set_solver`; the default
+        ``method="euler", steps=L`` reproduces this network bit for bit, ``method="dopri5"`` gives
+        its flow.  ``to_ode().to_resnet(L)`` gives the weights back exactly."""
+        from .neural_ode import NeuralODE
+
+        return NeuralODE.from_resnet(self, **solver)

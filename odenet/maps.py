@@ -1,0 +1,41 @@
+"""The input and output maps of the residual family, shared by :class:`odenet.ResNet` and
+:class:`odenet.NeuralODE` so that both build, initialise and apply them the same way:
+
+    A(x) = x | W_in x + b_in | σ(W_in x + b_in)          (input_map: identity, affine, activated)
+    Φ(h) = w_out^T h + b_out,  through a sigmoid if output == "sigmoid"
+
+and the initialisation of every weight and bias, uniform on [-1/√fan_in, 1/√fan_in] (nn.Linear's
+bounds) drawn in float64 on the CPU from a generator, so that a seed fixes the weights on any device.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from .activations import Activation
+
+INPUT_MAPS = ("identity", "affine", "activated")
+OUTPUTS = ("linear", "sigmoid")
+
+
+@torch.no_grad()
+def uniform_(p: torch.Tensor, fan_in: int, generator: torch.Generator | None) -> None:
+    """Overwrite ``p`` with Uniform(-1/√fan_in, 1/√fan_in) draws (float64 on the CPU, then cast)."""
+    bound = 1.0 / math.sqrt(fan_in)
+    p.copy_(torch.rand(p.shape, generator=generator, dtype=torch.float64) * 2 * bound - bound)
+
+
+def apply_input_map(x: torch.Tensor, inp: nn.Linear | None, input_map: str, activation: Activation) -> torch.Tensor:
+    """h_0 = A(x): x (inp None), W_in x + b_in, or σ(W_in x + b_in) for ``input_map="activated"``."""
+    if inp is None:
+        return x
+    z = inp(x)
+    return activation.fn(z) if input_map == "activated" else z
+
+
+def apply_output_map(h: torch.Tensor, out: nn.Linear, output: str) -> torch.Tensor:
+    """Φ = w_out^T h + b_out, through a sigmoid if ``output == "sigmoid"``."""
+    y = out(h)
+    return torch.sigmoid(y) if output == "sigmoid" else y
