@@ -199,9 +199,18 @@ class DaskExecutor:
                 self._own_client.close(timeout=CLOSE_TIMEOUT)
             self._own_client = None
         if self._own_cluster is not None:
+            cluster, self._own_cluster = self._own_cluster, None
+            with contextlib.suppress(Exception):  # the nannies' own close waits only 4 s for a worker to exit
+                cluster.sync(_close_workers, cluster, CLOSE_TIMEOUT)
             with contextlib.suppress(Exception):
-                self._own_cluster.close(timeout=CLOSE_TIMEOUT)
-            self._own_cluster = None
+                cluster.close(timeout=CLOSE_TIMEOUT)
+
+
+async def _close_workers(cluster, timeout: float) -> None:
+    """Close a LocalCluster's workers (nannies) giving each ``timeout`` seconds to exit."""
+    import asyncio
+
+    await asyncio.gather(*(w.close(timeout=timeout) for w in list(cluster.workers.values())))
 
 
 class NoWorkersError(TimeoutError):

@@ -2,7 +2,9 @@
 one result per run, and the runs completed before the kill are not computed again."""
 from __future__ import annotations
 
+import contextlib
 import csv
+import os
 import signal
 import subprocess
 import sys
@@ -89,3 +91,64 @@ def test_killed_sweep_resumes_without_recomputing(tmp_path, sig):
         assert [r["run_id"] for r in csv.DictReader(fh)] == ids        # exactly one row per run
     assert [r["run_id"] for r in read_table(tmp_path / "out.h5")] == ids
     assert not list(tmp_path.glob(".*.tmp"))
+
+
+def process_table() -> dict[int, tuple[int, str]]:
+    """pid -> (parent pid, state) of every live process, from /proc (Linux)."""
+    table = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as fh:
+                    rest = fh.read().rsplit(")", 1)[1].split()
+            except OSError:  # gone meanwhile
+                continue
+            table[int(entry)] = (int(rest[1]), rest[0])
+    return table
+
+
+def descendants(pid: int) -> set[int]:
+    table, found, frontier = process_table(), set(), {pid}
+    while frontier:
+        frontier = {p for p, (ppid, _) in table.items() if ppid in frontier} - found
+        found |= frontier
+    return found
+
+
+def alive(pids: set[int]) -> dict[int, str]:
+    """The pids among ``pids`` still running (zombies, dead but not yet reaped, are not), with their commands."""
+    table, out = process_table(), {}
+    for p in pids:
+        if p in table and table[p][1] != "Z":
+            with contextlib.suppress(OSError):
+                out[p] = Path(f"/proc/{p}/cmdline").read_bytes().replace(b"\0", b" ").decode()[:120]
+    return out
+
+
+@pytest.mark.slow  # spawning two workers that import torch: ~30 s on a loaded machine
+def test_workers_and_resource_tracker_end_with_a_killed_parent(tmp_path):
+    """SIGKILL of `odenet sweep` leaves no orphan: its worker processes and multiprocessing's
+    resource tracker are gone within a few seconds."""
+    if not Path("/proc/self/stat").exists():
+        pytest.skip("reads the process table from /proc (Linux only)")
+    file = tmp_path / "sweep.toml"
+    file.write_text(SWEEP.replace("epochs = 30", "epochs = 100000"))  # the workers are busy when killed
+    cmd = [sys.executable, "-m", "odenet.cli", "sweep", str(file), "--out", str(tmp_path / "out"), "--workers", "2",
+           "--no-ensemble", "--quiet"]
+    with open(tmp_path / "stderr.txt", "w") as err:
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err)
+    log = tmp_path / "out.d" / "events.log"
+    t0 = time.monotonic()
+    while not (log.exists() and len({ln.split()[2] for ln in log.read_text().splitlines() if ln.startswith("start ")}) == 2):
+        assert proc.poll() is None, (tmp_path / "stderr.txt").read_text()
+        assert time.monotonic() - t0 < 300, "the workers never started"
+        time.sleep(0.1)
+    workers = {int(ln.split()[2]) for ln in log.read_text().splitlines() if ln.startswith("start ")}
+    children = descendants(proc.pid)
+    assert workers <= children and len(children) >= 3  # two workers and the resource tracker
+    proc.kill()
+    proc.wait()
+    deadline = time.monotonic() + 10
+    while alive(children) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not alive(children), f"orphans after SIGKILL of the parent: {alive(children)}"
