@@ -2,7 +2,7 @@
 
 A sweep file has these tables (docs/sweeps.md has a full example)::
 
-    [sweep]     name, seed (draws the [random] samples), ensemble_size, out
+    [sweep]     name (a plain file name), seed (draws the [random] samples), ensemble_size
     [dataset]   name = "circles" | "square" | "xor", and that data set's keyword arguments
     [model]     the architecture's defaults: width, depth, eps, delta | ratio, T, activation,
                 input_map, batchnorm, output
