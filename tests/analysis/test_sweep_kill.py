@@ -13,6 +13,11 @@ from pathlib import Path
 
 import pytest
 
+if sys.version_info >= (3, 11):
+    from tomllib import loads as tomllib_loads
+else:  # pragma: no cover - Python 3.10
+    from tomli import loads as tomllib_loads
+
 from analysis.sweep import load_spec, read_table
 
 SWEEP = """
@@ -152,3 +157,33 @@ def test_workers_and_resource_tracker_end_with_a_killed_parent(tmp_path):
     while alive(children) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not alive(children), f"orphans after SIGKILL of the parent: {alive(children)}"
+
+
+@pytest.mark.slow  # spawns two workers that import torch
+def test_a_killed_local_worker_is_logged_and_its_runs_retried_by_a_rerun(tmp_path):
+    import threading
+
+    from analysis.sweep import run_sweep
+
+    # two runs of a few seconds each, one per worker: running when the kill comes
+    spec = load_spec(tomllib_loads(SWEEP.replace("epochs = 30", "epochs = 300").replace("seed = [0, 1, 2]", "seed = [0]")))
+    out = tmp_path / "out"
+    log = tmp_path / "out.d" / "events.log"
+    result = {}
+    th = threading.Thread(target=lambda: result.update(res=run_sweep(spec, out, workers=2, ensemble=False,
+                                                                      progress=False)))
+    th.start()
+    t0 = time.monotonic()
+    while not (log.exists() and any(ln.startswith("start ") for ln in log.read_text().splitlines())):
+        assert th.is_alive() and time.monotonic() - t0 < 300, "no worker started"
+        time.sleep(0.05)
+    victim = int(next(ln for ln in log.read_text().splitlines() if ln.startswith("start ")).split()[2])
+    os.kill(victim, signal.SIGKILL)
+    th.join(600)
+    res = result["res"]
+    assert res.failed and not res.complete and all("BrokenProcessPool" in m for m in res.failed.values())
+    lines = log.read_text().splitlines()
+    assert sum(ln.startswith("worker-lost local pool") for ln in lines) == 1, lines
+    assert {ln.split()[1] for ln in lines if ln.startswith("error ")} == set(res.failed)
+    again = run_sweep(spec, out, workers=0, progress=False)
+    assert again.complete and sorted(again.computed) == sorted(res.failed)
