@@ -58,7 +58,9 @@ def exit_with_parent(parent: int) -> None:
     """Make this process end when process ``parent`` (its parent) ends, however it ends (SIGKILL
     included): on Linux the kernel sends SIGKILL at the parent's death (``prctl(PR_SET_PDEATHSIG)``);
     everywhere a daemon thread looks every WATCHDOG_INTERVAL s whether the parent is still the
-    parent (an orphan is adopted by another process) and exits at once if not."""
+    parent (an orphan is adopted by another process) and exits at once if not.  (Linux sends
+    the signal when the parent's *thread* that started the worker ends: the pool starts its
+    workers from the thread that submits the tasks, which outlives the pool in ``run_sweep``.)"""
     if sys.platform.startswith("linux"):
         try:
             libc = ctypes.CDLL(None, use_errno=True)

@@ -258,6 +258,8 @@ def _sampler(key: str, v) -> Callable[[np.random.Generator], Any]:
     if integer:
         if not (_is_int(low) and _is_int(high)) or log:
             raise SweepSpecError(f"{key}: integer=true needs integer low, high and log=false; got {v}")
+        if not (-2**63 <= low and high < 2**63):  # 64-bit draws (swept seeds are checked per draw after)
+            raise SweepSpecError(f"{key}: integer low and high must lie in [-2**63, 2**63 - 1]; got {v}")
         return lambda rng: int(rng.integers(low, high + 1))
     if log:
         return lambda rng: float(math.exp(rng.uniform(math.log(low), math.log(high))))

@@ -144,11 +144,15 @@ def test_workers_and_resource_tracker_end_with_a_killed_parent(tmp_path):
         proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err)
     log = tmp_path / "out.d" / "events.log"
     t0 = time.monotonic()
-    while not (log.exists() and len({ln.split()[2] for ln in log.read_text().splitlines() if ln.startswith("start ")}) == 2):
+    def started() -> set[int]:
+        return {int(ln.split()[2]) for ln in log.read_text().splitlines() if ln.startswith("start ")} \
+            if log.exists() else set()
+
+    while len(started()) < 2:
         assert proc.poll() is None, (tmp_path / "stderr.txt").read_text()
         assert time.monotonic() - t0 < 300, "the workers never started"
         time.sleep(0.1)
-    workers = {int(ln.split()[2]) for ln in log.read_text().splitlines() if ln.startswith("start ")}
+    workers = started()
     children = descendants(proc.pid)
     assert workers <= children and len(children) >= 3  # two workers and the resource tracker
     proc.kill()
@@ -166,7 +170,8 @@ def test_a_killed_local_worker_is_logged_and_its_runs_retried_by_a_rerun(tmp_pat
     from analysis.sweep import run_sweep
 
     # two runs of a few seconds each, one per worker: running when the kill comes
-    spec = load_spec(tomllib_loads(SWEEP.replace("epochs = 30", "epochs = 300").replace("seed = [0, 1, 2]", "seed = [0]")))
+    text = SWEEP.replace("epochs = 30", "epochs = 300").replace("seed = [0, 1, 2]", "seed = [0]")
+    spec = load_spec(tomllib_loads(text))
     out = tmp_path / "out"
     log = tmp_path / "out.d" / "events.log"
     result = {}

@@ -74,7 +74,8 @@ def test_huge_sweeps_are_refused_by_counting_even_in_a_dry_run(tmp_path, text, c
 def test_max_runs_is_the_boundary():
     spec = raw(grid={"eps": [0.5, 1.0], "seed": {"range": [0, 3, 1]}})
     assert len(load_spec(spec, max_runs=6).runs) == 6
-    with pytest.raises(SweepSpecError, match=r"6 runs \(grid\.eps 2 x grid\.seed 3\), more than max_runs \(--max-runs\) = 5"):
+    with pytest.raises(SweepSpecError,
+                       match=r"6 runs \(grid\.eps 2 x grid\.seed 3\), more than max_runs \(--max-runs\) = 5"):
         load_spec(spec, max_runs=5)
     with pytest.raises(SweepSpecError, match=r"random\.samples 4"):
         load_spec(raw(grid={"eps": [0.5, 1.0]}, random={"samples": 4, "lr": {"low": 0.01, "high": 0.1}}),
@@ -150,3 +151,8 @@ def test_seeds_follow_the_one_seed_rule(tables, key, value):
     with pytest.raises(SweepSpecError) as info:
         load_spec(raw(**tables))
     assert key in str(info.value) and value in str(info.value) and "non-negative integer" in str(info.value)
+
+
+def test_random_integer_ranges_beyond_64_bits_are_named():
+    with pytest.raises(SweepSpecError, match=r"random\.seed: integer low and high must lie in"):
+        load_spec(raw(random={"samples": 2, "seed": {"low": 0, "high": 2**64, "integer": True}}))
