@@ -24,7 +24,7 @@ SWEEP = '[sweep]\nname = "d"\n[dataset]\nname = "circles"\nn = 60\n[train]\nepoc
 def empty_scheduler():
     from dask.distributed import LocalCluster
 
-    with LocalCluster(n_workers=0, processes=False, dashboard_address=None) as cluster:
+    with LocalCluster(n_workers=0, processes=False, dashboard_address=":0") as cluster:  # any free port
         yield cluster.scheduler_address
 
 
