@@ -118,6 +118,11 @@ def run_sweep(sweep: SweepSpec | str | os.PathLike | dict, out: str | os.PathLik
         raise ValueError(f"ensemble_size must be a positive int; got {size!r}")
     check_workers(workers)  # also when every run is complete and no executor is made
     check_timeout(dask_timeout)
+    if ensemble and size > spec.ensemble_size:  # more runs trained together than the file's check allowed for
+        from .runner import dataset_of
+        from .spec import check_memory
+
+        check_memory(spec, dataset_of(spec.runs[0].config), ensemble_size=size)
     with SweepStore(out, spec, overwrite=overwrite) as store:
         done = store.completed()
         pending = [r for r in spec.runs if r.run_id not in done]

@@ -485,7 +485,7 @@ def load_spec(source: str | os.PathLike | dict, *, max_runs: int = MAX_RUNS) -> 
             runs.append(Run(rid, cfg, params))
     spec = SweepSpec(name, seed, ensemble_size, ds, model, train, analyses,
                      {k: list(v) for k, v in grid.items()}, dict(random_raw), runs, src)
-    _check_memory(spec, data, available)
+    check_memory(spec, data, available=available)
     _check_architectures(spec, data.n_in)
     level = analyses.get("tunnel", {}).get("level")
     if level is not None and level >= 1 and any(r.config["model"]["output"] == "sigmoid" for r in runs):
@@ -494,9 +494,12 @@ def load_spec(source: str | os.PathLike | dict, *, max_runs: int = MAX_RUNS) -> 
     return spec
 
 
-def _check_memory(spec: SweepSpec, data, available: int) -> None:
-    """Refuse a task (runs trained together) whose estimated memory exceeds ``available`` bytes,
-    before any model is built (:func:`analysis.sweep.limits.task_memory`)."""
+def check_memory(spec: SweepSpec, data, *, ensemble_size: int | None = None, available: int | None = None) -> None:
+    """Refuse (SweepSpecError) a task, up to ``ensemble_size`` runs trained together (default: the
+    file's), whose estimated memory (:func:`analysis.sweep.limits.task_memory`) exceeds
+    ``available`` bytes (default: the memory available now), before any model is built."""
+    available = available_memory() if available is None else available
+    size = spec.ensemble_size if ensemble_size is None else ensemble_size
     if not available:
         return
     groups: dict[str, list[Run]] = {}
@@ -505,7 +508,7 @@ def _check_memory(spec: SweepSpec, data, available: int) -> None:
     n_data = len(data.x_train)
     for members in groups.values():
         cfg = members[0].config
-        m = min(spec.ensemble_size, len(members))
+        m = min(size, len(members))
         need = task_memory(data.n_in, n_data, cfg["model"], cfg["train"], m)
         if need > available:
             model = {k: cfg["model"][k] for k in ("width", "depth", "batchnorm")}
@@ -514,7 +517,7 @@ def _check_memory(spec: SweepSpec, data, available: int) -> None:
                 f"{where}: training {m} run(s) of model {model} with batch_size "
                 f"{cfg['train']['batch_size']} together needs about {human_bytes(need)}, more than the "
                 f"{human_bytes(available)} of memory available; reduce model.depth / model.width, "
-                f"or sweep.ensemble_size")
+                f"or the ensemble size (sweep.ensemble_size, --ensemble-size; now {size})")
 
 
 def _check_architectures(spec: SweepSpec, n_in: int) -> None:

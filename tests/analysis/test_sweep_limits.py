@@ -107,7 +107,7 @@ def test_a_model_too_large_for_the_memory_is_refused_before_allocation(tmp_path)
     assert not (tmp_path / "o.d").exists()
 
 
-def test_memory_estimate_against_the_available_memory(monkeypatch):
+def test_memory_estimate_against_the_available_memory(monkeypatch, tmp_path):
     from odenet import ResNet, make_dataset
 
     model = {"width": 50, "depth": 1000, "input_map": "activated", "batchnorm": True}
@@ -125,6 +125,16 @@ def test_memory_estimate_against_the_available_memory(monkeypatch):
         load_spec(spec)
     monkeypatch.setattr(spec_module, "available_memory", lambda: need)
     assert len(load_spec(spec).runs) == 3
+    # --ensemble-size 4 cannot train more than the 3 runs there are: still fits
+    from analysis.sweep import run_sweep
+    from analysis.sweep.spec import check_memory
+
+    check_memory(load_spec(spec), make_dataset("circles", n=60), ensemble_size=4)
+    one = spec | {"sweep": {"name": "t", "ensemble_size": 1}}
+    monkeypatch.setattr(spec_module, "available_memory", lambda: need // 3)
+    with pytest.raises(SweepSpecError, match=r"training 3 run\(s\).*--ensemble-size; now 3"):
+        run_sweep(load_spec(one), tmp_path / "o", workers=0, ensemble_size=3, progress=False)
+    assert not (tmp_path / "o.d").exists()
     with pytest.raises(SweepSpecError, match=r"dataset\.n = 10000000 needs about"):
         load_spec(raw(dataset={"name": "circles", "n": 10_000_000}))  # 1.2 GB estimated > need
 
