@@ -17,15 +17,16 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .executors import DaskExecutor, LocalExecutor, SerialExecutor, check_workers, make_executor
+from .executors import (DaskExecutor, LocalExecutor, NoWorkersError, SerialExecutor, check_timeout, check_workers,
+                        make_executor)
 from .runner import RunOutput, run_task
-from .spec import Run, SweepSpec, SweepSpecError, canonical_json, config_id, load_spec
-from .store import SweepBusyError, SweepConflictError, SweepStore, output_paths, read_table
+from .spec import MAX_RUNS, Run, SweepSpec, SweepSpecError, canonical_json, config_id, load_spec
+from .store import SweepBusyError, SweepConflictError, SweepStore, check_outputs, output_paths, read_table
 
 __all__ = ["load_spec", "run_sweep", "plan_tasks", "dry_run", "SweepSpec", "Run", "SweepSpecError",
-           "SweepConflictError", "SweepBusyError", "SweepResult", "SweepStore", "RunOutput", "run_task",
-           "read_table", "output_paths", "config_id", "canonical_json", "make_executor", "SerialExecutor",
-           "LocalExecutor", "DaskExecutor"]
+           "SweepConflictError", "SweepBusyError", "NoWorkersError", "SweepResult", "SweepStore", "RunOutput",
+           "run_task", "read_table", "output_paths", "check_outputs", "config_id", "canonical_json",
+           "make_executor", "SerialExecutor", "LocalExecutor", "DaskExecutor", "MAX_RUNS"]
 
 
 @dataclass
@@ -65,19 +66,15 @@ def plan_tasks(runs: list[Run], *, ensemble: bool = True, ensemble_size: int = 6
     return tasks
 
 
-def dry_run(spec: SweepSpec, out: str | os.PathLike | None = None) -> list[dict]:
-    """The runs as rows {run_id, status ("done"/"pending"), parameters}, without running anything.
-    Raises SweepConflictError if ``out`` holds another sweep."""
+def dry_run(spec: SweepSpec, out: str | os.PathLike | None = None, *, overwrite: bool = False) -> list[dict]:
+    """The runs as rows {run_id, status ("done"/"pending"), parameters}, without running or
+    writing anything.  Raises SweepConflictError where the real run would (``out`` holds
+    another sweep or files this sweep did not write, see :func:`check_outputs`)."""
     done: set[str] = set()
     if out is not None:
-        import json
-
+        check_outputs(out, spec, overwrite=overwrite)
         _, _, d = output_paths(out)
-        if (d / "sweep.json").exists():
-            theirs = json.loads((d / "sweep.json").read_text())
-            if theirs.get("sweep_id") != spec.sweep_id:
-                raise SweepConflictError(f"the output {d} holds another sweep (id {theirs.get('sweep_id')}, this one "
-                                         f"{spec.sweep_id}); choose another --out")
+        if (d / "runs").is_dir():
             done = {p.stem for p in (d / "runs").glob("*.h5") if not p.name.startswith(".")}
     return [dict(run_id=r.run_id, status="done" if r.run_id in done else "pending", **r.params) for r in spec.runs]
 
@@ -88,13 +85,16 @@ def default_out(spec: SweepSpec) -> Path:
 
 def run_sweep(sweep: SweepSpec | str | os.PathLike | dict, out: str | os.PathLike | None = None, *,
               workers: int | None = None, scheduler=None, dask: bool = False, ensemble: bool = True,
-              ensemble_size: int | None = None, progress: bool = True, executor=None) -> SweepResult:
+              ensemble_size: int | None = None, progress: bool = True, executor=None, overwrite: bool = False,
+              max_runs: int = MAX_RUNS, dask_timeout: float = 60.0) -> SweepResult:
     """Run (or resume) a sweep and assemble its results (module docstring).
 
     Parameters
     ----------
-    sweep : a validated :class:`SweepSpec`, a TOML path or a parsed dict.
-    out : output name OUT (files OUT.h5, OUT.csv, OUT.d/); default: the sweep's name.
+    sweep : a validated :class:`SweepSpec`, a TOML path or a parsed dict (then validated with
+        ``max_runs``: a larger sweep is refused before it is expanded).
+    out : output name OUT (files OUT.h5, OUT.csv, OUT.d/, and nothing else); default: the
+        sweep's name, in the current folder.
     workers : local processes (default: all cores); 0 runs in this process.
     scheduler : a Dask scheduler address ``tcp://HOST:PORT`` or a ``dask.distributed.Client``.
     dask : run on a Dask ``LocalCluster`` of ``workers`` processes (when no scheduler is given).
@@ -102,18 +102,28 @@ def run_sweep(sweep: SweepSpec | str | os.PathLike | dict, out: str | os.PathLik
         alone (same results to rounding).
     ensemble_size : most runs per ensemble (default: the sweep file's, 64).
     executor : an executor object (see :mod:`analysis.sweep.executors`) instead of the above.
+    overwrite : replace an OUT.h5 / OUT.csv and take over an OUT.d that this sweep did not write
+        (otherwise they are refused with :class:`SweepConflictError` before anything runs).
+    max_runs : most runs of a sweep given as a path or dict (:func:`load_spec`).
+    dask_timeout : seconds to wait for a first Dask worker (:class:`NoWorkersError` after).
 
     Completed runs (their files exist) are skipped; a KeyboardInterrupt stops the sweep after
     assembling what is complete, and returns with ``interrupted=True``.  A task that raises does
     not stop the others: its runs are reported in ``failed`` (and in OUT.d/events.log).
     """
-    spec = sweep if isinstance(sweep, SweepSpec) else load_spec(sweep)
+    spec = sweep if isinstance(sweep, SweepSpec) else load_spec(sweep, max_runs=max_runs)
     out = default_out(spec) if out is None else out
     size = spec.ensemble_size if ensemble_size is None else ensemble_size
     if isinstance(size, bool) or not isinstance(size, int) or size < 1:
         raise ValueError(f"ensemble_size must be a positive int; got {size!r}")
     check_workers(workers)  # also when every run is complete and no executor is made
-    with SweepStore(out, spec) as store:
+    check_timeout(dask_timeout)
+    if ensemble and size > spec.ensemble_size:  # more runs trained together than the file's check allowed for
+        from .runner import dataset_of
+        from .spec import check_memory
+
+        check_memory(spec, dataset_of(spec.runs[0].config), ensemble_size=size)
+    with SweepStore(out, spec, overwrite=overwrite) as store:
         done = store.completed()
         pending = [r for r in spec.runs if r.run_id not in done]
         skipped = [r.run_id for r in spec.runs if r.run_id in done]
@@ -122,7 +132,8 @@ def run_sweep(sweep: SweepSpec | str | os.PathLike | dict, out: str | os.PathLik
         interrupted = False
         if pending:
             own = executor is None
-            ex = make_executor(workers, scheduler, dask) if own else executor
+            ex = make_executor(workers, scheduler, dask, dask_timeout=dask_timeout) if own else executor
+            ex.events = store.log
             params = {r.run_id: r.params for r in spec.runs}
             tasks = [dict(runs=[(r.run_id, r.config) for r in t], ensemble=ensemble,
                           log=str(store.log_path) if ex.local else None)

@@ -19,12 +19,14 @@ def _format_rows(rows: list[dict]) -> str:
 def sweep_command(args) -> int:
     """Validate the sweep file, then list (--dry-run) or run/resume it; exit status 0 when every run is
     complete, 1 when some failed, 130 when interrupted (SIGINT or SIGTERM: what is complete is
-    assembled), 2 on a bad file, a conflicting or busy output."""
-    from . import SweepBusyError, dry_run, load_spec, run_sweep
+    assembled), 2 on a bad file, a sweep larger than --max-runs, a conflicting or busy output, or a
+    Dask scheduler without workers for --dask-timeout seconds."""
+    from . import NoWorkersError, SweepBusyError, check_timeout, dry_run, load_spec, run_sweep
 
-    spec = load_spec(args.file)  # SweepSpecError (a ValueError): reported by odenet.cli.main
+    check_timeout(args.dask_timeout)  # ValueErrors (SweepSpecError too): reported by odenet.cli.main
+    spec = load_spec(args.file, max_runs=args.max_runs)
     if args.dry_run:
-        rows = dry_run(spec, args.out if args.out is not None else spec.name)
+        rows = dry_run(spec, args.out if args.out is not None else spec.name, overwrite=args.overwrite)
         print(_format_rows(rows))
         done = sum(r["status"] == "done" for r in rows)
         print(f"{len(rows)} runs ({done} done, {len(rows) - done} pending), sweep id {spec.sweep_id}")
@@ -35,8 +37,9 @@ def sweep_command(args) -> int:
     previous = signal.signal(signal.SIGTERM, _terminate)
     try:
         res = run_sweep(spec, args.out, workers=args.workers, scheduler=args.scheduler, dask=args.dask,
-                        ensemble=args.ensemble, ensemble_size=args.ensemble_size, progress=not args.quiet)
-    except (SweepBusyError, ImportError, OSError) as exc:  # busy output, no dask, unreachable scheduler, disk
+                        ensemble=args.ensemble, ensemble_size=args.ensemble_size, progress=not args.quiet,
+                        overwrite=args.overwrite, dask_timeout=args.dask_timeout)
+    except (SweepBusyError, NoWorkersError, ImportError, OSError) as exc:  # busy, no workers/dask, scheduler, disk
         print(f"odenet sweep: error: {exc}", file=sys.stderr)
         return 2
     finally:

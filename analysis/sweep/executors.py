@@ -5,16 +5,26 @@ results.
 
 - :class:`SerialExecutor`  in this process, one task after another (``workers=0``).
 - :class:`LocalExecutor`   ``concurrent.futures.ProcessPoolExecutor`` over the local cores (spawned
-                           processes, one torch thread each).
+                           processes, one torch thread each) that exit when their parent dies.
 - :class:`DaskExecutor`    a ``dask.distributed.Client``: an existing scheduler (``tcp://HOST:PORT``),
-                           or a ``LocalCluster`` started here (and closed on exit).
+                           or a ``LocalCluster`` started here (and closed on exit); waits at most
+                           ``timeout`` seconds for a first worker (:class:`NoWorkersError`).
+
+An executor's ``events`` attribute, when set (``run_sweep`` sets it to the output's event log),
+receives one line per worker lost (``worker-lost ...``) and per task retried (``retry <id> ...``).
 """
 from __future__ import annotations
 
 import concurrent.futures as cf
+import contextlib
+import ctypes
 import multiprocessing
 import os
-from typing import Iterable, Iterator
+import signal
+import sys
+import threading
+import time
+from typing import Callable, Iterable, Iterator
 
 from .runner import run_task
 
@@ -25,6 +35,7 @@ class SerialExecutor:
     name = "serial"
     workers = 1
     local = True
+    events: Callable[[str], None] | None = None
 
     def run(self, tasks: Iterable[dict]) -> Iterator[tuple[dict, list]]:
         for t in tasks:
@@ -38,7 +49,37 @@ class SerialExecutor:
         pass
 
 
-def _init_worker(threads: int) -> None:
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
+#: Seconds between two looks of a worker's watchdog at its parent.
+WATCHDOG_INTERVAL = 0.5
+
+
+def exit_with_parent(parent: int) -> None:
+    """Make this process end when process ``parent`` (its parent) ends, however it ends (SIGKILL
+    included): on Linux the kernel sends SIGKILL at the parent's death (``prctl(PR_SET_PDEATHSIG)``);
+    everywhere a daemon thread looks every WATCHDOG_INTERVAL s whether the parent is still the
+    parent (an orphan is adopted by another process) and exits at once if not.  (Linux sends
+    the signal when the parent's *thread* that started the worker ends: the pool starts its
+    workers from the thread that submits the tasks, which outlives the pool in ``run_sweep``.)"""
+    if sys.platform.startswith("linux"):
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        except (OSError, AttributeError):  # pragma: no cover - no prctl: the watchdog alone
+            pass
+    if os.getppid() != parent:  # the parent died before the request above
+        os._exit(1)
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(WATCHDOG_INTERVAL)
+        os._exit(1)  # no cleanup: the parent, which alone writes results, is gone
+
+    threading.Thread(target=watch, name="odenet-parent-watchdog", daemon=True).start()
+
+
+def _init_worker(threads: int, parent: int) -> None:
+    exit_with_parent(parent)
     import torch
 
     torch.set_num_threads(threads)
@@ -50,18 +91,23 @@ class LocalExecutor:
 
     name = "local"
     local = True
+    events: Callable[[str], None] | None = None
 
     def __init__(self, workers: int | None = None, threads: int = 1):
         self.workers = workers or os.cpu_count() or 1
         self.threads = threads
         self.pool = cf.ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"),
-                                           initializer=_init_worker, initargs=(threads,))
+                                           initializer=_init_worker, initargs=(threads, os.getpid()))
 
     def run(self, tasks: Iterable[dict]) -> Iterator[tuple[dict, list]]:
         futures = {self.pool.submit(run_task, t): t for t in tasks}
+        lost = False
         try:
             for fut in cf.as_completed(futures):
                 exc = fut.exception()
+                if isinstance(exc, cf.process.BrokenProcessPool) and not lost and self.events:
+                    lost = True  # one line for the pool: every task still queued fails with it
+                    self.events(f"worker-lost local pool: {exc}".replace("\n", " "))
                 yield futures[fut], fut.result() if exc is None else exc
         finally:
             for fut in futures:
@@ -82,8 +128,10 @@ class DaskExecutor:
 
     name = "dask"
     local = False
+    events: Callable[[str], None] | None = None
 
-    def __init__(self, scheduler=None, workers: int | None = None, threads: int | None = 1):
+    def __init__(self, scheduler=None, workers: int | None = None, threads: int | None = 1, *,
+                 timeout: float = 60.0):
         try:
             from dask.distributed import Client, LocalCluster
         except ImportError:  # pragma: no cover - dask is an optional dependency
@@ -98,7 +146,14 @@ class DaskExecutor:
                 self._own_cluster = LocalCluster(n_workers=workers or os.cpu_count() or 1, threads_per_worker=1,
                                                  processes=True, dashboard_address=None)
                 scheduler = self._own_cluster
-            self.client = self._own_client = Client(scheduler)
+            self.client = self._own_client = Client(scheduler, timeout=timeout)
+        try:
+            self.client.wait_for_workers(1, timeout=timeout)
+        except (TimeoutError, OSError) as exc:  # dask's TimeoutError is the builtin one
+            address = getattr(self.client.scheduler, "address", scheduler)
+            self.close()
+            raise NoWorkersError(f"the Dask scheduler {address} has no worker after dask_timeout (--dask-timeout) "
+                                 f"= {timeout:g} s; start workers (dask worker {address}) or wait longer") from exc
         info = self.client.scheduler_info()
         self.workers = max(1, sum(w.get("nthreads", 1) for w in info.get("workers", {}).values()))
 
@@ -111,6 +166,20 @@ class DaskExecutor:
         futures = [self.client.submit(run_task, dict(t, threads=t.get("threads") or self.threads), pure=False)
                    for t in tasks]
         by_key = {f.key: t for f, t in zip(futures, tasks)}
+        events = self.events
+
+        def on_event(event) -> None:  # the scheduler's "all" topic, on the client's event loop
+            msg = event[1] if isinstance(event, tuple) and len(event) == 2 else event
+            if not isinstance(msg, dict) or msg.get("action") != "remove-worker" or msg.get("expected"):
+                return
+            keys = [k for k in msg.get("processing-tasks") or () if k in by_key]
+            events(f"worker-lost {msg.get('worker')} running {len(keys)} task(s)")
+            for k in keys:  # the scheduler reruns them elsewhere (KilledWorker after too many losses)
+                for rid, _ in by_key[k]["runs"]:
+                    events(f"retry {rid} worker {msg.get('worker')} lost")
+
+        if events:
+            self.client.subscribe_topic("all", on_event)
         try:
             for fut in as_completed(futures):
                 try:
@@ -120,12 +189,38 @@ class DaskExecutor:
                 yield by_key[fut.key], out
         finally:
             self.client.cancel([f for f in futures if not f.done()])
+            if events:
+                with contextlib.suppress(Exception):  # a closed connection has nothing to unsubscribe
+                    self.client.unsubscribe_topic("all")
 
     def close(self, kill: bool = False) -> None:
+        """Close the client, then the cluster this executor started (each with a timeout), so that
+        the workers end before the nannies would kill them."""
         if self._own_client is not None:
-            self._own_client.close()
+            with contextlib.suppress(Exception):
+                self._own_client.close(timeout=CLOSE_TIMEOUT)
+            self._own_client = None
         if self._own_cluster is not None:
-            self._own_cluster.close()
+            cluster, self._own_cluster = self._own_cluster, None
+            with contextlib.suppress(Exception):  # the nannies' own close waits only 4 s for a worker to exit
+                cluster.sync(_close_workers, cluster, CLOSE_TIMEOUT)
+            with contextlib.suppress(Exception):
+                cluster.close(timeout=CLOSE_TIMEOUT)
+
+
+async def _close_workers(cluster, timeout: float) -> None:
+    """Close a LocalCluster's workers (nannies) giving each ``timeout`` seconds to exit."""
+    import asyncio
+
+    await asyncio.gather(*(w.close(timeout=timeout) for w in list(cluster.workers.values())))
+
+
+class NoWorkersError(TimeoutError):
+    """A Dask scheduler had no worker within the timeout."""
+
+
+#: Seconds to close a Dask client or cluster.
+CLOSE_TIMEOUT = 30
 
 
 def check_workers(workers) -> None:
@@ -134,12 +229,24 @@ def check_workers(workers) -> None:
         raise ValueError(f"workers must be a non-negative int (0: this process); got {workers!r}")
 
 
-def make_executor(workers: int | None = None, scheduler=None, dask: bool = False):
-    """The executor for these options: Dask if ``scheduler`` or ``dask``, else local processes
-    (``workers`` >= 1, default all cores), or this process for ``workers == 0``."""
+def check_timeout(timeout) -> float:
+    """ValueError unless ``timeout`` (dask_timeout, --dask-timeout) is a finite number > 0."""
+    import math
+
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not math.isfinite(timeout) \
+            or timeout <= 0:
+        raise ValueError(f"dask_timeout (--dask-timeout) must be a finite number of seconds > 0; got {timeout!r}")
+    return float(timeout)
+
+
+def make_executor(workers: int | None = None, scheduler=None, dask: bool = False, *, dask_timeout: float = 60.0):
+    """The executor for these options: Dask if ``scheduler`` or ``dask`` (waiting at most
+    ``dask_timeout`` s for a worker), else local processes (``workers`` >= 1, default all
+    cores), or this process for ``workers == 0``."""
     check_workers(workers)
+    check_timeout(dask_timeout)
     if scheduler is not None or dask:
-        return DaskExecutor(scheduler, workers)
+        return DaskExecutor(scheduler, workers, timeout=dask_timeout)
     if workers == 0:
         return SerialExecutor()
     return LocalExecutor(workers)

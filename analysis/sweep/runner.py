@@ -75,8 +75,9 @@ def build_model(config: dict, seed: int, n_in: int):
 
 def _log(path, line: str) -> None:
     if path:
-        with open(path, "a") as fh:  # one short O_APPEND write per line: lines never interleave
-            fh.write(line + "\n")
+        from .store import append_line
+
+        append_line(path, line)
 
 
 def run_task(task: dict) -> list[RunOutput]:

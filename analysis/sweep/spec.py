@@ -2,7 +2,7 @@
 
 A sweep file has these tables (docs/sweeps.md has a full example)::
 
-    [sweep]     name, seed (draws the [random] samples), ensemble_size, out
+    [sweep]     name (a plain file name), seed (draws the [random] samples), ensemble_size
     [dataset]   name = "circles" | "square" | "xor", and that data set's keyword arguments
     [model]     the architecture's defaults: width, depth, eps, delta | ratio, T, activation,
                 input_map, batchnorm, output
@@ -36,12 +36,18 @@ from typing import Any, Callable
 
 import numpy as np
 
+from solvers._validate import check_seed
+
+from .limits import available_memory, data_memory, human_bytes, task_memory
+
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
 SPEC_VERSION = 1
+#: Default most runs of one sweep (``--max-runs``).
+MAX_RUNS = 100_000
 
 
 class SweepSpecError(ValueError):
@@ -63,12 +69,6 @@ def _pos_int(key, v):
     return int(v)
 
 
-def _nonneg_int(key, v):
-    if not _is_int(v) or v < 0:
-        raise SweepSpecError(f"{key} must be a non-negative integer; got {v!r}")
-    return int(v)
-
-
 def _pos_real(key, v):
     if not _is_real(v) or not math.isfinite(v) or v <= 0:
         raise SweepSpecError(f"{key} must be a finite number > 0; got {v!r}")
@@ -79,6 +79,28 @@ def _nonneg_real(key, v):
     if not _is_real(v) or not math.isfinite(v) or v < 0:
         raise SweepSpecError(f"{key} must be a finite number >= 0; got {v!r}")
     return float(v)
+
+
+def _seed(key, v):
+    """A seed, checked by the project's one seed rule (solvers' check_seed)."""
+    try:
+        return check_seed(key, v)
+    except (TypeError, ValueError) as exc:
+        raise SweepSpecError(str(exc)) from None
+
+
+def check_name(name) -> str:
+    """The sweep's ``name`` (also the default output name): a plain file name, so that the sweep
+    writes only beside itself: no folder separator, not ``.`` or ``..``, not absolute, not
+    empty, not hidden (leading dot), no NUL."""
+    rule = ("a plain file name (no '/' or '\\', not '.' or '..', not absolute, not empty, no leading dot); "
+            "choose the folder with --out")
+    if not isinstance(name, str):
+        raise SweepSpecError(f"sweep.name must be a string, {rule}; got {name!r}")
+    if (not name or name in (".", "..") or name.startswith(".") or "/" in name or "\\" in name or "\0" in name
+            or os.path.isabs(name) or Path(name).name != name):
+        raise SweepSpecError(f"sweep.name must be {rule}; got {name!r}")
+    return name
 
 
 def _bool(key, v):
@@ -126,7 +148,7 @@ TRAIN_KEYS: dict[str, tuple[Callable, Any]] = {
     "batch_size": (_pos_int, 128),
     "loss": (_choice(("mse", "bce")), None),
     "select": (_choice(("best_val", "last")), "best_val"),
-    "seed": (_nonneg_int, 0),
+    "seed": (_seed, 0),
 }
 SWEPT_KEYS = tuple(MODEL_KEYS) + ("seed", "epochs", "lr", "batch_size")
 SWEEP_KEYS = {"name": None, "seed": 0, "ensemble_size": 64}
@@ -154,10 +176,11 @@ def _check_keys(where: str, table: Any, allowed) -> dict:
 
 
 # --- parameter ranges ---------------------------------------------------------------------------
-def _grid_values(key: str, v) -> list:
-    """The values of one grid entry (list, linspace, logspace or range)."""
+def _axis(key: str, v) -> tuple[str, Any]:
+    """Validate one grid entry without expanding it: (kind, payload) with kind list, range,
+    linspace or logspace (a single value is a list of one)."""
     if isinstance(v, list):
-        values = v
+        kind, payload = "list", v
     elif isinstance(v, dict):
         _check_keys(key, v, ("linspace", "logspace", "range"))
         if len(v) != 1:
@@ -166,23 +189,51 @@ def _grid_values(key: str, v) -> list:
         if not isinstance(args, list) or len(args) != 3 or not all(_is_real(a) for a in args):
             raise SweepSpecError(f"{key}.{kind} must be three numbers [a, b, n] (range: [start, stop, step]); "
                                  f"got {args!r}")
-        a, b, c = args
         if kind == "range":
-            if not all(_is_int(x) for x in args) or c == 0:
+            if not all(_is_int(x) for x in args) or args[2] == 0:
                 raise SweepSpecError(f"{key}.range must be integers [start, stop, step] with step != 0; got {args}")
-            values = list(range(a, b, c))
+            payload = range(*(int(x) for x in args))
         else:
-            if not _is_int(c) or c < 0:
-                raise SweepSpecError(f"{key}.{kind}: the count n must be a non-negative integer; got {c!r}")
-            values = (np.linspace(a, b, c) if kind == "linspace" else np.logspace(a, b, c)).tolist()
-            # whole numbers as ints, so that integer parameters (width, depth) can be spaced too;
-            # real parameters are converted back to float by their checks (run ids unchanged)
-            values = [int(x) if x.is_integer() else x for x in values]
+            if not _is_int(args[2]) or args[2] < 0:
+                raise SweepSpecError(f"{key}.{kind}: the count n must be a non-negative integer; got {args[2]!r}")
+            payload = args
     else:
-        values = [v]
-    if len(values) == 0:
+        kind, payload = "list", [v]
+    if _axis_len(kind, payload) == 0:
         raise SweepSpecError(f"{key} is an empty range: give at least one value")
-    return values
+    return kind, payload
+
+
+def _axis_len(kind: str, payload) -> int:
+    """The number of values of a validated axis, by arithmetic (len of a range is O(1))."""
+    return int(payload[2]) if kind in ("linspace", "logspace") else len(payload)
+
+
+def _axis_values(kind: str, payload) -> list:
+    """The values of a validated axis (call only after the run count was checked)."""
+    if kind in ("list", "range"):
+        return list(payload)
+    a, b, c = payload
+    values = (np.linspace(a, b, c) if kind == "linspace" else np.logspace(a, b, c)).tolist()
+    # whole numbers as ints, so that integer parameters (width, depth) can be spaced too;
+    # real parameters are converted back to float by their checks (run ids unchanged)
+    return [int(x) if x.is_integer() else x for x in values]
+
+
+def count_runs(grid_counts: dict[str, int], samples: int) -> int:
+    """Runs of a sweep, by arithmetic: the product of the grid axes' lengths times the number of
+    random draws (1 without [random]); an upper bound, since repeated values give one run."""
+    return math.prod(grid_counts.values()) * max(1, samples)
+
+
+def check_run_count(grid_counts: dict[str, int], samples: int, max_runs: int) -> int:
+    """SweepSpecError if the sweep has more than ``max_runs`` runs (counted, never listed)."""
+    n = count_runs(grid_counts, samples)
+    if n > max_runs:
+        factors = [f"grid.{k} {c}" for k, c in grid_counts.items()] + ([f"random.samples {samples}"] if samples else [])
+        raise SweepSpecError(f"the sweep has {n} runs ({' x '.join(factors)}), more than max_runs "
+                             f"(--max-runs) = {max_runs}; narrow the grid or raise --max-runs")
+    return n
 
 
 def _sampler(key: str, v) -> Callable[[np.random.Generator], Any]:
@@ -207,6 +258,8 @@ def _sampler(key: str, v) -> Callable[[np.random.Generator], Any]:
     if integer:
         if not (_is_int(low) and _is_int(high)) or log:
             raise SweepSpecError(f"{key}: integer=true needs integer low, high and log=false; got {v}")
+        if not (-2**63 <= low and high < 2**63):  # 64-bit draws (swept seeds are checked per draw after)
+            raise SweepSpecError(f"{key}: integer low and high must lie in [-2**63, 2**63 - 1]; got {v}")
         return lambda rng: int(rng.integers(low, high + 1))
     if log:
         return lambda rng: float(math.exp(rng.uniform(math.log(low), math.log(high))))
@@ -289,11 +342,16 @@ def _check_model(where: str, model: dict, n_in: int) -> dict:
     return m
 
 
-def load_spec(source: str | os.PathLike | dict) -> SweepSpec:
+def load_spec(source: str | os.PathLike | dict, *, max_runs: int = MAX_RUNS) -> SweepSpec:
     """Read (a path to a TOML file, or an already parsed dict), validate and expand a sweep.
 
-    Raises :class:`SweepSpecError` naming the offending key before anything runs.
+    Raises :class:`SweepSpecError` naming the offending key before anything runs, and before
+    anything large is built: a sweep of more than ``max_runs`` runs is refused from the count
+    of its axes (never listed), a data set or a task whose estimated memory exceeds the memory
+    available now (:mod:`analysis.sweep.limits`) is refused with the estimate.
     """
+    if isinstance(max_runs, bool) or not _is_int(max_runs) or max_runs < 1:
+        raise SweepSpecError(f"max_runs (--max-runs) must be a positive integer; got {max_runs!r}")
     src = None
     if isinstance(source, dict):
         raw = source
@@ -308,10 +366,8 @@ def load_spec(source: str | os.PathLike | dict) -> SweepSpec:
             raise SweepSpecError(f"cannot read the sweep file {src!r}: {exc.strerror}") from None
     _check_keys("sweep file", raw, TABLES)
     sweep = _check_keys("sweep", raw.get("sweep", {}), SWEEP_KEYS)
-    name = sweep.get("name", Path(src).stem if src else "sweep")
-    if not isinstance(name, str) or not name:
-        raise SweepSpecError(f"sweep.name must be a non-empty string; got {name!r}")
-    seed = _nonneg_int("sweep.seed", sweep.get("seed", 0))
+    name = check_name(sweep.get("name", Path(src).stem if src else "sweep"))
+    seed = _seed("sweep.seed", sweep.get("seed", 0))
     ensemble_size = _pos_int("sweep.ensemble_size", sweep.get("ensemble_size", 64))
 
     # data set: name and the keyword arguments its function accepts
@@ -327,6 +383,17 @@ def load_spec(source: str | os.PathLike | dict) -> SweepSpec:
     _check_keys("dataset", ds, ["name", *params])
     # defaults written out: a value given or left to its default gives the same run id
     ds = {"name": ds["name"]} | {k: p.default for k, p in params.items() if p.default is not p.empty} | ds
+
+    # the swept axes, counted before anything is expanded
+    grid_raw = _check_keys("grid", raw.get("grid", {}), SWEPT_KEYS)
+    random_raw = _check_keys("random", raw.get("random", {}), SWEPT_KEYS + ("samples",))
+    axes = {k: _axis(f"grid.{k}", v) for k, v in grid_raw.items()}
+    samples = _pos_int("random.samples", random_raw["samples"]) if "samples" in random_raw else 0
+    check_run_count({k: _axis_len(*a) for k, a in axes.items()}, samples, max_runs)
+    available = available_memory()
+    if _is_int(ds.get("n")) and available and data_memory(ds["n"]) > available:
+        raise SweepSpecError(f"dataset.n = {ds['n']} needs about {human_bytes(data_memory(ds['n']))}, more than "
+                             f"the {human_bytes(available)} of memory available")
     try:
         data = make_dataset(**ds)
     except (TypeError, ValueError) as exc:
@@ -379,16 +446,13 @@ def load_spec(source: str | os.PathLike | dict) -> SweepSpec:
             raise SweepSpecError(f"analyses.{a}: {exc}") from None
 
     # swept parameters
-    grid_raw = _check_keys("grid", raw.get("grid", {}), SWEPT_KEYS)
-    random_raw = _check_keys("random", raw.get("random", {}), SWEPT_KEYS + ("samples",))
-    grid = {k: _grid_values(f"grid.{k}", v) for k, v in grid_raw.items()}
+    grid = {k: _axis_values(*a) for k, a in axes.items()}
     samplers = {k: _sampler(f"random.{k}", v) for k, v in random_raw.items() if k != "samples"}
     both = sorted(set(grid) & set(samplers))
     if both:
         raise SweepSpecError(f"grid.{both[0]} and random.{both[0]} both given: sweep {both[0]} in one of them")
     if samplers and "samples" not in random_raw:
         raise SweepSpecError("random.samples is required with [random] ranges (the number of draws)")
-    samples = _pos_int("random.samples", random_raw["samples"]) if "samples" in random_raw else 0
     swept = set(grid) | set(samplers)
     if "ratio" in swept and ("delta" in swept or "delta" in raw.get("model", {})):
         raise SweepSpecError("delta and ratio both given: sweep ratio (delta = ratio * eps) or delta, not both")
@@ -421,12 +485,39 @@ def load_spec(source: str | os.PathLike | dict) -> SweepSpec:
             runs.append(Run(rid, cfg, params))
     spec = SweepSpec(name, seed, ensemble_size, ds, model, train, analyses,
                      {k: list(v) for k, v in grid.items()}, dict(random_raw), runs, src)
+    check_memory(spec, data, available=available)
     _check_architectures(spec, data.n_in)
     level = analyses.get("tunnel", {}).get("level")
     if level is not None and level >= 1 and any(r.config["model"]["output"] == "sigmoid" for r in runs):
         raise SweepSpecError(f"analyses.tunnel.level must be in (0, 1) for a sigmoid output (a probability); "
                              f"got {level}")
     return spec
+
+
+def check_memory(spec: SweepSpec, data, *, ensemble_size: int | None = None, available: int | None = None) -> None:
+    """Refuse (SweepSpecError) a task, up to ``ensemble_size`` runs trained together (default: the
+    file's), whose estimated memory (:func:`analysis.sweep.limits.task_memory`) exceeds
+    ``available`` bytes (default: the memory available now), before any model is built."""
+    available = available_memory() if available is None else available
+    size = spec.ensemble_size if ensemble_size is None else ensemble_size
+    if not available:
+        return
+    groups: dict[str, list[Run]] = {}
+    for r in spec.runs:
+        groups.setdefault(r.group_key, []).append(r)
+    n_data = len(data.x_train)
+    for members in groups.values():
+        cfg = members[0].config
+        m = min(size, len(members))
+        need = task_memory(data.n_in, n_data, cfg["model"], cfg["train"], m)
+        if need > available:
+            model = {k: cfg["model"][k] for k in ("width", "depth", "batchnorm")}
+            where = f"run {members[0].params}" if members[0].params else "[model]"
+            raise SweepSpecError(
+                f"{where}: training {m} run(s) of model {model} with batch_size "
+                f"{cfg['train']['batch_size']} together needs about {human_bytes(need)}, more than the "
+                f"{human_bytes(available)} of memory available; reduce model.depth / model.width, "
+                f"or the ensemble size (sweep.ensemble_size, --ensemble-size; now {size})")
 
 
 def _check_architectures(spec: SweepSpec, n_in: int) -> None:

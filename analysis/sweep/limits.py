@@ -1,0 +1,77 @@
+"""Size limits of a sweep, checked by arithmetic before anything is expanded or allocated.
+
+- the number of runs: the product of the grid axes' lengths times ``random.samples`` (the
+  axes are counted, not listed: ``range`` by :func:`len` of a Python range, ``linspace`` /
+  ``logspace`` by their count), refused above ``max_runs``;
+- the memory of one task (an ensemble of runs trained together), estimated from the
+  architecture and the training settings, refused above the memory available now.
+
+The memory estimate is a lower bound of what training needs (float64 everywhere)::
+
+    P      = n_in·w + w                       input map (none for input_map = "identity")
+           + L·(w² + w)                       the L blocks' weights and biases
+           + 4·L·w  (batchnorm only)          scale, shift, running mean and variance
+           + w + 1                            readout
+    bytes  = 8 · m · (4 P                     parameters, gradients, Adam's two moments
+                      + 3 B·w·(L + 1)         states, pre-activations, activations of a batch
+                      + N·(n_in + 1))         the data set (inputs and targets)
+
+with width w, depth L, batch B = min(batch_size, N), N data points and m runs trained
+together (``ensemble_size``, or the group's size if smaller).  ``depth = 10**9`` is ~ 10**11
+bytes and is refused in the sweep file's validation, before a model exists.
+"""
+from __future__ import annotations
+
+import os
+
+BYTES = 8  # float64
+
+
+def available_memory() -> int:
+    """Bytes of memory available to a new allocation now: ``MemAvailable`` of /proc/meminfo
+    (Linux), else free physical pages × page size (``os.sysconf``); 0 if neither is known."""
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024  # kB
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return int(os.sysconf("SC_AVPHYS_PAGES")) * int(os.sysconf("SC_PAGE_SIZE"))
+    except (AttributeError, ValueError, OSError):  # pragma: no cover - neither Linux nor POSIX sysconf
+        return 0
+
+
+def model_parameters(n_in: int, model: dict) -> int:
+    """Number of scalars of a ResNet with these settings (module docstring's P)."""
+    w, depth = int(model["width"]), int(model["depth"])
+    p = 0 if model["input_map"] == "identity" else n_in * w + w
+    p += depth * (w * w + w) + w + 1
+    if model.get("batchnorm"):
+        p += 4 * depth * w
+    return p
+
+
+def task_memory(n_in: int, n_data: int, model: dict, train: dict, members: int) -> int:
+    """Estimated bytes to train ``members`` runs of this architecture together (module docstring)."""
+    w, depth = int(model["width"]), int(model["depth"])
+    batch = min(int(train["batch_size"]), max(1, n_data))
+    per_run = 4 * model_parameters(n_in, model) + 3 * batch * w * (depth + 1) + n_data * (n_in + 1)
+    return BYTES * max(1, members) * per_run
+
+
+def data_memory(n_data: int, n_in: int = 2) -> int:
+    """Estimated bytes to build a data set of ``n_data`` points before its dimension is known
+    (n_in = 2, the largest of the built-in sets): the points, targets and four copies made while
+    drawing, standardising and splitting them."""
+    return BYTES * 5 * n_data * (n_in + 1)
+
+
+def human_bytes(n: float) -> str:
+    """``n`` bytes as a short text: 512 B, 3.2 GiB, ..."""
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB"):
+        if abs(n) < 1024 or unit == "PiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} PiB"  # pragma: no cover
