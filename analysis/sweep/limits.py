@@ -22,25 +22,7 @@ bytes and is refused in the sweep file's validation, before a model exists.
 """
 from __future__ import annotations
 
-import os
-
 BYTES = 8  # float64
-
-
-def available_memory() -> int:
-    """Bytes of memory available to a new allocation now: ``MemAvailable`` of /proc/meminfo
-    (Linux), else free physical pages × page size (``os.sysconf``); 0 if neither is known."""
-    try:
-        with open("/proc/meminfo") as fh:
-            for line in fh:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024  # kB
-    except (OSError, ValueError, IndexError):
-        pass
-    try:
-        return int(os.sysconf("SC_AVPHYS_PAGES")) * int(os.sysconf("SC_PAGE_SIZE"))
-    except (AttributeError, ValueError, OSError):  # pragma: no cover - neither Linux nor POSIX sysconf
-        return 0
 
 
 def model_parameters(n_in: int, model: dict) -> int:
@@ -68,10 +50,3 @@ def data_memory(n_data: int, n_in: int = 2) -> int:
     return BYTES * 5 * n_data * (n_in + 1)
 
 
-def human_bytes(n: float) -> str:
-    """``n`` bytes as a short text: 512 B, 3.2 GiB, ..."""
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB"):
-        if abs(n) < 1024 or unit == "PiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} PiB"  # pragma: no cover

@@ -36,9 +36,9 @@ from typing import Any, Callable
 
 import numpy as np
 
-from solvers._validate import check_seed
+from solvers._validate import available_memory, check_seed, format_bytes as human_bytes
 
-from .limits import available_memory, data_memory, human_bytes, task_memory
+from .limits import data_memory, task_memory
 
 if sys.version_info >= (3, 11):
     import tomllib

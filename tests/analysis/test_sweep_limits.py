@@ -139,17 +139,6 @@ def test_memory_estimate_against_the_available_memory(monkeypatch, tmp_path):
         load_spec(raw(dataset={"name": "circles", "n": 10_000_000}))  # 1.2 GB estimated > need
 
 
-def test_available_memory_reads_the_system():
-    avail = limits.available_memory()
-    total = 0
-    with open("/proc/meminfo") as fh:
-        for line in fh:
-            if line.startswith("MemTotal:"):
-                total = int(line.split()[1]) * 1024
-    assert 0 < avail <= total
-    assert limits.human_bytes(1536) == "1.5 KiB" and limits.human_bytes(3 * 2**40) == "3.0 TiB"
-
-
 @pytest.mark.parametrize("tables, key, value", [
     (dict(train={"seed": -1}), "train.seed", "-1"),
     (dict(grid={"seed": [0, -3]}), "grid.seed[1]", "-3"),

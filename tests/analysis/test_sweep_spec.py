@@ -150,10 +150,23 @@ def test_conflicting_sweep_is_refused(tmp_path):
 
 
 def test_second_writer_is_refused_while_the_first_holds_the_output(tmp_path):
+    # the lock is re-entrant within a process, so the first writer is another process
+    import subprocess
+    import sys
+
     spec = load_spec(spec_with(grid={"seed": [0]}))
-    with SweepStore(tmp_path / "out", spec):
+    run_sweep(spec, tmp_path / "out", workers=0, progress=False)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time\nfrom analysis.hdf5.atomic import exclusive_lock\n"
+         "with exclusive_lock(sys.argv[1]):\n    print('held', flush=True)\n    time.sleep(60)",
+         str(tmp_path / "out.d" / "sweep.json")], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
         with pytest.raises(SweepBusyError, match="another process"):
             run_sweep(spec, tmp_path / "out", workers=0, progress=False)
+    finally:
+        holder.kill()
+        holder.wait()
     assert run_sweep(spec, tmp_path / "out", workers=0, progress=False).complete  # free again
 
 
