@@ -1,4 +1,4 @@
-"""Critical points of scalar maps Φ : R^n → R (docs/theory.md §3 and §11):
+"""Critical points of scalar maps Φ : R^n → R (docs/theory.md §3 and §9):
 :func:`find_critical_points`, :func:`classify` and :func:`inject_critical_point`.
 
 **The searched map g.**  For Φ = s ∘ g with s strictly monotone (a ResNet with
@@ -470,9 +470,11 @@ def find_critical_points(fn, box, *, logit: Callable | None = None, resolution: 
             isolated = (G(probes.reshape(-1, n)).norm(dim=1).reshape(len(s_idx), -1) > threshold).all(1)
             # along the null direction the zero set may curve away from the straight probe: pull
             # the ±r v probes back onto it and see whether they find a zero away from x
-            pv = torch.stack([probes[:, n], probes[:, 2 * n + 1]], 1).reshape(-1, n)
-            elsewhere = _zero_elsewhere(G, hess_fn, xs.repeat_interleave(2, 0), pv, r, threshold, tau_h, chunk)
-            isolated &= ~elsewhere.reshape(-1, 2).any(1)
+            j = isolated.nonzero()[:, 0]
+            if len(j):
+                pv = torch.stack([probes[j, n], probes[j, 2 * n + 1]], 1).reshape(-1, n)
+                elsewhere = _zero_elsewhere(G, hess_fn, xs[j].repeat_interleave(2, 0), pv, r, threshold, tau_h, chunk)
+                isolated[j] = ~elsewhere.reshape(-1, 2).any(1)
             converged = ~moved[cand[s_idx]] | (last_step[cand[s_idx]] <= xtol * diag)
             flat[s_idx] = ~(isolated & converged)
     genuine, flats = cand[~flat], cand[flat]
