@@ -194,7 +194,7 @@ def test_saturated_narrow_mlp_has_no_critical_points(scale):
     m = saturated_mlp(scale)
     assert all(int(torch.linalg.matrix_rank(W)) == 2 for W in m.field.weight.detach())
     box = [(-3.0, 3.0), (-3.0, 3.0)]
-    cps = find_critical_points(m, box, resolution=61)
+    cps = find_critical_points(m, box, resolution=41)
     assert len(cps) == 0 and cps.kinds == [] and cps.counts() == dict(minimum=0, maximum=0, saddle=0, degenerate=0)
     assert cps.searched_on == "logit"
     assert cps.structural is not None and cps.structural.startswith("narrow MLP") and "full rank" in cps.structural
@@ -207,8 +207,13 @@ def test_saturated_narrow_mlp_has_no_critical_points(scale):
 
     grad_phi = torch.stack([AJ(phi, p) for p in cps.flat_points])
     assert float(grad_phi.norm(dim=1).max()) <= 1e-9
-    # searching on Φ itself (a plain callable, no logit) does not count them either
-    on_phi = find_critical_points(lambda X: m(X), box, resolution=61)
+
+
+def test_saturated_plateau_searched_on_the_output_is_flat_too():
+    # searching on Φ = s ∘ g itself (a plain callable, no logit): the acceptance relative to Φ's
+    # scale and the flat-region test still count no plateau point
+    m = saturated_mlp(8)
+    on_phi = find_critical_points(lambda X: m(X), [(-3.0, 3.0), (-3.0, 3.0)], resolution=41)
     assert on_phi.searched_on == "output" and on_phi.structural is None
     assert len(on_phi) == 0 and on_phi.n_flat > 0
 
