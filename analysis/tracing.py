@@ -304,7 +304,7 @@ def _trace_field_fixed(field, x, method, t_span, steps, eps, delta, keep_layer) 
         raise ValueError(f"eps and delta apply to method='euler' only; got method={method!r}")
     eps = check_nonnegative("eps", eps)
     delta = grid.h if delta is None else check_positive("delta", delta)
-    step = FIXED_METHODS[method].step
+    step = (solvers.GeneralisedEuler(eps, delta) if method == "euler" else FIXED_METHODS[method]).step
     r = grid.steps_per_piece
     B, d = x.shape
     h, J = x, torch.eye(d, dtype=x.dtype, device=x.device).expand(B, d, d)
@@ -314,7 +314,7 @@ def _trace_field_fixed(field, x, method, t_span, steps, eps, delta, keep_layer) 
         tk = grid.node(k)
 
         def phi(v, f1=f1, tk=tk):
-            y = step(f1, tk, grid.h, v, None, eps, delta)
+            y = step(f1, tk, grid.h, v, None)
             return y, y
 
         DF, h = vmap(jacfwd(phi, has_aux=True))(h)

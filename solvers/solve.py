@@ -6,7 +6,8 @@ import torch
 from ._validate import check_choice, check_positive, check_positive_int, check_real, check_state, check_nonnegative
 from .adaptive import ADAPTIVE_METHODS, integrate_adaptive
 from .fields import is_piecewise, split_pieces
-from .fixed import FIXED_METHODS, integrate_fixed
+from .fixed import has_euler_kernel, integrate_fixed
+from .methods import FIXED_METHODS, ExplicitRK, GeneralisedEuler
 from .grid import TimeGrid
 from .reference import REFERENCE_METHODS, integrate_reference
 from .solution import FAILED, SUCCESS, Solution
@@ -14,7 +15,8 @@ from .solution import FAILED, SUCCESS, Solution
 METHODS = tuple(FIXED_METHODS) + ADAPTIVE_METHODS + tuple(REFERENCE_METHODS)
 
 
-def solve(field, x0: torch.Tensor, t_span: tuple[float, float] | None = None, *, method: str = "euler",
+def solve(field, x0: torch.Tensor, t_span: tuple[float, float] | None = None, *,
+          method: str | ExplicitRK | GeneralisedEuler = "euler",
           steps: int | None = None, eps: float = 1.0, delta: float | None = None,
           rtol: float | None = None, atol: float | None = None, record: str = "all",
           max_steps: int | None = None, first_step: float | None = None) -> Solution:
@@ -30,8 +32,10 @@ def solve(field, x0: torch.Tensor, t_span: tuple[float, float] | None = None, *,
         Initial states, float32 or float64, finite.
     t_span : (t0, t1), optional
         Defaults to the span of a piecewise field.
-    method : str
-        Fixed steps: ``"euler"``, ``"heun"``, ``"midpoint"``, ``"rk4"``.  Adaptive (torchdiffeq):
+    method : str or a fixed-step method object
+        Fixed steps: ``"euler"``, ``"heun"``, ``"midpoint"``, ``"ralston"``, ``"ssprk3"``,
+        ``"rk4"`` (the objects of :data:`solvers.FIXED_METHODS`), or a method object such as
+        ``GeneralisedEuler(eps, delta)`` or an ``ExplicitRK`` tableau.  Adaptive (torchdiffeq):
         ``"dopri5"``, ``"dopri8"``, ``"bosh3"``, ``"fehlberg2"``, ``"adaptive_heun"``.  Float64
         reference (scipy.integrate.solve_ivp): ``"DOP853"``, ``"RK45"``, ``"Radau"``, ``"LSODA"``,
         ``"BDF"``: everything in float64, so the field must take float64 states.
@@ -41,7 +45,7 @@ def solve(field, x0: torch.Tensor, t_span: tuple[float, float] | None = None, *,
     eps, delta : float
         Skip and residual weights of the generalised Euler step
         x_{k+1} = eps x_k + delta f(t_k, x_k); defaults eps = 1, delta = h (plain Euler).
-        Only for ``method="euler"``.
+        Only for ``method="euler"``: the same as ``method=GeneralisedEuler(eps, delta)``.
     rtol, atol : float
         Tolerances of adaptive and reference methods; defaults 1e-7 / 1e-9 (torchdiffeq) and
         1e-12 / 1e-12 (reference).
@@ -60,7 +64,15 @@ def solve(field, x0: torch.Tensor, t_span: tuple[float, float] | None = None, *,
     # --- every check first: bad input costs nothing and touches nothing ---------------------
     if not callable(field):
         raise TypeError(f"field must be callable f(t, x); got {type(field).__name__}")
-    check_choice("method", method, METHODS)
+    method_obj = method if isinstance(method, (ExplicitRK, GeneralisedEuler)) else None
+    if method_obj is not None:
+        if eps != 1.0 or delta is not None:
+            raise ValueError(f"eps and delta are set by the method object {method_obj!r}; got eps={eps!r}, "
+                             f"delta={delta!r}")
+        method = method_obj.name
+    else:
+        check_choice("method", method, METHODS)
+    fixed = method_obj is not None or method in FIXED_METHODS
     check_choice("record", record, ("all", "end"))
     check_state("x0", x0)
     if t_span is None:
@@ -76,10 +88,10 @@ def solve(field, x0: torch.Tensor, t_span: tuple[float, float] | None = None, *,
         raise ValueError(f"t_span must equal the piecewise field's span "
                          f"({field.pieces.t0}, {field.pieces.t1}); got ({t0}, {t1})")
     L = field.pieces.pieces if is_piecewise(field) else 1
-    if method != "euler" and (eps != 1.0 or delta is not None):
+    if method != "euler" and method_obj is None and (eps != 1.0 or delta is not None):
         raise ValueError(f"eps and delta apply to method='euler' only; got method={method!r}, "
                          f"eps={eps!r}, delta={delta!r}")
-    if method in FIXED_METHODS:
+    if fixed:
         if steps is None:
             if not is_piecewise(field):
                 raise ValueError("steps is required for fixed-step methods on a field that is not piecewise")
@@ -101,12 +113,14 @@ def solve(field, x0: torch.Tensor, t_span: tuple[float, float] | None = None, *,
         if first_step is not None:
             check_positive("first_step", first_step)
     record_all = record == "all"
+    if fixed:
+        if method_obj is None:
+            method_obj = GeneralisedEuler(eps, delta) if method == "euler" else FIXED_METHODS[method]
+        # a field with its own generalised-Euler kernel needs no list of pieces
+        pieces = None if isinstance(method_obj, GeneralisedEuler) and has_euler_kernel(field) else \
+            split_pieces(field, t0, t1)[1]
+        return _solve_fixed(method_obj, field, pieces, TimeGrid(t0, t1, steps, L), x0, record_all)
     piece_grid, pieces = split_pieces(field, t0, t1)
-
-    if method in FIXED_METHODS:
-        grid = TimeGrid(t0, t1, steps, L)
-        return _solve_fixed(FIXED_METHODS[method], pieces, grid, x0, eps, grid.h if delta is None else delta,
-                            record_all)
 
     if method in ADAPTIVE_METHODS:
         times, states, step_piece, stats, error = integrate_adaptive(
@@ -126,11 +140,11 @@ def solve(field, x0: torch.Tensor, t_span: tuple[float, float] | None = None, *,
 _REACHED = "The solver successfully reached the end of the integration interval."
 
 
-def _solve_fixed(fm, pieces, grid: TimeGrid, x0, eps, delta, record_all) -> Solution:
-    y, done, failed_at = integrate_fixed(fm, pieces, grid, x0, eps, delta, record_all)
+def _solve_fixed(fm, field, pieces, grid: TimeGrid, x0, record_all) -> Solution:
+    y, done, failed_at = integrate_fixed(fm, pieces, grid, x0, record_all, field)
     if failed_at is not None and not record_all:
         # rare path: rerun recording every state to name the first non-finite step exactly
-        y, _, failed_at = integrate_fixed(fm, pieces, grid, x0, eps, delta, True)
+        y, _, failed_at = integrate_fixed(fm, pieces, grid, x0, True, field)
     if failed_at is None:
         n_steps, status, message = done, SUCCESS, _REACHED
     else:
