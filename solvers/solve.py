@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch
 
 from ._validate import check_choice, check_positive, check_positive_int, check_real, check_state, check_nonnegative
-from .adaptive import ADAPTIVE_METHODS, integrate_adaptive
+from .adaptive import ADAPTIVE_METHODS, BOUNDARIES, integrate_adaptive
 from .fields import is_piecewise, split_pieces
 from .fixed import has_euler_kernel, integrate_fixed
 from .methods import FIXED_METHODS, ExplicitRK, GeneralisedEuler
@@ -19,7 +19,7 @@ def solve(field, x0: torch.Tensor, t_span: tuple[float, float] | None = None, *,
           method: str | ExplicitRK | GeneralisedEuler = "euler",
           steps: int | None = None, eps: float = 1.0, delta: float | None = None,
           rtol: float | None = None, atol: float | None = None, record: str = "all",
-          max_steps: int | None = None, first_step: float | None = None) -> Solution:
+          max_steps: int | None = None, first_step: float | None = None, boundaries: str = "carry") -> Solution:
     """Integrate x' = f(t, x) from x(t0) = x0 over ``t_span = (t0, t1)``.
 
     Parameters
@@ -53,6 +53,11 @@ def solve(field, x0: torch.Tensor, t_span: tuple[float, float] | None = None, *,
         Keep every step (default) or only the two end points.
     max_steps, first_step :
         Limit on steps per piece and initial step for the adaptive methods.
+    boundaries : ``"carry"``, ``"restart"`` or ``"jump"``
+        How adaptive methods cross the piece boundaries of a piecewise field: restart there,
+        starting each piece with the step last proposed in the one before (default), restart with
+        a fresh initial-step search, or one solve with torchdiffeq's ``jump_t`` (see
+        :mod:`solvers.adaptive`).
 
     Returns
     -------
@@ -112,6 +117,7 @@ def solve(field, x0: torch.Tensor, t_span: tuple[float, float] | None = None, *,
             check_positive_int("max_steps", max_steps)
         if first_step is not None:
             check_positive("first_step", first_step)
+        check_choice("boundaries", boundaries, BOUNDARIES)
     record_all = record == "all"
     if fixed:
         if method_obj is None:
@@ -124,7 +130,7 @@ def solve(field, x0: torch.Tensor, t_span: tuple[float, float] | None = None, *,
 
     if method in ADAPTIVE_METHODS:
         times, states, step_piece, stats, error = integrate_adaptive(
-            method, pieces, piece_grid, x0, rtol, atol, record_all, max_steps, first_step)
+            method, pieces, piece_grid, x0, rtol, atol, record_all, max_steps, first_step, boundaries)
         y = torch.stack(states)
     else:
         times, y, step_piece, stats, error = integrate_reference(method, pieces, piece_grid, x0, rtol, atol, record_all)
