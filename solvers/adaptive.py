@@ -9,6 +9,9 @@ A piecewise field is integrated in one of three ways (``boundaries``):
 - ``"restart"``: the same with a fresh initial-step search in every piece;
 - ``"jump"``: one solve over the whole span with torchdiffeq's ``jump_t`` at the interior
   boundaries (steps are clipped to land on them and the field is re-evaluated on the far side).
+  Caveat, measured with torchdiffeq 0.2.5: it advances to the next jump only when it clips a step
+  onto one, so after a step that happens to end on a jump it steps over all later jumps (fewer
+  evaluations, much larger errors than rtol; see scripts/bench_solvers.py --adaptive).
 
 Every accepted step is recorded through torchdiffeq's ``callback_accept_step`` hook, rejected
 steps are counted through ``callback_reject_step``, and proposals are seen by ``callback_step``.

@@ -118,11 +118,12 @@ def test_jump_t_path_crosses_the_boundaries_in_one_solve():
     sol = solve(counted, X0, method="dopri5", rtol=1e-8, atol=1e-10, boundaries="jump")
     assert sol.success and sol.nfev == counted.calls
     # torchdiffeq's jump_t path is far less accurate than rtol here (4e-6 at rtol 1e-8, against 4e-9
-    # for the restarts; scripts/bench_solvers.py --adaptive shows the same with torchdiffeq called directly)
+    # for the restarts): it advances its jump index only when it clips a step onto a jump, so after a
+    # step that ends on a jump by itself it steps over the later jumps (here every one after t = 0.7)
     assert (sol.y[-1] - field.flow(X0)).abs().max() < 1e-4
     times = sol.t.tolist()
-    assert all(field.pieces.boundary(l) in times for l in range(21))  # jump_t lands on every boundary
-    for k, piece in enumerate(sol.step_piece.tolist()):
-        assert field.pieces.boundary(piece) <= times[k] < times[k + 1] <= field.pieces.boundary(piece + 1)
+    assert all(field.pieces.boundary(l) in times for l in range(8))
+    # each step is attributed to the piece of its start
+    assert sol.step_piece.tolist() == [field.pieces.piece_of_time(t) for t in times[:-1]]
     with pytest.raises(ValueError, match="boundaries must be one of"):
         solve(field, X0, method="dopri5", boundaries="skip")
