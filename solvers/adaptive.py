@@ -44,7 +44,7 @@ class _Recorder:
         return self.f(t, x)
 
     def callback_step(self, t0, y0, dt):
-        self.proposed = float(dt)
+        self.proposed = float(dt.detach())
 
     def callback_accept_step(self, t0, y0, dt):
         self.n_accepted += 1
