@@ -37,6 +37,9 @@ from solvers.methods import has_storage
 from .activations import Activation
 
 
+_ONE = torch.ones(())
+
+
 class EulerRun(NamedTuple):
     """What :func:`generalised_euler` returns (S = stop - start steps, batch shape (…, B)).
 
@@ -61,8 +64,7 @@ def activation_and_derivative(act: Activation, z: torch.Tensor, ds_out=None) -> 
     """σ(z) (in place in z where σ allows) and σ'(z); tanh shares one evaluation, σ' = 1 - σ²."""
     if act.name == "tanh":
         s = z.tanh_()
-        ds = torch.mul(s, s, out=ds_out)
-        return s, ds.neg_().add_(1)
+        return s, torch.addcmul(_ONE.to(s.dtype), s, s, value=-1, out=ds_out)  # 1 - s² in one kernel
     ds = act.derivative(z)  # before σ overwrites z
     return act.apply_(z), ds
 
@@ -122,6 +124,7 @@ def _run(weight, bias, act, x0, eps, delta, refine, start, S, norm, J0, keep, ke
         Jnext = Jrows[1:] if keep else [Jrows[(i + 1) % 2] for i in range(S)]
         J = Jrows[0]
         ds_buf = h.new_empty(shape)
+        WJ = J0.new_empty((m, n, B))  # scratch for W_l J_k
         if keep_df:
             dfbuf = J0.new_empty((S, m, m, B))
             dfs = dfbuf.unbind(0)
@@ -134,12 +137,12 @@ def _run(weight, bias, act, x0, eps, delta, refine, start, S, norm, J0, keep, ke
         else:
             s, ds = activation_and_derivative(act, z, ds_buf)
             Jn = Jnext[i]
-            torch.mm(W, J.view(m, n * B), out=Jn.view(m, n * B))
-            Jn.mul_(ds[:, None, :])  # diag(σ') W J
-            if eps != 0:
-                Jn.mul_(delta).add_(J, alpha=eps)
+            torch.mm(W, J.view(m, n * B), out=WJ.view(m, n * B))
+            # J_{k+1} = ε J_k + δ diag(σ') W J_k: one fused addcmul (ε = 1), else a scaling first
+            if eps == 1:
+                torch.addcmul(J, WJ, ds[:, None, :], value=delta, out=Jn)
             else:
-                Jn.mul_(delta)
+                torch.mul(J, eps, out=Jn).addcmul_(WJ, ds[:, None, :], value=delta)
             if dfs is not None:
                 df = torch.mul(W[:, :, None], ds[:, None, :], out=dfs[i]).mul_(delta)
                 df.diagonal(0, 0, 1).add_(eps)
