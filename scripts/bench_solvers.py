@@ -4,6 +4,9 @@ and (if installed) JAX, on the same piecewise-constant tanh field, in one proces
     python scripts/bench_solvers.py [--repeats 15] [--quick] [--threads N] [--device cpu|cuda]
     python scripts/bench_solvers.py --adaptive         # nfev at matched accuracy vs torchdiffeq
 
+JAX is not a dependency: without it the JAX column is skipped (and the script says so).  To
+include it, run the script with a Python that has JAX and the project's environment on its path.
+
 Fixed steps, L = 100 layers, for each (batch, width, dtype) the median wall time over interleaved
 repeats of
 
@@ -168,8 +171,8 @@ def adaptive(depths=(20, 100), rtols=(1e-4, 1e-6, 1e-8, 1e-10), batch=64) -> Non
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=15)
-    parser.add_argument("--quick", action="store_true", help="small sizes only, 3 repeats")
+    parser.add_argument("--repeats", type=int, default=None, help="default 15 (3 with --quick)")
+    parser.add_argument("--quick", action="store_true", help="the three batch-256 cases only, 3 repeats")
     parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's)")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--adaptive", action="store_true", help="only the adaptive nfev comparison")
@@ -184,7 +187,7 @@ def main() -> None:
              (65536, 2, torch.float32), (65536, 32, torch.float32)]
     if args.quick:
         cases = cases[:3]
-    repeats = 3 if args.quick else args.repeats
+    repeats = args.repeats or (3 if args.quick else 15)
     where = torch.cuda.get_device_name() if args.device == "cuda" else f"CPU, {torch.get_num_threads()} threads"
     try:
         import jax  # noqa: F401
