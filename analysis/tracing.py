@@ -188,7 +188,7 @@ def slogdet(J: torch.Tensor, chunk_elements: int = 1 << 20) -> tuple[torch.Tenso
 
 def output_jacobian(model: ResNet, hL: torch.Tensor, JL: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Φ(x) (batch, q) and ∇Φ = w_out^T J_L (batch, q, n), times p(1 - p) for a sigmoid output p."""
-    logits = model.out(hL)
+    logits = model.out(hL.contiguous())  # as the forward pass's readout, bit for bit
     jac = torch.einsum("qm,bmn->bqn", model.out.weight, JL)
     if model.output == "sigmoid":
         p = torch.sigmoid(logits)

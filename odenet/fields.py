@@ -92,9 +92,12 @@ class LayerField(nn.Module):
         """``steps`` (a multiple r of L) steps of x_{k+1} = ε x_k + δ f(t_k, x_k), layer k // r, by
         :func:`odenet.kernel.generalised_euler`: every state (steps + 1, batch, m) for
         ``record="all"``, else the last (batch, m).  The solvers' hook (:mod:`solvers.fields`)."""
-        return generalised_euler(self.weight, self.bias, self.activation, x0, eps, delta,
-                                 refine=steps // self.depth, record=record,
-                                 norm=None if self.bn is None else self._norm, layers=self._layers()).states
+        states = generalised_euler(self.weight, self.bias, self.activation, x0, eps, delta,
+                                   refine=steps // self.depth, record=record,
+                                   norm=None if self.bn is None else self._norm, layers=self._layers()).states
+        # batch-first memory, as the input: what follows (a readout GEMM) then rounds alike
+        # whether the states came from the forward pass or from a solve
+        return states.contiguous()
 
     def _norm(self, z: torch.Tensor, l: int) -> torch.Tensor:
         return self.bn[l](z)
@@ -198,6 +201,23 @@ class DampedField(nn.Module):
         self.gamma = float(gamma)
         self.gain = float(gain)
         self.pieces = field.pieces
+
+    @property
+    def generalised_euler(self):
+        """The inner field's kernel (None if it has none), for the iteration on g:
+
+            ε' x + δ' g(x) = (ε' - δ' γ) x + (δ' a) f(x),
+
+        so that Euler with the layer step on the associated ODE runs the network's own kernel."""
+        inner = getattr(self.field, "generalised_euler", None)
+        if not callable(inner):
+            return None
+        gamma, gain = self.gamma, self.gain
+
+        def run(x0: torch.Tensor, eps: float, delta: float, steps: int, record: str = "end") -> torch.Tensor:
+            return inner(x0, eps - delta * gamma, delta * gain, steps, record)
+
+        return run
 
     def piece(self, l: int):
         f = self.field.piece(l)
