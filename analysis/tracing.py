@@ -41,6 +41,7 @@ from solvers.solution import SUCCESS, Solution
 REACHED = "The solver successfully reached the end of the integration interval."
 
 
+@dataclass(kw_only=True, repr=False, eq=False)
 class Trace(Solution):
     """Trajectories of a batch of inputs with their Jacobians: a :class:`solvers.Solution`
     (``t``, ``y`` = the states, the solver statistics, ``status``, ``message``, ``method``,
@@ -85,26 +86,16 @@ class Trace(Solution):
     kernel's batch-last storage (not contiguous): index and reshape them, do not ``.view`` them.
     """
 
-    def __init__(self, inputs: torch.Tensor, t: torch.Tensor, states: torch.Tensor,
-                 layer_jacobians: torch.Tensor | None, cumulative: torch.Tensor, logabsdet: torch.Tensor,
-                 sign: torch.Tensor, logdet_of: str, jacobian: torch.Tensor, outputs: torch.Tensor | None,
-                 singular_values: torch.Tensor, step_layer: torch.Tensor, trace_integral: torch.Tensor | None,
-                 method: str, *, nfev: int | None = None, njev: int = 0, n_rejected: int | None = 0,
-                 status: int = SUCCESS, message: str = REACHED, extras: dict | None = None):
-        S = states.shape[0] - 1
-        super().__init__(t=t, y=states, nfev=S if nfev is None else nfev, n_steps=S, n_accepted=S,
-                         n_rejected=n_rejected, status=status, message=message, method=method, njev=njev,
-                         step_piece=step_layer, extras={} if extras is None else extras)
-        self.inputs = inputs
-        self.layer_jacobians = layer_jacobians
-        self.cumulative = cumulative
-        self.logabsdet = logabsdet
-        self.sign = sign
-        self.logdet_of = logdet_of
-        self.jacobian = jacobian
-        self.outputs = outputs
-        self.singular_values = singular_values
-        self.trace_integral = trace_integral
+    inputs: torch.Tensor
+    layer_jacobians: torch.Tensor | None
+    cumulative: torch.Tensor
+    logabsdet: torch.Tensor
+    sign: torch.Tensor
+    logdet_of: str
+    jacobian: torch.Tensor
+    outputs: torch.Tensor | None
+    singular_values: torch.Tensor
+    trace_integral: torch.Tensor | None
 
     @property
     def states(self) -> torch.Tensor:
@@ -117,6 +108,14 @@ class Trace(Solution):
     def __repr__(self) -> str:
         return (f"Trace(method={self.method!r}, states={tuple(self.states.shape)}, "
                 f"cumulative={tuple(self.cumulative.shape)}, logdet_of={self.logdet_of!r})")
+
+
+def _trace_record(*, states: torch.Tensor, step_layer: torch.Tensor, nfev: int, n_rejected: int | None = 0,
+                  **fields) -> Trace:
+    """A Trace of a completed integration: S = len(states) - 1 accepted steps."""
+    S = states.shape[0] - 1
+    return Trace(y=states, step_piece=step_layer, nfev=nfev, n_steps=S, n_accepted=S, n_rejected=n_rejected,
+                 status=SUCCESS, message=REACHED, **fields)
 
 
 # --- helpers shared with analysis.maps -----------------------------------------------------------
@@ -273,11 +272,11 @@ def _trace_resnet(model: ResNet, x, refine, keep_layer) -> Trace:
         outputs, jac = output_jacobian(model, states[-1], cumulative[-1])
         S = model.depth * refine
         t = TimeGrid(0.0, model.T, S, model.depth).nodes(device=x.device)
-        return Trace(inputs=x, t=t, states=states, layer_jacobians=DF if keep_layer else None,
-                     cumulative=cumulative, logabsdet=lad, sign=sign, logdet_of=logdet_of, jacobian=jac,
-                     outputs=outputs, singular_values=singular_values(jac),
-                     step_layer=torch.arange(S, device=x.device) // refine, trace_integral=None,
-                     method="resnet")
+        return _trace_record(inputs=x, t=t, states=states, layer_jacobians=DF if keep_layer else None,
+                             cumulative=cumulative, logabsdet=lad, sign=sign, logdet_of=logdet_of, jacobian=jac,
+                             outputs=outputs, singular_values=singular_values(jac), nfev=S,
+                             step_layer=torch.arange(S, device=x.device) // refine, trace_integral=None,
+                             method="resnet")
 
 
 def _pointwise(f):
@@ -328,12 +327,12 @@ def _trace_field_fixed(field, x, method, t_span, steps, eps, delta, keep_layer) 
         DFs.append(DF.detach())
     states, cumulative, DF = torch.stack(hs), torch.stack(Js), torch.stack(DFs)
     sign, lad = slogdet(cumulative)
-    return Trace(inputs=x, t=grid.nodes(device=x.device), states=states, nfev=stages * grid.n,
-                 layer_jacobians=DF if keep_layer else None, cumulative=cumulative, logabsdet=lad,
-                 sign=sign, logdet_of="cumulative", jacobian=cumulative[-1], outputs=None,
-                 singular_values=singular_values(cumulative[-1]),
-                 step_layer=torch.arange(grid.n, device=x.device) * grid.pieces // grid.n,
-                 trace_integral=None, method=method)
+    return _trace_record(inputs=x, t=grid.nodes(device=x.device), states=states, nfev=stages * grid.n,
+                         layer_jacobians=DF if keep_layer else None, cumulative=cumulative, logabsdet=lad,
+                         sign=sign, logdet_of="cumulative", jacobian=cumulative[-1], outputs=None,
+                         singular_values=singular_values(cumulative[-1]),
+                         step_layer=torch.arange(grid.n, device=x.device) * grid.pieces // grid.n,
+                         trace_integral=None, method=method)
 
 
 class _Variational:
@@ -374,11 +373,11 @@ def _trace_variational(field, x, method, t_span, rtol, atol) -> Trace:
     y = sol.y.to(x.dtype)
     states, cumulative = y[:, :, :d], y[:, :, d:d + d * d].reshape(len(y), B, d, d)
     sign, lad = slogdet(cumulative)
-    return Trace(inputs=x, t=sol.t, states=states, layer_jacobians=None, cumulative=cumulative,
-                 nfev=sol.nfev, n_rejected=sol.n_rejected,
-                 logabsdet=lad, sign=sign, logdet_of="cumulative", jacobian=cumulative[-1], outputs=None,
-                 singular_values=singular_values(cumulative[-1]),
-                 step_layer=sol.step_piece, trace_integral=y[:, :, -1], method=method)
+    return _trace_record(inputs=x, t=sol.t, states=states, layer_jacobians=None, cumulative=cumulative,
+                         nfev=sol.nfev, n_rejected=sol.n_rejected,
+                         logabsdet=lad, sign=sign, logdet_of="cumulative", jacobian=cumulative[-1], outputs=None,
+                         singular_values=singular_values(cumulative[-1]),
+                         step_layer=sol.step_piece, trace_integral=y[:, :, -1], method=method)
 
 
 @dataclass
