@@ -34,8 +34,8 @@ from odenet import ResNet
 from odenet.kernel import activation_and_derivative, generalised_euler
 from solvers._validate import check_nonnegative, check_positive, check_positive_int, check_state
 from solvers.fields import is_piecewise, split_pieces
-from solvers.fixed import FIXED_METHODS
 from solvers.grid import TimeGrid
+from solvers.methods import FIXED_METHODS
 from solvers.solution import SUCCESS, Solution
 
 REACHED = "The solver successfully reached the end of the integration interval."
