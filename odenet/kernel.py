@@ -37,7 +37,15 @@ from solvers.methods import has_storage
 from .activations import Activation
 
 
-_ONE = torch.ones(())
+_ONES: dict = {}
+
+
+def _one(like: torch.Tensor) -> torch.Tensor:
+    """A 0-dim 1 of ``like``'s dtype and device, made once."""
+    key = (like.dtype, like.device)
+    if key not in _ONES:
+        _ONES[key] = torch.ones((), dtype=like.dtype, device=like.device)
+    return _ONES[key]
 
 
 class EulerRun(NamedTuple):
@@ -64,7 +72,7 @@ def activation_and_derivative(act: Activation, z: torch.Tensor, ds_out=None) -> 
     """σ(z) (in place in z where σ allows) and σ'(z); tanh shares one evaluation, σ' = 1 - σ²."""
     if act.name == "tanh":
         s = z.tanh_()
-        return s, torch.addcmul(_ONE.to(s.dtype), s, s, value=-1, out=ds_out)  # 1 - s² in one kernel
+        return s, torch.addcmul(_one(s), s, s, value=-1, out=ds_out)  # 1 - s² in one kernel
     ds = act.derivative(z)  # before σ overwrites z
     return act.apply_(z), ds
 
