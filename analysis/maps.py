@@ -6,8 +6,8 @@ For grid points x and a layer range start..stop the Jacobian is
     J(x) = DF_{stop-1} ⋯ DF_0 DA(x) = ∂h_stop/∂x      (start None: from the input)
     J(x) = w_out^T ∂h_L/∂x (· σ_out')                   (output=True: the whole network ∇Φ)
 
-computed batched by the forward variational recursion of :mod:`analysis.tracing` (no per-point
-loop, no autograd).  σ_min, σ_max are its extreme singular values; log|det| and sign are defined
+computed batched by the forward variational recursion of :mod:`analysis.tracing` (the one
+generalised-Euler kernel with tangents, keeping only the last J: no per-point loop, no autograd).  σ_min, σ_max are its extreme singular values; log|det| and sign are defined
 for square J (nan / 0 otherwise).
 """
 from __future__ import annotations
@@ -20,7 +20,7 @@ from odenet import ResNet
 from solvers._validate import check_positive_int
 
 from .critical import check_box
-from .tracing import block_recursion, check_resnet_eval, input_jacobian, output_jacobian, singular_values
+from .tracing import block_run, check_resnet_eval, input_jacobian, output_jacobian, singular_values, slogdet
 
 
 @dataclass
@@ -59,12 +59,11 @@ def range_jacobian(resnet: ResNet, x: torch.Tensor, *, start: int | None = None,
         h, J = input_jacobian(resnet, x)
         if start is not None:
             if start > 0:
-                h = block_recursion(resnet, h, J[:, :, :0], refine, 0, start * refine, keep=False, keep_layer=False)[0][-1]
+                h = block_run(resnet, h, J[:, :, :0], refine, 0, start * refine, record="end").states
             J = torch.eye(resnet.width, dtype=x.dtype, device=x.device).expand(x.shape[0], -1, -1)
-        hs, Js, _ = block_recursion(resnet, h, J, refine, lo * refine, stop * refine, keep=False, keep_layer=False)
-        J = Js[-1]
+        h, J, _ = block_run(resnet, h, J, refine, lo * refine, stop * refine, record="end")
         if output:
-            J = output_jacobian(resnet, hs[-1], J)[1]
+            J = output_jacobian(resnet, h, J)[1]
         return J
 
 
@@ -89,7 +88,7 @@ def jacobian_map(resnet: ResNet, box=((-1.0, 1.0), (-1.0, 1.0)), resolution=200,
     J = range_jacobian(resnet, pts, start=start, stop=stop, refine=refine, output=output)
     sv = singular_values(J)
     if J.shape[-1] == J.shape[-2]:
-        sign, lad = torch.linalg.slogdet(J)
+        sign, lad = slogdet(J)
     else:
         lad = J.new_full((J.shape[0],), float("nan"))
         sign = J.new_zeros(J.shape[0])

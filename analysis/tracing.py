@@ -9,7 +9,9 @@ For a ResNet the Jacobians come from the forward variational recursion
     J_{k+1} = DF_k J_k                                       (J_k = ∂h_k/∂x)
     ∇Φ      = w_out^T J_L   (times s(1 - s) for a sigmoid output s)
 
-run for the whole batch at once: one (m × m) @ (m × batch·n) matrix product per step.  With
+run for the whole batch at once by the one generalised-Euler kernel with tangents
+(:func:`odenet.kernel.generalised_euler`; the states are those of the forward pass bit for bit):
+one (m × m) @ (m × batch·n) matrix product per step, into preallocated outputs.  With
 ``refine = r`` every layer is split into r sub-steps with (ε_r, δ_r) of
 :meth:`odenet.ResNet.refined_weights`, so k runs over L r steps and step k uses layer k // r.
 
@@ -29,27 +31,31 @@ from torch.func import jacfwd, jacrev, vmap
 
 import solvers
 from odenet import ResNet
+from odenet.kernel import activation_and_derivative, generalised_euler
 from solvers._validate import check_nonnegative, check_positive, check_positive_int, check_state
 from solvers.fields import is_piecewise, split_pieces
-from solvers.fixed import FIXED_METHODS
 from solvers.grid import TimeGrid
+from solvers.methods import FIXED_METHODS
+from solvers.solution import SUCCESS, Solution
+
+REACHED = "The solver successfully reached the end of the integration interval."
 
 
-@dataclass
-class Trace:
-    """Trajectories of a batch of inputs with their Jacobians.
+@dataclass(kw_only=True, repr=False, eq=False)
+class Trace(Solution):
+    """Trajectories of a batch of inputs with their Jacobians: a :class:`solvers.Solution`
+    (``t``, ``y`` = the states, the solver statistics, ``status``, ``message``, ``method``,
+    ``step_piece`` = the layer of each step) with what geometry needs in addition.
 
     S is the number of steps (L·refine for a ResNet, the solver's steps for a field), m the state
     dimension, n the input dimension, q the output dimension.
 
-    Attributes
+    Attributes (besides Solution's)
     ----------
     inputs : (batch, n)
         The inputs x.
-    t : (S+1,) float64
-        Times of the recorded states (t_k = k T / S for a ResNet).
     states : (S+1, batch, m)
-        h_0 = A(x), ..., h_S.
+        The same tensor as ``y``: h_0 = A(x), ..., h_S (t_k = k T / S for a ResNet).
     layer_jacobians : (S, batch, m, m) or None
         DF_k = ∂h_{k+1}/∂h_k; None for a trace of the variational equation (adaptive solvers)
         or when not requested.
@@ -69,17 +75,18 @@ class Trace:
     singular_values : (batch, min(q, n))
         Singular values of ``jacobian``, descending.
     step_layer : (S,) int64
-        Layer (piece) of each step.
+        The same tensor as ``step_piece``: the layer (piece) of each step.
     trace_integral : (S+1, batch) or None
         ℓ_k = ∫_0^{t_k} tr D_x f(t, x(t)) dt, integrated with the state (variational traces
         only); Liouville: ``logabsdet ≈ trace_integral``.
     method : str
         ``"resnet"``, a fixed method name, or the adaptive/reference method used.
+
+    ``states``, ``cumulative`` and ``layer_jacobians`` of a ResNet trace are views of the
+    kernel's batch-last storage (not contiguous): index and reshape them, do not ``.view`` them.
     """
 
     inputs: torch.Tensor
-    t: torch.Tensor
-    states: torch.Tensor
     layer_jacobians: torch.Tensor | None
     cumulative: torch.Tensor
     logabsdet: torch.Tensor
@@ -88,17 +95,27 @@ class Trace:
     jacobian: torch.Tensor
     outputs: torch.Tensor | None
     singular_values: torch.Tensor
-    step_layer: torch.Tensor
     trace_integral: torch.Tensor | None
-    method: str
 
     @property
-    def n_steps(self) -> int:
-        return self.states.shape[0] - 1
+    def states(self) -> torch.Tensor:
+        return self.y
+
+    @property
+    def step_layer(self) -> torch.Tensor:
+        return self.step_piece
 
     def __repr__(self) -> str:
         return (f"Trace(method={self.method!r}, states={tuple(self.states.shape)}, "
                 f"cumulative={tuple(self.cumulative.shape)}, logdet_of={self.logdet_of!r})")
+
+
+def _trace_record(*, states: torch.Tensor, step_layer: torch.Tensor, nfev: int, n_rejected: int | None = 0,
+                  **fields) -> Trace:
+    """A Trace of a completed integration: S = len(states) - 1 accepted steps."""
+    S = states.shape[0] - 1
+    return Trace(y=states, step_piece=step_layer, nfev=nfev, n_steps=S, n_accepted=S, n_rejected=n_rejected,
+                 status=SUCCESS, message=REACHED, **fields)
 
 
 # --- helpers shared with analysis.maps -----------------------------------------------------------
@@ -122,14 +139,6 @@ def check_inputs(model: ResNet, x, name: str = "x") -> torch.Tensor:
     return x
 
 
-def _act_and_derivative(act, z):
-    """σ(z), σ'(z); tanh shares one evaluation (σ' = 1 - σ²)."""
-    if act.name == "tanh":
-        s = torch.tanh(z)
-        return s, 1 - s * s
-    return act.fn(z), act.derivative(z)
-
-
 def input_jacobian(model: ResNet, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """h_0 = A(x) and DA(x) of shape (batch, m, n): I, W_in, or diag(σ'(W_in x + b_in)) W_in."""
     B = x.shape[0]
@@ -140,50 +149,45 @@ def input_jacobian(model: ResNet, x: torch.Tensor) -> tuple[torch.Tensor, torch.
     z = torch.addmm(model.inp.bias, x, W.T)
     if model.input_map == "affine":
         return z, W.expand(B, -1, -1)
-    s, ds = _act_and_derivative(model.activation, z)
+    s, ds = activation_and_derivative(model.activation, z)
     return s, ds[:, :, None] * W
 
 
-def block_recursion(model: ResNet, h0: torch.Tensor, J0: torch.Tensor, refine: int, start: int = 0,
-                    stop: int | None = None, keep: bool = True, keep_layer: bool = True):
-    """Run steps start..stop-1 (of L·refine) of h_{k+1} = ε h_k + δ σ(W h_k + b), J_{k+1} = DF_k J_k.
+def block_run(model: ResNet, h0: torch.Tensor, J0: torch.Tensor, refine: int, start: int = 0,
+              stop: int | None = None, record: str = "all", layer_jacobians: bool = False):
+    """Steps start..stop-1 (of L·refine) of h_{k+1} = ε h_k + δ σ(W h_k + b), J_{k+1} = DF_k J_k
+    with BatchNorm folded (eval mode): the one kernel, :func:`odenet.kernel.generalised_euler`.
 
-    ``h0`` (batch, m), ``J0`` (batch, m, n).  Returns (states, Jacobians, DFs): lists of (batch, m),
-    (batch, m, n) and (batch, m, m) tensors (views); states and Jacobians hold every step if
-    ``keep`` else only the last one; DFs is empty unless ``keep_layer``.
+    ``h0`` (batch, m), ``J0`` (batch, m, n).  Returns its :class:`~odenet.kernel.EulerRun`:
+    states (S+1, batch, m), tangents (S+1, batch, m, n) for ``record="all"`` (else the last of
+    each), and the DF_k (S, batch, m, m) if ``layer_jacobians``.
     """
     W, b = model.field.effective_weights()
     eps, delta = model.refined_weights(refine)
-    act = model.activation
-    S = model.depth * refine
-    stop = S if stop is None else stop
-    m, B, n = W.shape[1], h0.shape[0], J0.shape[-1]
-    # batch-last layout: every step is two small GEMMs, W h and W J, and contiguous elementwise work
-    h = h0.T.contiguous()  # (m, batch)
-    J = J0.permute(1, 2, 0).contiguous()  # (m, n, batch)
-    hs, Js, DFs = [h.T], [J.permute(2, 0, 1)], []
-    eye = torch.eye(m, dtype=h0.dtype, device=h0.device)
-    for k in range(start, stop):
-        l = k // refine
-        z = torch.addmm(b[l][:, None], W[l], h)
-        s, ds = _act_and_derivative(act, z)
-        WJ = (W[l] @ J.reshape(m, n * B)).reshape(m, n, B)
-        WJ.mul_(ds[:, None, :])  # diag(σ') W J
-        J = WJ.mul_(delta).add_(J, alpha=eps) if eps != 0 else WJ.mul_(delta)
-        h = torch.add(h * eps, s, alpha=delta) if eps != 1 else torch.add(h, s, alpha=delta)
-        if keep_layer:
-            DFs.append(eps * eye + delta * ds.T[:, :, None] * W[l])
-        if keep:
-            hs.append(h.T)
-            Js.append(J.permute(2, 0, 1))
-        else:
-            hs, Js = [h.T], [J.permute(2, 0, 1)]
-    return hs, Js, DFs
+    return generalised_euler(W.detach(), b.detach(), model.activation, h0, eps, delta, refine=refine, start=start,
+                             stop=stop, tangent=J0, record=record, layer_jacobians=layer_jacobians)
+
+
+def slogdet(J: torch.Tensor, chunk_elements: int = 1 << 20) -> tuple[torch.Tensor, torch.Tensor]:
+    """sign and log|det| of a stack of square matrices (…, m, m), computed over the leading axis
+    in chunks of about ``chunk_elements`` so that LAPACK's copies stay small beside J; 2×2 by
+    the closed form det = a d - b c."""
+    if J.shape[-2:] == (2, 2):
+        det = J[..., 0, 0] * J[..., 1, 1] - J[..., 0, 1] * J[..., 1, 0]
+        return torch.sign(det), torch.log(det.abs())
+    if J.requires_grad and torch.is_grad_enabled():
+        return torch.linalg.slogdet(J)  # differentiable, unchunked
+    sign = J.new_empty(J.shape[:-2])
+    lad = J.new_empty(J.shape[:-2])
+    step = max(1, chunk_elements // max(1, J[0].numel()))
+    for i in range(0, J.shape[0], step):
+        torch.linalg.slogdet(J[i:i + step], out=(sign[i:i + step], lad[i:i + step]))
+    return sign, lad
 
 
 def output_jacobian(model: ResNet, hL: torch.Tensor, JL: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Φ(x) (batch, q) and ∇Φ = w_out^T J_L (batch, q, n), times p(1 - p) for a sigmoid output p."""
-    logits = model.out(hL)
+    logits = model.out(hL.contiguous())  # as the forward pass's readout, bit for bit
     jac = torch.einsum("qm,bmn->bqn", model.out.weight, JL)
     if model.output == "sigmoid":
         p = torch.sigmoid(logits)
@@ -207,7 +211,7 @@ def singular_values(J: torch.Tensor) -> torch.Tensor:
 
 def _slogdet_blocks(DF: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Cumulative sign and log|det| of DF_{k-1} ⋯ DF_0 from the per-step slogdets; index 0: (1, 0)."""
-    sgn, lad = torch.linalg.slogdet(DF)  # (S, batch)
+    sgn, lad = slogdet(DF)  # (S, batch)
     one = torch.ones_like(sgn[:1])
     return torch.cat([one, torch.cumprod(sgn, 0)]), torch.cat([torch.zeros_like(lad[:1]), torch.cumsum(lad, 0)])
 
@@ -257,24 +261,22 @@ def _trace_resnet(model: ResNet, x, refine, keep_layer) -> Trace:
     with torch.no_grad():
         h0, J0 = input_jacobian(model, x)
         square = model.width == model.n_in
-        hs, Js, DFs = block_recursion(model, h0, J0, refine, keep=True, keep_layer=keep_layer or not square)
-        states = torch.stack(hs)
-        cumulative = torch.stack(Js)  # (S+1, batch, m, n)
-        DF = torch.stack(DFs) if DFs else None
+        run = block_run(model, h0, J0, refine, record="all", layer_jacobians=keep_layer or not square)
+        states, cumulative, DF = run  # (S+1, batch, m), (S+1, batch, m, n), (S, batch, m, m)
         if square:
-            sign, lad = torch.linalg.slogdet(cumulative)
+            sign, lad = slogdet(cumulative)
             logdet_of = "cumulative"
         else:
             sign, lad = _slogdet_blocks(DF)
             logdet_of = "blocks"
-        outputs, jac = output_jacobian(model, hs[-1], cumulative[-1])
+        outputs, jac = output_jacobian(model, states[-1], cumulative[-1])
         S = model.depth * refine
         t = TimeGrid(0.0, model.T, S, model.depth).nodes(device=x.device)
-        return Trace(inputs=x, t=t, states=states, layer_jacobians=DF if keep_layer else None,
-                     cumulative=cumulative, logabsdet=lad, sign=sign, logdet_of=logdet_of, jacobian=jac,
-                     outputs=outputs, singular_values=singular_values(jac),
-                     step_layer=torch.arange(S, device=x.device) // refine, trace_integral=None,
-                     method="resnet")
+        return _trace_record(inputs=x, t=t, states=states, layer_jacobians=DF if keep_layer else None,
+                             cumulative=cumulative, logabsdet=lad, sign=sign, logdet_of=logdet_of, jacobian=jac,
+                             outputs=outputs, singular_values=singular_values(jac), nfev=S,
+                             step_layer=torch.arange(S, device=x.device) // refine, trace_integral=None,
+                             method="resnet")
 
 
 def _pointwise(f):
@@ -304,7 +306,8 @@ def _trace_field_fixed(field, x, method, t_span, steps, eps, delta, keep_layer) 
         raise ValueError(f"eps and delta apply to method='euler' only; got method={method!r}")
     eps = check_nonnegative("eps", eps)
     delta = grid.h if delta is None else check_positive("delta", delta)
-    step = FIXED_METHODS[method].step
+    stepper = solvers.GeneralisedEuler(eps, delta) if method == "euler" else FIXED_METHODS[method]
+    step, stages = stepper.step, stepper.stages
     r = grid.steps_per_piece
     B, d = x.shape
     h, J = x, torch.eye(d, dtype=x.dtype, device=x.device).expand(B, d, d)
@@ -314,7 +317,7 @@ def _trace_field_fixed(field, x, method, t_span, steps, eps, delta, keep_layer) 
         tk = grid.node(k)
 
         def phi(v, f1=f1, tk=tk):
-            y = step(f1, tk, grid.h, v, None, eps, delta)
+            y = step(f1, tk, grid.h, v, None)
             return y, y
 
         DF, h = vmap(jacfwd(phi, has_aux=True))(h)
@@ -323,13 +326,13 @@ def _trace_field_fixed(field, x, method, t_span, steps, eps, delta, keep_layer) 
         Js.append(J.detach())
         DFs.append(DF.detach())
     states, cumulative, DF = torch.stack(hs), torch.stack(Js), torch.stack(DFs)
-    sign, lad = torch.linalg.slogdet(cumulative)
-    return Trace(inputs=x, t=grid.nodes(device=x.device), states=states,
-                 layer_jacobians=DF if keep_layer else None, cumulative=cumulative, logabsdet=lad,
-                 sign=sign, logdet_of="cumulative", jacobian=cumulative[-1], outputs=None,
-                 singular_values=singular_values(cumulative[-1]),
-                 step_layer=torch.arange(grid.n, device=x.device) * grid.pieces // grid.n,
-                 trace_integral=None, method=method)
+    sign, lad = slogdet(cumulative)
+    return _trace_record(inputs=x, t=grid.nodes(device=x.device), states=states, nfev=stages * grid.n,
+                         layer_jacobians=DF if keep_layer else None, cumulative=cumulative, logabsdet=lad,
+                         sign=sign, logdet_of="cumulative", jacobian=cumulative[-1], outputs=None,
+                         singular_values=singular_values(cumulative[-1]),
+                         step_layer=torch.arange(grid.n, device=x.device) * grid.pieces // grid.n,
+                         trace_integral=None, method=method)
 
 
 class _Variational:
@@ -369,11 +372,12 @@ def _trace_variational(field, x, method, t_span, rtol, atol) -> Trace:
         raise RuntimeError(f"variational integration failed: {sol.message}")
     y = sol.y.to(x.dtype)
     states, cumulative = y[:, :, :d], y[:, :, d:d + d * d].reshape(len(y), B, d, d)
-    sign, lad = torch.linalg.slogdet(cumulative)
-    return Trace(inputs=x, t=sol.t, states=states, layer_jacobians=None, cumulative=cumulative,
-                 logabsdet=lad, sign=sign, logdet_of="cumulative", jacobian=cumulative[-1], outputs=None,
-                 singular_values=singular_values(cumulative[-1]),
-                 step_layer=sol.step_piece, trace_integral=y[:, :, -1], method=method)
+    sign, lad = slogdet(cumulative)
+    return _trace_record(inputs=x, t=sol.t, states=states, layer_jacobians=None, cumulative=cumulative,
+                         nfev=sol.nfev, n_rejected=sol.n_rejected,
+                         logabsdet=lad, sign=sign, logdet_of="cumulative", jacobian=cumulative[-1], outputs=None,
+                         singular_values=singular_values(cumulative[-1]),
+                         step_layer=sol.step_piece, trace_integral=y[:, :, -1], method=method)
 
 
 @dataclass

@@ -6,7 +6,8 @@ pass is written with batched kernels: member k sees its own mini-batch x_k (K, B
 
     h_0 = A_k(x_k),   h_{l+1} = ε h_l + δ σ(BN_kl(W_kl h_l + b_kl)),   Φ_k = w_k^T h_L + b_k
 
-(one baddbmm per affine map).  The loss is Σ_k ℓ_k, so the gradient with respect to member k's parameters is
+(one baddbmm per affine map; the blocks are the one generalised-Euler kernel,
+:func:`odenet.kernel.generalised_euler`, with its member axis).  The loss is Σ_k ℓ_k, so the gradient with respect to member k's parameters is
 ∇ℓ_k; Adam is elementwise, so one Adam over the stacked tensors is K independent Adams (one step
 count, as every member takes the same number of steps).  Member k draws its initialisation and
 its data order from its own seed exactly as :func:`odenet.train` does, so the ensemble agrees with
@@ -33,6 +34,7 @@ from torch import nn
 
 from solvers._validate import check_memory, check_seed
 
+from .kernel import generalised_euler
 from .neural_ode import NeuralODE
 from .resnet import ResNet
 from .training import (Split, TrainResult, _check_overrides_and_freeze, apply_overrides,
@@ -91,6 +93,7 @@ class _Batched:
         self.params = {n: torch.stack([d[n].detach() for d in pm]).clone() for n in pm[0]}
         self.buffers = {n: torch.stack([d[n] for d in bm]).clone() for n, b in bm[0].items() if b.is_floating_point()}
         self.bn = template.field.bn
+        self.activation = template.activation
         self.act = template.activation.fn
         self.logits_out = template.output == "sigmoid"
 
@@ -102,14 +105,9 @@ class _Batched:
             h = _affine(x, P["inp.weight"], P["inp.bias"])
             if t.input_map == "activated":
                 h = self.act(h)
-        eps, delta = t.eps, t.delta
-        W, b = P["field.weight"], P["field.bias"]
-        for l in range(t.depth):
-            z = _affine(h, W[:, l], b[:, l])
-            if self.bn is not None:
-                z = self._batchnorm(z, l, training)
-            s = self.act(z)
-            h = torch.add(h, s, alpha=delta) if eps == 1 else torch.add(h * eps, s, alpha=delta)
+        norm = None if self.bn is None else (lambda z, l: self._batchnorm(z, l, training))
+        h = generalised_euler(P["field.weight"], P["field.bias"], self.activation, h, t.eps, t.delta,
+                              norm=norm).states
         y = _affine(h, P["out.weight"], P["out.bias"])
         return torch.sigmoid(y) if (self.logits_out and not logits) else y
 

@@ -18,6 +18,9 @@ from solvers import TimeGrid
 from solvers._validate import check_positive, check_positive_int
 
 from .activations import Activation, get_activation
+from solvers.methods import has_storage
+
+from .kernel import generalised_euler, layer_operands
 
 
 class _Block:
@@ -83,6 +86,42 @@ class LayerField(nn.Module):
 
     def forward(self, t, x: torch.Tensor) -> torch.Tensor:
         return self.piece(self.pieces.piece_of_time(t))(t, x)
+
+    def generalised_euler(self, x0: torch.Tensor, eps: float, delta: float, steps: int,
+                          record: str = "end") -> torch.Tensor:
+        """``steps`` (a multiple r of L) steps of x_{k+1} = ε x_k + δ f(t_k, x_k), layer k // r, by
+        :func:`odenet.kernel.generalised_euler`: every state (steps + 1, batch, m) for
+        ``record="all"``, else the last (batch, m).  The solvers' hook (:mod:`solvers.fields`)."""
+        states = generalised_euler(self.weight, self.bias, self.activation, x0, eps, delta,
+                                   refine=steps // self.depth, record=record,
+                                   norm=None if self.bn is None else self._norm, layers=self._layers()).states
+        # batch-first memory, as the input: what follows (a readout GEMM) then rounds alike
+        # whether the states came from the forward pass or from a solve
+        return states.contiguous()
+
+    def _norm(self, z: torch.Tensor, l: int) -> torch.Tensor:
+        return self.bn[l](z)
+
+    def _layers(self) -> tuple[tuple, tuple] | None:
+        """Per-layer views of the parameters (:func:`odenet.kernel.layer_operands`), kept while the
+        parameters are the same tensors: views follow in-place writes, and a replaced tensor
+        (``.to``, ``.data =``, a copy of the module) has another address and is split anew.
+        None inside a torch.func transform (functional_call may swap in wrapped tensors)."""
+        if not (has_storage(self.weight) and has_storage(self.bias)):
+            return None
+        key = (self.weight.data_ptr(), self.bias.data_ptr(), self.weight.shape, self.bias.shape,
+               self.weight.dtype, self.weight.device)
+        cached = self.__dict__.get("_layer_views")
+        if cached is None or cached[0] != key:
+            with torch.no_grad():
+                cached = (key, layer_operands(self.weight, self.bias))
+            self.__dict__["_layer_views"] = cached
+        return cached[1]
+
+    def __getstate__(self):
+        state = super().__getstate__()
+        state.pop("_layer_views", None)  # views of the parameters: never pickled or deep-copied
+        return state
 
     def effective_weights(self) -> tuple[torch.Tensor, torch.Tensor]:
         """(W_eff, b_eff) of shape (L, m, m), (L, m) with eval-mode BatchNorm folded in:
@@ -167,6 +206,23 @@ class DampedField(nn.Module):
         self.gamma = float(gamma)
         self.gain = float(gain)
         self.pieces = field.pieces
+
+    @property
+    def generalised_euler(self):
+        """The inner field's kernel (None if it has none), for the iteration on g:
+
+            ε' x + δ' g(x) = (ε' - δ' γ) x + (δ' a) f(x),
+
+        so that Euler with the layer step on the associated ODE runs the network's own kernel."""
+        inner = getattr(self.field, "generalised_euler", None)
+        if not callable(inner):
+            return None
+        gamma, gain = self.gamma, self.gain
+
+        def run(x0: torch.Tensor, eps: float, delta: float, steps: int, record: str = "end") -> torch.Tensor:
+            return inner(x0, eps - delta * gamma, delta * gain, steps, record)
+
+        return run
 
     def piece(self, l: int):
         f = self.field.piece(l)

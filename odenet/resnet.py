@@ -4,8 +4,9 @@
     h_{l+1} = ε h_l + δ σ(W_l h_l + b_l),  l = 0..L-1
     Φ(x)    = w_out^T h_L + b_out                    (optionally through a sigmoid)
 
-The blocks are the generalised Euler iteration of :func:`solvers.euler_iteration` on the
-model's own :class:`~odenet.fields.LayerField`: the forward pass *is* the Euler solve.
+The blocks are the generalised Euler iteration of the one kernel, :func:`odenet.kernel.generalised_euler`,
+on the model's own :class:`~odenet.fields.LayerField`, which ``solvers.solve(method="euler")`` on
+that field runs too: the forward pass *is* the Euler solve, by construction.
 """
 from __future__ import annotations
 
@@ -275,7 +276,7 @@ class ResNet(nn.Module):
         """h_L from h_0: the generalised Euler iteration, refined by ``refine`` sub-steps per layer
         (see :meth:`refined_weights`)."""
         eps, delta = self.refined_weights(refine)
-        return solvers.euler_iteration(self.field, h0, eps, delta, self.depth * refine)
+        return self.field.generalised_euler(h0, eps, delta, self.depth * refine, "end")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.readout(self.blocks(self.embed(x)))
@@ -287,7 +288,7 @@ class ResNet(nn.Module):
     def states(self, x: torch.Tensor, refine: int = 1) -> torch.Tensor:
         """All block states h_0, ..., h_{L m}: shape (L m + 1, batch, width)."""
         eps, delta = self.refined_weights(refine)
-        return solvers.euler_iteration(self.field, self.embed(x), eps, delta, self.depth * refine, record_all=True)
+        return self.field.generalised_euler(self.embed(x), eps, delta, self.depth * refine, "all")
 
     def solve(self, x: torch.Tensor, refine: int = 1, **kw) -> solvers.Solution:
         """The block iteration h_0 = A(x), ..., h_{L m} as a :class:`solvers.Solution`: L m steps of

@@ -1,35 +1,81 @@
-"""Benchmark: singular-value map of the Jacobian ∂h_L/∂x over a 200 × 200 grid of the input plane
-through a 20-block width-2 ResNet (ε = 1, δ = 0.1, tanh), in one process:
+"""Benchmark: singular-value map of the Jacobian ∂h_L/∂x over a grid of the input plane through a
+20-block width-2 ResNet (ε = 1, δ = 0.1, tanh), float64, in one process:
 
-- ours:     analysis.jacobian_map (forward variational recursion, batched over the grid);
-- baseline: a per-point loop of torch.autograd.functional.jacobian followed by svdvals (the
-            approach of the paper's published code).  The loop over 40 000 points is slow, so it
-            is timed on a random subsample of ``--sample`` points and scaled per point;
-- forward:  the plain forward pass model(x) over the same grid (no Jacobian).
+- ours:     ``analysis.jacobian_map`` (the one kernel with tangents, record="end", batched over
+            the grid);
+- forward:  the plain forward pass ``model(x)`` over the same grid (no Jacobian);
+- trace:    ``analysis.trace`` over the same grid (every state and Jacobian kept);
+- baseline: a per-point loop of ``torch.autograd.functional.jacobian`` followed by ``svdvals``
+            (the approach of the paper's published code), timed on a random subsample of
+            ``--sample`` points and scaled per point.
 
-Prints medians over ``--repeats`` runs and the ratios.  Usage:
+ours, forward and trace are interleaved repeat by repeat; medians; the load average is printed.
+With ``--memory`` the peak memory of ``trace`` is measured against the size of its output, in a
+fresh Python process per measurement: peak = (the process's maximum resident set size after the
+trace, ``resource.getrusage``) - (its resident set size just before, /proc/self/statm), after a
+warm-up trace on a few points so that libraries are loaded; large tensors are mmap'd by the
+allocator and returned on free, so the resident set follows the tensors.
 
-    .venv/bin/python scripts/bench_geometry.py [--grid 200] [--depth 20] [--sample 400] [--repeats 7] [--threads N]
+    python scripts/bench_geometry.py [--grid 200] [--depth 20] [--sample 400] [--repeats 7] [--threads N] [--memory]
 """
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import statistics
+import subprocess
+import sys
 import time
 
 import torch
 
-from analysis import jacobian_map
+from analysis import jacobian_map, trace
 from odenet import ResNet
 
 
-def median_time(fn, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
+def median_times(fns: dict, repeats: int) -> dict:
+    for fn in fns.values():
         fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
+    times = {k: [] for k in fns}
+    for _ in range(repeats):
+        for k, fn in fns.items():
+            t = time.perf_counter()
+            fn()
+            times[k].append(time.perf_counter() - t)
+    return {k: statistics.median(v) for k, v in times.items()}
+
+
+def _model(depth, seed):
+    return ResNet.neural_ode(2, 2, 1, depth=depth, T=2.0, seed=seed).eval()
+
+
+def _grid(n):
+    ax = torch.linspace(-2.0, 2.0, n, dtype=torch.float64)
+    return torch.cartesian_prod(ax, ax)
+
+
+def memory_child(grid: int, depth: int, refine: int) -> None:
+    """In a fresh process: print the peak resident memory of one trace and its output size (JSON)."""
+    import resource
+
+    model = _model(depth, 0)
+    X = _grid(grid)
+    trace(model, X[:16], refine=refine)  # warm-up: libraries and kernels loaded
+
+    def rss():
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+    before = rss()
+    peak_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    tr = trace(model, X, refine=refine)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    storages = {}
+    for v in vars(tr).values():
+        if isinstance(v, torch.Tensor):
+            storages[v.untyped_storage().data_ptr()] = v.untyped_storage().nbytes()
+    print(json.dumps(dict(peak=peak - before, output=sum(storages.values()), peak_before=peak_before - before)))
 
 
 def main() -> None:
@@ -40,18 +86,22 @@ def main() -> None:
     p.add_argument("--repeats", type=int, default=7)
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--memory", action="store_true", help="measure trace's peak memory (fresh processes)")
+    p.add_argument("--memory-child", type=int, default=None, help=argparse.SUPPRESS)
     a = p.parse_args()
     if a.threads:
         torch.set_num_threads(a.threads)
-    model = ResNet.neural_ode(2, 2, 1, depth=a.depth, T=2.0, seed=a.seed).eval()
+    if a.memory_child is not None:
+        memory_child(a.grid, a.depth, a.memory_child)
+        return
+    print(f"load average before: {os.getloadavg()}")
+    model = _model(a.depth, a.seed)
     box = ((-2.0, 2.0), (-2.0, 2.0))
-    ax = torch.linspace(-2.0, 2.0, a.grid, dtype=torch.float64)
-    X = torch.cartesian_prod(ax, ax)
+    X = _grid(a.grid)
     N = X.shape[0]
-
-    ours = median_time(lambda: jacobian_map(model, box, a.grid), a.repeats)
     with torch.no_grad():
-        fwd = median_time(lambda: model(X), a.repeats)
+        t = median_times(dict(ours=lambda: jacobian_map(model, box, a.grid), forward=lambda: model(X),
+                              trace=lambda: trace(model, X, layer_jacobians=False)), a.repeats)
 
     def h_L(v):
         return model.blocks(model.embed(v[None]))[0]
@@ -62,21 +112,32 @@ def main() -> None:
     def loop():
         return torch.stack([torch.linalg.svdvals(torch.autograd.functional.jacobian(h_L, x)) for x in sub])
 
-    per_point = median_time(loop, max(1, a.repeats // 3)) / a.sample
+    per_point = median_times(dict(loop=loop), max(1, a.repeats // 3))["loop"] / a.sample
     base = per_point * N
-    # same numbers from both sides
     jm = jacobian_map(model, box, a.grid)
     ref = loop()
     ours_sv = torch.stack([jm.sigma_max.T.reshape(-1), jm.sigma_min.T.reshape(-1)], 1)[idx]
     err = float((ours_sv - ref).abs().max())
 
-    print(f"grid {a.grid}x{a.grid} = {N} points, {a.depth} blocks, width 2, threads {torch.get_num_threads()}")
-    print(f"ours (jacobian_map, batched recursion): {ours * 1e3:9.2f} ms")
-    print(f"plain forward pass model(x):            {fwd * 1e3:9.2f} ms")
+    print(f"grid {a.grid}x{a.grid} = {N} points, {a.depth} blocks, width 2, threads {torch.get_num_threads()}, "
+          f"medians of {a.repeats} interleaved repeats")
+    print(f"ours (jacobian_map):                    {t['ours'] * 1e3:9.2f} ms")
+    print(f"plain forward pass model(x):            {t['forward'] * 1e3:9.2f} ms")
+    print(f"trace (states and Jacobians kept):      {t['trace'] * 1e3:9.2f} ms")
     print(f"per-point autograd loop (scaled from {a.sample} points, {per_point * 1e6:.0f} us/point): {base:9.2f} s")
-    print(f"speed-up loop / ours:    {base / ours:9.0f}x   (target >= 500x)")
-    print(f"cost ours / forward:     {ours / fwd:9.2f}x   (target <= 3x)")
+    print(f"speed-up loop / ours:    {base / t['ours']:9.0f}x   (target >= 2000x)")
+    print(f"cost ours / forward:     {t['ours'] / t['forward']:9.2f}x   (target <= 1.3x)")
+    print(f"cost trace / ours:       {t['trace'] / t['ours']:9.2f}x")
     print(f"max |sigma_ours - sigma_loop| on the subsample: {err:.2e}")
+    if a.memory:
+        for refine in (1, 5):
+            out = subprocess.run([sys.executable, __file__, "--grid", str(a.grid), "--depth", str(a.depth),
+                                  "--memory-child", str(refine)] + (["--threads", str(a.threads)] if a.threads else []),
+                                 capture_output=True, text=True, check=True, env=dict(os.environ))
+            r = json.loads(out.stdout.strip().splitlines()[-1])
+            print(f"trace refine={refine}: peak {r['peak'] / 2**20:.1f} MiB for an output of {r['output'] / 2**20:.1f} "
+                  f"MiB: {r['peak'] / r['output']:.2f}x   (target <= 1.3x)")
+    print(f"load average after: {os.getloadavg()}")
 
 
 if __name__ == "__main__":

@@ -1,14 +1,29 @@
-"""Benchmark: odenet's Euler iteration against a raw PyTorch loop and torchdiffeq's fixed-grid
-Euler, on the same piecewise-constant tanh field, in one process (inference, torch.no_grad()).
+"""Benchmark: odenet's generalised-Euler kernel against hand-written PyTorch loops, torchdiffeq
+and (if installed) JAX, on the same piecewise-constant tanh field, in one process (inference).
 
     python scripts/bench_solvers.py [--repeats 15] [--quick] [--threads N] [--device cpu|cuda]
+    python scripts/bench_solvers.py --adaptive         # nfev at matched accuracy vs torchdiffeq
 
-For each (batch, width) it prints the median wall time of each side and the ratios
-ours / baseline (below 1 means ours is faster).
+JAX is not a dependency: without it the JAX column is skipped (and the script says so).  To
+include it, run the script with a Python that has JAX and the project's environment on its path.
+
+Fixed steps, L = 100 layers, for each (batch, width, dtype) the median wall time over interleaved
+repeats of
+
+- ``solve``:   ``solvers.solve(field, x0, method="euler", record="end")`` (ours);
+- ``forward``: ``ResNet.forward`` of a ResNet with that field (ours: blocks and readout);
+- ``raw``:     the loop users write, ``x = x + h * tanh(x @ W[l].T + b[l])``;
+- ``tuned``:   the tuned eager loop of issue 13, ``addmm(out=)``, ``tanh_``, ``add(alpha=, out=)``;
+- ``tdq``:     torchdiffeq's fixed-grid Euler (its field looks the layer up from the float time);
+- ``jax``:     a jitted ``lax.fori_loop`` of the same step, if JAX is importable.
+
+The forward pass is compared with raw/tuned loops that also apply the readout.  Ratios are
+ours / baseline (below 1: ours is faster).  The load average is printed before and after.
 """
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import time
 
@@ -16,7 +31,7 @@ import torch
 import torchdiffeq
 
 import solvers
-from odenet import LayerField
+from odenet import LayerField, ResNet
 
 
 def median_times(fns: dict, repeats: int, sync) -> dict:
@@ -35,23 +50,61 @@ def median_times(fns: dict, repeats: int, sync) -> dict:
     return {name: statistics.median(t) for name, t in times.items()}
 
 
+def jax_side(W, b, x0, h, L):
+    """A jitted lax.fori_loop of the Euler step, or None without JAX."""
+    try:
+        import jax
+        import jax.numpy as jnp
+    except ImportError:
+        return None
+    if x0.dtype == torch.float64:
+        jax.config.update("jax_enable_x64", True)
+    Wj, bj, xj = (jnp.asarray(t.cpu().numpy()) for t in (W, b, x0))
+
+    @jax.jit
+    def loop(x):
+        def body(l, x):
+            return x + h * jnp.tanh(x @ Wj[l].T + bj[l])
+        return jax.lax.fori_loop(0, L, body, x)
+
+    t0 = time.perf_counter()
+    loop(xj).block_until_ready()
+    compile_s = time.perf_counter() - t0
+    return (lambda: loop(xj).block_until_ready()), compile_s
+
+
 def run(batch: int, width: int, L: int, repeats: int, dtype=torch.float32, device="cpu") -> dict:
     T = 1.0
     g = torch.Generator().manual_seed(0)
-    field = LayerField(width, L, T, dtype=dtype).requires_grad_(False)
+    model = ResNet(width, width, 1, L, eps=1.0, delta=T / L, T=T, dtype=dtype).requires_grad_(False)
+    field = model.field
     field.weight.copy_(torch.randn(L, width, width, generator=g, dtype=dtype) / width ** 0.5)
     field.bias.copy_(torch.randn(L, width, generator=g, dtype=dtype))
-    field.to(device)
+    model.to(device)
     x0 = torch.randn(batch, width, generator=g, dtype=dtype).to(device)
     W, b, h = field.weight, field.bias, T / L
+    wo, bo = model.out.weight, model.out.bias
 
-    def ours():
+    def solve():
         return solvers.solve(field, x0, method="euler", record="end").y[-1]
+
+    def forward():
+        return model(x0)
 
     def raw_loop():  # what users write by hand
         x = x0
         for l in range(L):
             x = x + h * torch.tanh(x @ W[l].T + b[l])
+        return x
+
+    z = torch.empty_like(x0)
+    bufs = (torch.empty_like(x0), torch.empty_like(x0))
+
+    def tuned_loop():  # the tuned eager loop of issue 13
+        x = x0
+        for l in range(L):
+            torch.addmm(b[l], x, W[l].T, out=z).tanh_()
+            x = torch.add(x, z, alpha=h, out=bufs[l % 2])
         return x
 
     def tdq_func(t, x):  # torchdiffeq needs the layer looked up from a float time
@@ -61,37 +114,101 @@ def run(batch: int, width: int, L: int, repeats: int, dtype=torch.float32, devic
     t_grid = torch.linspace(0, T, L + 1, dtype=dtype, device=device)
     sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
 
-    def torchdiffeq_euler():
+    def tdq():
         return torchdiffeq.odeint(tdq_func, x0, t_grid, method="euler")[-1]
 
+    sides = dict(solve=solve, forward=forward, raw=raw_loop, tuned=tuned_loop, raw_fwd=lambda: raw_loop() @ wo.T + bo,
+                 tuned_fwd=lambda: torch.addmm(bo, tuned_loop(), wo.T), tdq=tdq)
+    jx = jax_side(W, b, x0, h, L) if device == "cpu" else None
+    if jx is not None:
+        sides["jax"] = jx[0]
     with torch.no_grad():
-        diff_raw = (ours() - raw_loop()).abs().max().item()
-        diff_tdq = (ours() - torchdiffeq_euler()).abs().max().item()
-        t = median_times(dict(ours=ours, raw=raw_loop, tdq=torchdiffeq_euler), repeats, sync)
-    return dict(batch=batch, width=width, L=L, **t, diff_raw=diff_raw, diff_tdq=diff_tdq)
+        diffs = {name: (solve() - f()).abs().max().item() for name, f in
+                 (("raw", raw_loop), ("tuned", tuned_loop), ("tdq", tdq))}
+        diffs["forward"] = (forward() - raw_loop() @ wo.T - bo).abs().max().item()
+        t = median_times(sides, repeats, sync)
+    return dict(batch=batch, width=width, L=L, dtype=str(dtype).removeprefix("torch."), times=t, diffs=diffs,
+                jax_compile_s=None if jx is None else jx[1])
+
+
+def adaptive(depths=(20, 100), rtols=(1e-4, 1e-6, 1e-8, 1e-10), batch=64) -> None:
+    """nfev and error against a float64 DOP853 reference (rtol = atol = 1e-12): ours (restart at
+    each layer boundary, carrying the last accepted step across it) against torchdiffeq's dopri5
+    with ``jump_t`` at the layer boundaries on the whole interval."""
+    print(f"\nadaptive dopri5, width 2, batch {batch}, float64; error = max |y - y_ref| at T")
+    print(f"{'L':>4} {'rtol':>7} {'carry nfev':>10} {'carry err':>10} {'tdq jump nfev':>13} {'tdq jump err':>12} "
+          f"{'restart nfev':>12} {'restart err':>11} {'our jump nfev':>13} {'our jump err':>12}")
+    for L in depths:
+        g = torch.Generator().manual_seed(1)
+        model = ResNet(2, 2, 1, L, eps=1.0, delta=2.0 / L, T=2.0)
+        with torch.no_grad():
+            model.field.weight.copy_(torch.randn(L, 2, 2, generator=g, dtype=torch.float64) * 1.5)
+            model.field.bias.copy_(torch.randn(L, 2, generator=g, dtype=torch.float64))
+        x0 = torch.randn(batch, 2, generator=g, dtype=torch.float64)
+        ode = model.ode()
+        with torch.no_grad():
+            ref = solvers.solve(ode, x0, method="DOP853", rtol=1e-12, atol=1e-12, record="end").y[-1]
+            for rtol in rtols:
+                atol = rtol * 1e-2
+                rows = []
+                for how in ("carry", "restart", "jump"):
+                    sol = solvers.solve(ode, x0, method="dopri5", rtol=rtol, atol=atol, record="end",
+                                        boundaries=how)
+                    rows.append((sol.nfev, (sol.y[-1] - ref).abs().max().item()))
+                counter = [0]
+
+                def f(t, x):  # torchdiffeq may evaluate past T (it overshoots, then interpolates)
+                    counter[0] += 1
+                    return ode(min(float(t), 2.0), x)
+
+                jumps = ode.pieces.nodes()[1:-1]
+                y = torchdiffeq.odeint(f, x0, torch.tensor([0.0, 2.0], dtype=torch.float64), method="dopri5",
+                                       rtol=rtol, atol=atol, options={"jump_t": jumps})[-1]
+                jump = (counter[0], (y - ref).abs().max().item())
+                print(f"{L:>4} {rtol:>7.0e} {rows[0][0]:>10} {rows[0][1]:>10.2e} {jump[0]:>13} {jump[1]:>12.2e} "
+                      f"{rows[1][0]:>12} {rows[1][1]:>11.2e} {rows[2][0]:>13} {rows[2][1]:>12.2e}", flush=True)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=15)
-    parser.add_argument("--quick", action="store_true", help="small sizes only, 3 repeats")
-    parser.add_argument("--dtype", choices=["float32", "float64"], default="float32")
+    parser.add_argument("--repeats", type=int, default=None, help="default 15 (3 with --quick)")
+    parser.add_argument("--quick", action="store_true", help="the three batch-256 cases only, 3 repeats")
     parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's)")
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--adaptive", action="store_true", help="only the adaptive nfev comparison")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    dtype = getattr(torch, args.dtype)
-    sizes = [(256, 2), (256, 32)] if args.quick else [(256, 2), (256, 32), (65536, 2), (65536, 32)]
-    repeats = 3 if args.quick else args.repeats
+    if args.adaptive:
+        print(f"load average {os.getloadavg()}")
+        adaptive()
+        return
+    cases = [(256, 2, torch.float32), (256, 2, torch.float64), (256, 32, torch.float32),
+             (65536, 2, torch.float32), (65536, 32, torch.float32)]
+    if args.quick:
+        cases = cases[:3]
+    repeats = args.repeats or (3 if args.quick else 15)
     where = torch.cuda.get_device_name() if args.device == "cuda" else f"CPU, {torch.get_num_threads()} threads"
-    print(f"torch {torch.__version__}, {where}, dtype {args.dtype}, L = 100, median of {repeats} interleaved repeats")
-    print(f"{'batch':>6} {'width':>5} {'ours ms':>9} {'raw ms':>9} {'tdq ms':>9} {'ours/raw':>9} {'ours/tdq':>9}"
-          f" {'max|ours-raw|':>14} {'max|ours-tdq|':>14}")
-    for batch, width in sizes:
+    try:
+        import jax  # noqa: F401
+        has_jax = f"JAX {jax.__version__}"
+    except ImportError:
+        has_jax = "JAX not installed: the JAX column is skipped"
+    print(f"torch {torch.__version__}, {where}, L = 100, median of {repeats} interleaved repeats; {has_jax}")
+    print(f"load average before: {os.getloadavg()}")
+    print(f"{'batch':>6} {'width':>5} {'dtype':>7} {'solve us/step':>13} {'solve/raw':>9} {'solve/tuned':>11} "
+          f"{'fwd/raw':>8} {'fwd/tuned':>9} {'tdq/solve':>9} {'solve/jax':>9}  max|solve-raw|")
+    for batch, width, dtype in cases:
         r = run(batch, width, 100, repeats, dtype, args.device)
-        print(f"{batch:>6} {width:>5} {1e3 * r['ours']:>9.3f} {1e3 * r['raw']:>9.3f} {1e3 * r['tdq']:>9.3f} "
-              f"{r['ours'] / r['raw']:>9.3f} {r['ours'] / r['tdq']:>9.3f} {r['diff_raw']:>14.2e} {r['diff_tdq']:>14.2e}")
+        t = r["times"]
+        jax_ratio = f"{t['solve'] / t['jax']:>9.2f}" if "jax" in t else f"{'-':>9}"
+        print(f"{batch:>6} {width:>5} {r['dtype']:>7} {1e6 * t['solve'] / 100:>13.2f} {t['solve'] / t['raw']:>9.3f} "
+              f"{t['solve'] / t['tuned']:>11.3f} {t['forward'] / t['raw_fwd']:>8.3f} "
+              f"{t['forward'] / t['tuned_fwd']:>9.3f} {t['tdq'] / t['solve']:>9.2f} {jax_ratio}  "
+              f"{r['diffs']['raw']:.1e}", flush=True)
+        if "jax" in t:
+            print(f"{'':>20} jax: {1e6 * t['jax'] / 100:.2f} us/step, compile {r['jax_compile_s']:.2f} s")
+    print(f"load average after: {os.getloadavg()}")
 
 
 if __name__ == "__main__":

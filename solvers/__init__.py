@@ -1,15 +1,17 @@
-"""How to integrate: fixed-step explicit methods, adaptive methods (torchdiffeq), float64
-reference solutions (scipy), the time grid and the Solution record.
+"""How to integrate: fixed-step method objects (tableau-driven explicit Runge-Kutta, the
+generalised Euler step), adaptive methods (torchdiffeq), float64 reference solutions (scipy),
+the time grid and the Solution record.
 
 solvers knows nothing of ResNets: a ResNet is one client among others (see odenet).
 """
 from .fields import PiecewiseField, is_piecewise
-from .fixed import FIXED_METHODS, euler_iteration
+from .fixed import euler_iteration
+from .methods import FIXED_METHODS, ExplicitRK, GeneralisedEuler, get_method
 from .adaptive import ADAPTIVE_METHODS
 from .grid import TimeGrid
 from .reference import REFERENCE_METHODS
 from .solution import Solution
 from .solve import METHODS, solve
 
-__all__ = ["solve", "euler_iteration", "Solution", "TimeGrid", "PiecewiseField", "is_piecewise", "METHODS",
-           "FIXED_METHODS", "ADAPTIVE_METHODS", "REFERENCE_METHODS"]
+__all__ = ["solve", "euler_iteration", "ExplicitRK", "GeneralisedEuler", "get_method", "Solution", "TimeGrid",
+           "PiecewiseField", "is_piecewise", "METHODS", "FIXED_METHODS", "ADAPTIVE_METHODS", "REFERENCE_METHODS"]

@@ -9,7 +9,13 @@ jump at their boundaries (a ResNet's layer weights are piecewise constant in tim
 - ``pieces``: a :class:`TimeGrid` with one step per piece, i.e. ``TimeGrid(t0, t1, L, L)``;
 - ``piece(l)``: the smooth field of piece ``l``, valid on the closed interval
   [boundary(l), boundary(l+1)] and beyond (so that no solver step straddles a jump);
-- optionally ``all_pieces()``: the list of every piece at once, where that is cheaper.
+- optionally ``all_pieces()``: the list of every piece at once, where that is cheaper;
+- optionally ``generalised_euler(x0, eps, delta, steps, record)``: its own kernel for the
+  iteration x_{k+1} = eps x_k + delta f(t_k, x_k) over ``steps`` equal steps (a multiple of the
+  pieces), returning every state (steps + 1, batch, d) for ``record="all"`` or the last one
+  (batch, d) for ``record="end"``, without checks.  Solvers use it for
+  :class:`~solvers.methods.GeneralisedEuler`, so that a model whose forward pass is this
+  iteration and a solve of its field share one code path.
 
 Solvers integrate a piecewise field one piece at a time and never ask it to locate a time.
 """

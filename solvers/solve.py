@@ -5,9 +5,10 @@ import torch
 
 from ._validate import (check_choice, check_memory, check_nonnegative, check_positive, check_positive_int, check_real,
                         check_state)
-from .adaptive import ADAPTIVE_METHODS, integrate_adaptive
+from .adaptive import ADAPTIVE_METHODS, BOUNDARIES, integrate_adaptive
 from .fields import is_piecewise, split_pieces
-from .fixed import FIXED_METHODS, integrate_fixed
+from .fixed import has_euler_kernel, integrate_fixed
+from .methods import FIXED_METHODS, ExplicitRK, GeneralisedEuler
 from .grid import TimeGrid
 from .reference import REFERENCE_METHODS, integrate_reference
 from .solution import FAILED, SUCCESS, Solution
@@ -15,10 +16,11 @@ from .solution import FAILED, SUCCESS, Solution
 METHODS = tuple(FIXED_METHODS) + ADAPTIVE_METHODS + tuple(REFERENCE_METHODS)
 
 
-def solve(field, x0: torch.Tensor, t_span: tuple[float, float] | None = None, *, method: str = "euler",
+def solve(field, x0: torch.Tensor, t_span: tuple[float, float] | None = None, *,
+          method: str | ExplicitRK | GeneralisedEuler = "euler",
           steps: int | None = None, eps: float = 1.0, delta: float | None = None,
           rtol: float | None = None, atol: float | None = None, record: str = "all",
-          max_steps: int | None = None, first_step: float | None = None) -> Solution:
+          max_steps: int | None = None, first_step: float | None = None, boundaries: str = "carry") -> Solution:
     """Integrate x' = f(t, x) from x(t0) = x0 over ``t_span = (t0, t1)``.
 
     Parameters
@@ -32,8 +34,10 @@ def solve(field, x0: torch.Tensor, t_span: tuple[float, float] | None = None, *,
         dtypes are refused: the error analysis this toolkit does needs at least single precision).
     t_span : (t0, t1), optional
         Defaults to the span of a piecewise field.
-    method : str
-        Fixed steps: ``"euler"``, ``"heun"``, ``"midpoint"``, ``"rk4"``.  Adaptive (torchdiffeq):
+    method : str or a fixed-step method object
+        Fixed steps: ``"euler"``, ``"heun"``, ``"midpoint"``, ``"ralston"``, ``"ssprk3"``,
+        ``"rk4"`` (the objects of :data:`solvers.FIXED_METHODS`), or a method object such as
+        ``GeneralisedEuler(eps, delta)`` or an ``ExplicitRK`` tableau.  Adaptive (torchdiffeq):
         ``"dopri5"``, ``"dopri8"``, ``"bosh3"``, ``"fehlberg2"``, ``"adaptive_heun"``.  Float64
         reference (scipy.integrate.solve_ivp): ``"DOP853"``, ``"RK45"``, ``"Radau"``, ``"LSODA"``,
         ``"BDF"``: everything in float64, so the field must take float64 states.
@@ -43,7 +47,7 @@ def solve(field, x0: torch.Tensor, t_span: tuple[float, float] | None = None, *,
     eps, delta : float
         Skip and residual weights of the generalised Euler step
         x_{k+1} = eps x_k + delta f(t_k, x_k); defaults eps = 1, delta = h (plain Euler).
-        Only for ``method="euler"``.
+        Only for ``method="euler"``: the same as ``method=GeneralisedEuler(eps, delta)``.
     rtol, atol : float
         Tolerances of adaptive and reference methods; defaults 1e-7 / 1e-9 (torchdiffeq) and
         1e-12 / 1e-12 (reference).
@@ -51,6 +55,11 @@ def solve(field, x0: torch.Tensor, t_span: tuple[float, float] | None = None, *,
         Keep every step (default) or only the two end points.
     max_steps, first_step :
         Limit on steps per piece and initial step for the adaptive methods.
+    boundaries : ``"carry"``, ``"restart"`` or ``"jump"``
+        How adaptive methods cross the piece boundaries of a piecewise field: restart there,
+        starting each piece with the step last proposed in the one before (default), restart with
+        a fresh initial-step search, or one solve with torchdiffeq's ``jump_t`` (see
+        :mod:`solvers.adaptive`).
 
     Returns
     -------
@@ -62,7 +71,15 @@ def solve(field, x0: torch.Tensor, t_span: tuple[float, float] | None = None, *,
     # --- every check first: bad input costs nothing and touches nothing ---------------------
     if not callable(field):
         raise TypeError(f"field must be callable f(t, x); got {type(field).__name__}")
-    check_choice("method", method, METHODS)
+    method_obj = method if isinstance(method, (ExplicitRK, GeneralisedEuler)) else None
+    if method_obj is not None:
+        if eps != 1.0 or delta is not None:
+            raise ValueError(f"eps and delta are set by the method object {method_obj!r}; got eps={eps!r}, "
+                             f"delta={delta!r}")
+        method = method_obj.name
+    else:
+        check_choice("method", method, METHODS)
+    fixed = method_obj is not None or method in FIXED_METHODS
     check_choice("record", record, ("all", "end"))
     check_state("x0", x0)
     if t_span is None:
@@ -78,10 +95,10 @@ def solve(field, x0: torch.Tensor, t_span: tuple[float, float] | None = None, *,
         raise ValueError(f"t_span must equal the piecewise field's span "
                          f"({field.pieces.t0}, {field.pieces.t1}); got ({t0}, {t1})")
     L = field.pieces.pieces if is_piecewise(field) else 1
-    if method != "euler" and (eps != 1.0 or delta is not None):
+    if method != "euler" and method_obj is None and (eps != 1.0 or delta is not None):
         raise ValueError(f"eps and delta apply to method='euler' only; got method={method!r}, "
                          f"eps={eps!r}, delta={delta!r}")
-    if method in FIXED_METHODS:
+    if fixed:
         if steps is None:
             if not is_piecewise(field):
                 raise ValueError("steps is required for fixed-step methods on a field that is not piecewise")
@@ -105,17 +122,20 @@ def solve(field, x0: torch.Tensor, t_span: tuple[float, float] | None = None, *,
             check_positive_int("max_steps", max_steps)
         if first_step is not None:
             check_positive("first_step", first_step)
+        check_choice("boundaries", boundaries, BOUNDARIES)
     record_all = record == "all"
+    if fixed:
+        if method_obj is None:
+            method_obj = GeneralisedEuler(eps, delta) if method == "euler" else FIXED_METHODS[method]
+        # a field with its own generalised-Euler kernel needs no list of pieces
+        pieces = None if isinstance(method_obj, GeneralisedEuler) and has_euler_kernel(field) else \
+            split_pieces(field, t0, t1)[1]
+        return _solve_fixed(method_obj, field, pieces, TimeGrid(t0, t1, steps, L), x0, record_all)
     piece_grid, pieces = split_pieces(field, t0, t1)
-
-    if method in FIXED_METHODS:
-        grid = TimeGrid(t0, t1, steps, L)
-        return _solve_fixed(FIXED_METHODS[method], pieces, grid, x0, eps, grid.h if delta is None else delta,
-                            record_all)
 
     if method in ADAPTIVE_METHODS:
         times, states, step_piece, stats, error = integrate_adaptive(
-            method, pieces, piece_grid, x0, rtol, atol, record_all, max_steps, first_step)
+            method, pieces, piece_grid, x0, rtol, atol, record_all, max_steps, first_step, boundaries)
         y = torch.stack(states)
     else:
         times, y, step_piece, stats, error = integrate_reference(method, pieces, piece_grid, x0, rtol, atol, record_all)
@@ -131,11 +151,11 @@ def solve(field, x0: torch.Tensor, t_span: tuple[float, float] | None = None, *,
 _REACHED = "The solver successfully reached the end of the integration interval."
 
 
-def _solve_fixed(fm, pieces, grid: TimeGrid, x0, eps, delta, record_all) -> Solution:
-    y, done, failed_at = integrate_fixed(fm, pieces, grid, x0, eps, delta, record_all)
+def _solve_fixed(fm, field, pieces, grid: TimeGrid, x0, record_all) -> Solution:
+    y, done, failed_at = integrate_fixed(fm, pieces, grid, x0, record_all, field)
     if failed_at is not None and not record_all:
         # rare path: rerun recording every state to name the first non-finite step exactly
-        y, _, failed_at = integrate_fixed(fm, pieces, grid, x0, eps, delta, True)
+        y, _, failed_at = integrate_fixed(fm, pieces, grid, x0, True, field)
     if failed_at is None:
         n_steps, status, message = done, SUCCESS, _REACHED
     else:

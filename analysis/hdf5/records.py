@@ -61,12 +61,21 @@ def _import(modules: tuple[str, ...], cls: str) -> type:
 
 def _trace_schema() -> Schema:
     Trace = _import(("analysis.tracing",), "Trace")
+
+    def build(v: dict):
+        # a Trace is a Solution; files written before it was carry no statistics: one
+        # evaluation per recorded step, success (a trace that failed raised instead of being saved)
+        if v.get("nfev") is None:
+            S = v["y"].shape[0] - 1
+            v.update(n_steps=S, n_accepted=S, nfev=S, njev=0, n_rejected=0, status=0, message="")
+        return Trace(**v)
+
     return Schema(
         "Trace", Trace,
         fields=(
             Array("inputs", ("sample", "input"), doc="inputs x"),
             Array("t", ("step",), coord=True, doc="time of each recorded state"),
-            Array("states", ("step", "sample", "state"), doc="h_k, h_0 = A(x)"),
+            Array("y", ("step", "sample", "state"), doc="h_k, h_0 = A(x)", key="states"),
             Array("layer_jacobians", ("interval", "sample", "state", "state_from"), doc="DF_k = dh_{k+1}/dh_k"),
             Array("cumulative", ("step", "sample", "state", "input"), doc="J_k = dh_k/dx"),
             Array("logabsdet", ("step", "sample"), doc="log|det| (see logdet_of)"),
@@ -75,13 +84,17 @@ def _trace_schema() -> Schema:
             Array("jacobian", ("sample", "output", "input"), doc="input-output Jacobian"),
             Array("outputs", ("sample", "output"), doc="Phi(x)"),
             Array("singular_values", ("sample", "singular"), doc="singular values of the Jacobian, descending"),
-            Array("step_layer", ("interval",), doc="layer of each step"),
+            Array("step_piece", ("interval",), doc="layer of each step", key="step_layer"),
             Array("trace_integral", ("step", "sample"), doc="int_0^t tr D_x f dt (variational traces)"),
             Attr("method", str),
-            Attr("n_steps", int, derived=True),
+            Attr("n_steps", int), Attr("nfev", int), Attr("njev", int), Attr("n_accepted", int),
+            Attr("n_rejected", int), Attr("status", int), Attr("message", str),
+            Attr("success", bool, derived=True),
+            Mapping("extras"),
         ),
-        doc="Trace: trajectories with per-layer and cumulative Jacobians",
-        dtype_of="states",
+        build=build,
+        doc="Trace: a Solution (trajectories, solver statistics) with per-layer and cumulative Jacobians",
+        dtype_of="y",
     )
 
 

@@ -228,7 +228,7 @@ def _find(obj: Any) -> Schema | None:
 def schema_for(obj: Any) -> Schema:
     """The schema of ``obj``'s type (or of its nearest registered base class)."""
     found = _find(obj)
-    if found is None:
+    if found is None or found.cls is not type(obj):  # a subclass's own schema may not be provided yet
         _provide()
         found = _find(obj)
     if found is None:

@@ -245,3 +245,26 @@ def test_random_networks_match_autograd(width, depth, eps, delta, scale, refine,
     tr = trace(m, x, refine=refine)
     ref = torch.stack([AJ(lambda v: m.blocks(v[None], refine=refine)[0], xi) for xi in x])
     assert torch.allclose(tr.cumulative[-1], ref, atol=1e-12 * max(1.0, float(ref.abs().max())), rtol=0)
+
+
+def test_a_trace_is_a_solution_whose_states_are_the_forward_pass_bit_for_bit():
+    m = _model(CASES[2], seed=8)
+    x = torch.randn(6, m.n_in, dtype=torch.float64, generator=torch.Generator().manual_seed(9))
+    tr = trace(m, x, refine=2)
+    assert isinstance(tr, solvers.Solution) and tr.success and tr.status == 0
+    assert tr.y is tr.states and tr.step_piece is tr.step_layer
+    assert tr.nfev == tr.n_steps == tr.n_accepted == 2 * m.depth and tr.n_rejected == 0
+    with torch.no_grad():  # one kernel: the traced states are the forward pass's states
+        assert torch.equal(tr.states, m.states(x, refine=2))
+        assert torch.equal(tr.outputs, m.readout(m.states(x, refine=2)[-1]))
+
+
+def test_trace_outputs_are_preallocated_not_stacked():
+    """states, cumulative and layer Jacobians are views of one buffer each, written in place:
+    their storage holds exactly their elements (a stack of per-step results would be a copy
+    beside the per-step tensors)."""
+    m = _model(CASES[0], seed=3)
+    x = torch.randn(50, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+    tr = trace(m, x, refine=3)
+    for t in (tr.states, tr.cumulative, tr.layer_jacobians):
+        assert t.untyped_storage().nbytes() == t.numel() * t.element_size()

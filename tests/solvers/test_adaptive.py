@@ -93,3 +93,37 @@ def test_failed_adaptive_end_point_solve_keeps_the_last_boundary_state():
     assert sol.status == -1 and "piece 2" in sol.message
     assert sol.t.tolist() == [0.0, 0.5]
     assert abs(float(sol.y[-1, 0, 0]) - 1.5 / (1 - 1.5 * 0.5)) < 1e-6  # x(t) = x0 / (1 - x0 t)
+
+
+def _many_pieces(L=20):
+    rng = np.random.default_rng(0)
+    return PiecewiseLinear([rng.normal(size=(2, 2)) for _ in range(L)], T=2.0)
+
+
+def test_carrying_the_step_across_boundaries_saves_the_initial_step_searches():
+    field = _many_pieces()
+    exact = field.flow(X0)
+    carry = solve(field, X0, method="dopri5", rtol=1e-8, atol=1e-10)
+    restart = solve(field, X0, method="dopri5", rtol=1e-8, atol=1e-10, boundaries="restart")
+    assert carry.success and restart.success
+    # a fresh initial-step search costs two evaluations per piece beyond the first
+    assert carry.nfev <= restart.nfev - 2 * (20 - 1)
+    assert (carry.y[-1] - exact).abs().max() < 1e-7 and (restart.y[-1] - exact).abs().max() < 1e-7
+    assert all(field.pieces.boundary(l) in carry.t.tolist() for l in range(21))
+
+
+def test_jump_t_path_crosses_the_boundaries_in_one_solve():
+    field = _many_pieces()
+    counted = Counting(field)
+    sol = solve(counted, X0, method="dopri5", rtol=1e-8, atol=1e-10, boundaries="jump")
+    assert sol.success and sol.nfev == counted.calls
+    # torchdiffeq's jump_t path is far less accurate than rtol here (4e-6 at rtol 1e-8, against 4e-9
+    # for the restarts): it advances its jump index only when it clips a step onto a jump, so after a
+    # step that ends on a jump by itself it steps over the later jumps (here every one after t = 0.7)
+    assert (sol.y[-1] - field.flow(X0)).abs().max() < 1e-4
+    times = sol.t.tolist()
+    assert all(field.pieces.boundary(l) in times for l in range(8))
+    # each step is attributed to the piece of its start
+    assert sol.step_piece.tolist() == [field.pieces.piece_of_time(t) for t in times[:-1]]
+    with pytest.raises(ValueError, match="boundaries must be one of"):
+        solve(field, X0, method="dopri5", boundaries="skip")

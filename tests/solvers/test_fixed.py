@@ -2,7 +2,9 @@ import numpy as np
 import pytest
 import torch
 
-from solvers import FIXED_METHODS, solve
+from fractions import Fraction
+
+from solvers import FIXED_METHODS, ExplicitRK, GeneralisedEuler, get_method, solve
 from tests.solvers.fields import Counting, PiecewiseLinear, oscillating_linear, oscillating_linear_flow
 
 X0 = torch.tensor([[1.0, 0.5], [-0.3, 2.0], [0.7, -1.1]], dtype=torch.float64)
@@ -21,6 +23,8 @@ def observed_order(method, steps):
     ("euler", 1, [64, 128, 256, 512, 1024]),
     ("heun", 2, [32, 64, 128, 256, 512]),
     ("midpoint", 2, [32, 64, 128, 256, 512]),
+    ("ralston", 2, [32, 64, 128, 256, 512]),
+    ("ssprk3", 3, [16, 32, 64, 128, 256]),
     ("rk4", 4, [8, 16, 32, 64, 128]),
 ])
 def test_observed_order_on_a_non_autonomous_field(method, order, steps):
@@ -29,12 +33,13 @@ def test_observed_order_on_a_non_autonomous_field(method, order, steps):
     assert FIXED_METHODS[method].order == order
 
 
-@pytest.mark.parametrize("method", ["euler", "heun", "midpoint", "rk4"])
+@pytest.mark.parametrize("method", ["euler", "heun", "midpoint", "ralston", "ssprk3", "rk4"])
 def test_nfev_is_exact(method):
     L = 7
     field = Counting(PiecewiseLinear([np.eye(2) * (0.1 * l) for l in range(L)], T=1.0))
     sol = solve(field, X0, method=method, steps=3 * L)
-    stages = {"euler": 1, "heun": 2, "midpoint": 2, "rk4": 4}[method]
+    stages = {"euler": 1, "heun": 2, "midpoint": 2, "ralston": 2, "ssprk3": 3, "rk4": 4}[method]
+    assert FIXED_METHODS[method].stages == stages
     assert sol.nfev == field.calls == stages * 3 * L
     assert sol.n_steps == sol.n_accepted == 3 * L and sol.n_rejected == 0
     assert sol.success and sol.status == 0
@@ -87,3 +92,58 @@ def test_non_finite_state_stops_with_a_message():
             x, k = x + 50.0 * x * x, k + 1
     assert f"step {k} " in sol.message
     assert sol.n_steps == k - 1
+
+
+def test_tableaux_satisfy_the_order_conditions():
+    """Butcher's conditions up to each method's order, in exact rational arithmetic:
+    Σb = 1; Σ b c = 1/2; Σ b c² = 1/3, Σ b A c = 1/6; order 4: Σ b c³ = 1/4, Σ b c A c = 1/8,
+    Σ b A c² = 1/12, Σ b A A c = 1/24."""
+    for m in FIXED_METHODS.values():
+        if not isinstance(m, ExplicitRK):
+            continue
+        s = m.stages
+        A = [[Fraction(m.a[i][j]) if j < i else Fraction(0) for j in range(s)] for i in range(s)]
+        b, c = [Fraction(v) for v in m.b], [Fraction(v) for v in m.c]
+        Ac = [sum(A[i][j] * c[j] for j in range(s)) for i in range(s)]
+        conds = [(sum(b), 1), (sum(bi * ci for bi, ci in zip(b, c)), Fraction(1, 2))]
+        if m.order >= 3:
+            conds += [(sum(bi * ci ** 2 for bi, ci in zip(b, c)), Fraction(1, 3)),
+                      (sum(bi * x for bi, x in zip(b, Ac)), Fraction(1, 6))]
+        if m.order >= 4:
+            Ac2 = [sum(A[i][j] * c[j] ** 2 for j in range(s)) for i in range(s)]
+            AAc = [sum(A[i][j] * Ac[j] for j in range(s)) for i in range(s)]
+            conds += [(sum(bi * ci ** 3 for bi, ci in zip(b, c)), Fraction(1, 4)),
+                      (sum(bi * ci * x for bi, ci, x in zip(b, c, Ac)), Fraction(1, 8)),
+                      (sum(bi * x for bi, x in zip(b, Ac2)), Fraction(1, 12)),
+                      (sum(bi * x for bi, x in zip(b, AAc)), Fraction(1, 24))]
+        assert all(got == want for got, want in conds), (m.name, conds)
+
+
+def test_a_new_tableau_is_one_object_and_solve_takes_it():
+    # Kutta's third-order method, not in the registry: order 3 observed on the closed form
+    kutta3 = ExplicitRK("kutta3", 3, a=((), (Fraction(1, 2),), (-1, 2)), b=(Fraction(1, 6), Fraction(2, 3),
+                        Fraction(1, 6)), c=(0, Fraction(1, 2), 1))
+    exact = oscillating_linear_flow(X0, T)
+    errs = [(solve(oscillating_linear, X0, (0.0, T), method=kutta3, steps=n, record="end").y[-1] - exact)
+            .abs().max().item() for n in (16, 32, 64, 128)]
+    slope = np.polyfit(np.log([T / n for n in (16, 32, 64, 128)]), np.log(errs), 1)[0]
+    assert abs(slope - 3) <= 0.1, errs
+    with pytest.raises(ValueError, match="c\\[1\\] must equal the sum of row 1"):
+        ExplicitRK("bad", 2, a=((), (1,)), b=(0.5, 0.5), c=(0, 0.5))
+
+
+def test_generalised_euler_object_equals_the_eps_delta_arguments():
+    L, eps, delta = 5, 0.7, 0.3
+    field = PiecewiseLinear([np.array([[0.2 * l, -1.0], [0.5, -0.1 * l]]) for l in range(L)], T=1.0)
+    a = solve(field, X0, method=GeneralisedEuler(eps, delta))
+    b = solve(field, X0, method="euler", eps=eps, delta=delta)
+    assert torch.equal(a.y, b.y) and a.method == b.method == "euler"
+    # delta=None is the grid step: plain Euler
+    assert torch.equal(solve(field, X0, method=GeneralisedEuler()).y, solve(field, X0, method="euler").y)
+    assert get_method("rk4") is FIXED_METHODS["rk4"] and get_method(a.method) is FIXED_METHODS["euler"]
+    with pytest.raises(ValueError, match="eps and delta are set by the method object"):
+        solve(field, X0, method=GeneralisedEuler(eps, delta), eps=0.5)
+    with pytest.raises(ValueError, match="eps must be >= 0"):
+        GeneralisedEuler(-1.0)
+    with pytest.raises(ValueError, match="method must be one of"):
+        get_method("leapfrog")
