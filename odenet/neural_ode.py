@@ -242,6 +242,10 @@ class NeuralODE(nn.Module):
         atol = getattr(self, "atol", None) if atol is None else atol
         check_choice("method", method, tuple(solvers.FIXED_METHODS) + tuple(solvers.ADAPTIVE_METHODS))
         check_choice("gradient", gradient, GRADIENTS)
+        if gradient == "adjoint" and method in solvers.FIXED_METHODS and method not in _TORCHDIFFEQ_FIXED:
+            raise ValueError(f"gradient='adjoint' with a fixed-step method runs torchdiffeq's steppers, which "
+                             f"offer {sorted(_TORCHDIFFEQ_FIXED)}; got method={method!r} (use "
+                             f"gradient='backprop' for it)")
         rtol, atol = check_positive("rtol", rtol), check_positive("atol", atol)
         L = self.field.pieces.pieces
         if method in solvers.FIXED_METHODS:
@@ -364,7 +368,10 @@ class NeuralODE(nn.Module):
             z = self._integrate_adjoint(field, z0, record)
         else:
             sol = solvers.solve(field, z0, method=self.method, steps=self.steps,
-                                **({} if self.steps is not None else dict(rtol=self.rtol, atol=self.atol)),
+                                # restart at every boundary, as the adjoint pass does: both modes
+                                # integrate the same pieces from the same initial step
+                                **({} if self.steps is not None else
+                                   dict(rtol=self.rtol, atol=self.atol, boundaries="restart")),
                                 record="end")
             if not sol.success:
                 raise RuntimeError(f"NeuralODE: the {self.method} integration failed: {sol.message}")
