@@ -59,7 +59,7 @@ from solvers._validate import check_choice, check_positive, check_positive_int, 
 
 from .activations import get_activation
 from .fields import LayerField, SmoothField
-from .maps import INPUT_MAPS, OUTPUTS, apply_input_map, apply_output_map, uniform_
+from .maps import INPUT_MAPS, OUTPUTS, apply_input_map, apply_output_map, check_input, uniform_
 
 FIELDS = ("layer", "smooth", "mlp")
 GRADIENTS = ("backprop", "adjoint")
@@ -333,8 +333,8 @@ class NeuralODE(nn.Module):
 
     # --- evaluation ---------------------------------------------------------------------------
     def embed(self, x: torch.Tensor) -> torch.Tensor:
-        """z(0) = (A(x), 0_k), shape (batch, m + k)."""
-        h = apply_input_map(x, self.inp, self.input_map, self.activation)
+        """z(0) = (A(x), 0_k), shape (batch, m + k); ``x`` of shape (batch, n_in) and the model's dtype."""
+        h = apply_input_map(check_input(x, self.n_in, self.dtype), self.inp, self.input_map, self.activation)
         if self.augment:
             h = torch.cat([h, h.new_zeros(h.shape[0], self.augment)], dim=1)
         return h

@@ -343,6 +343,16 @@ def test_bad_input_and_conversions_are_refused():
         ode(torch.tensor([[0.0, float("nan")]], dtype=torch.float64))
     with pytest.raises(ValueError, match="shape"):
         ode(torch.zeros(3, dtype=torch.float64))
+    # width and dtype named before the solver starts (not a matmul error from inside it)
+    affine = NeuralODE(3, 2, 1, pieces=2, input_map="affine", gradient="adjoint")
+    for model, x in ((ode, torch.zeros(4, 3, dtype=torch.float64)), (ode, torch.zeros(4, 2, dtype=torch.float32)),
+                     (affine, torch.zeros(4, 2, dtype=torch.float64)), (affine, torch.zeros(4, 3, dtype=torch.float32))):
+        with pytest.raises(ValueError, match=rf"x must have shape \(batch, {model.n_in}\) and dtype torch.float64 .* "
+                                             rf"got shape \(4, {x.shape[1]}\) and dtype {x.dtype}"):
+            model(x)
+        with pytest.raises(ValueError, match="x must have shape"):
+            model.logits(x)
+    assert ode.nfev_log == [] and affine.nfev_log == []  # refused before any evaluation
     with pytest.raises(TypeError, match="MLP"):
         NeuralODE(2, 2, 1, field="mlp").to_resnet(4)
     with pytest.raises(ValueError, match="σ\\(0\\)"):
