@@ -12,19 +12,12 @@ import h5py
 import pytest
 
 from analysis.sweep import SweepConflictError, SweepSpecError, SweepStore, dry_run, load_spec, read_table, run_sweep
+from sweep_helpers import tiny_sweep
 
-BASE = {
-    "sweep": {"name": "t"},
-    "dataset": {"name": "circles", "n": 60},
-    "model": {"width": 2, "depth": 2},
-    "train": {"epochs": 1, "batch_size": 30},
-    "analyses": {"certificate": True},
-    "grid": {"seed": [0]},
-}
 
 
 def raw(**tables) -> dict:
-    return {k: dict(v) for k, v in BASE.items()} | tables
+    return tiny_sweep(**({"grid": {"seed": [0]}} | tables))
 
 
 def digest(path) -> str:
