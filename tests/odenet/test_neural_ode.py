@@ -345,8 +345,9 @@ def test_bad_input_and_conversions_are_refused():
         ode(torch.zeros(3, dtype=torch.float64))
     # width and dtype named before the solver starts (not a matmul error from inside it)
     affine = NeuralODE(3, 2, 1, pieces=2, input_map="affine", gradient="adjoint")
-    for model, x in ((ode, torch.zeros(4, 3, dtype=torch.float64)), (ode, torch.zeros(4, 2, dtype=torch.float32)),
-                     (affine, torch.zeros(4, 2, dtype=torch.float64)), (affine, torch.zeros(4, 3, dtype=torch.float32))):
+    f32, f64 = torch.float32, torch.float64
+    for model, x in ((ode, torch.zeros(4, 3, dtype=f64)), (ode, torch.zeros(4, 2, dtype=f32)),
+                     (affine, torch.zeros(4, 2, dtype=f64)), (affine, torch.zeros(4, 3, dtype=f32))):
         with pytest.raises(ValueError, match=rf"x must have shape \(batch, {model.n_in}\) and dtype torch.float64 .* "
                                              rf"got shape \(4, {x.shape[1]}\) and dtype {x.dtype}"):
             model(x)
