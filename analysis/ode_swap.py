@@ -56,17 +56,31 @@ class DepthSwap:
         return self.fit_sup.order
 
 
-def depth_swap(model, x: torch.Tensor, depths: Sequence[int] = tuple(2 ** k for k in range(1, 11)), *,
+def default_depths(model) -> tuple[int, ...]:
+    """2, 4, ..., 1024 for a smooth field; for a layer field of L' pieces the multiples L' 2^k,
+    k = 0, 1, ..., up to 1024 (at least three of them)."""
+    if model.kind == "smooth":
+        return tuple(2 ** k for k in range(1, 11))
+    depths = [model.pieces]
+    while depths[-1] * 2 <= max(1024, 4 * model.pieces):
+        depths.append(depths[-1] * 2)
+    return tuple(depths)
+
+
+def depth_swap(model, x: torch.Tensor, depths: Sequence[int] | None = None, *,
                reference: str = "dopri8", rtol: float = 1e-10, atol: float = 1e-10,
                confidence: float = 0.95) -> DepthSwap:
     """Evaluate ``model`` (a NeuralODE with a layer or smooth field) as the ResNets of the given
-    ``depths`` (strictly increasing, at least 3; default 2, 4, ..., 1024) on x (N, n) and fit the
-    order of ‖Φ_L(x) - Φ(x)‖ in h = T / L (module docstring)."""
+    ``depths`` (strictly increasing, at least 3; default :func:`default_depths`: 2, 4, ..., 1024,
+    or for a layer field its multiples L' 2^k up to 1024) on x (N, n) and fit the order of
+    ‖Φ_L(x) - Φ(x)‖ in h = T / L (module docstring)."""
     if not hasattr(model, "to_resnet"):
         raise TypeError(f"model must be an odenet.NeuralODE; got {type(model).__name__}")
     if getattr(model, "kind", None) not in ("layer", "smooth"):
         raise TypeError(f"depth_swap needs a layer or smooth field (a ResNet block σ(W h + b)); got field="
                         f"{getattr(model, 'kind', None)!r}")
+    if depths is None:
+        depths = default_depths(model)
     depths = [check_positive_int("depths", L) for L in depths]
     if len(depths) < 3 or any(b <= a for a, b in zip(depths, depths[1:])):
         raise ValueError(f"depths must be at least 3 strictly increasing integers; got {depths}")

@@ -25,6 +25,12 @@ from solvers._validate import (check_memory, check_nonnegative, check_positive, 
 _BYTES_PER_POINT = 16 * 8
 
 
+def data_memory(n: int) -> int:
+    """Estimated bytes to build a data set of ``n`` points (any of :data:`DATASETS`; the largest,
+    circles, holds 16 float64 numbers per point while it is drawn, standardised and split)."""
+    return n * _BYTES_PER_POINT
+
+
 @dataclass
 class Dataset:
     """A labelled data set with its splits.
@@ -130,7 +136,7 @@ def check_split_size(n: int, val_fraction: float, test_fraction: float, standard
 
 def _check_size(n: int, val_fraction: float, test_fraction: float, standardise: bool = False) -> None:
     check_split_size(n, val_fraction, test_fraction, standardise)
-    check_memory(n * _BYTES_PER_POINT, f"a data set of n={n} points")
+    check_memory(data_memory(n), f"a data set of n={n} points")
 
 
 def _split(name, x, y, seed, gen, val_fraction, test_fraction, params, standardise=False, centre=None):

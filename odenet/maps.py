@@ -27,6 +27,18 @@ def uniform_(p: torch.Tensor, fan_in: int, generator: torch.Generator | None) ->
     p.copy_(torch.rand(p.shape, generator=generator, dtype=torch.float64) * 2 * bound - bound)
 
 
+def check_input(x, n_in: int, dtype: torch.dtype) -> torch.Tensor:
+    """``x`` a tensor of shape (batch, ``n_in``) and the model's ``dtype``: TypeError / ValueError
+    naming the expected and the received shape and dtype (shape and dtype comparisons only, no
+    device synchronisation)."""
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"x must be a torch.Tensor of shape (batch, {n_in}) and dtype {dtype}; got {type(x).__name__}")
+    if x.ndim != 2 or x.shape[1] != n_in or x.dtype != dtype:
+        raise ValueError(f"x must have shape (batch, {n_in}) and dtype {dtype} for this model (n_in={n_in}); "
+                         f"got shape {tuple(x.shape)} and dtype {x.dtype}")
+    return x
+
+
 def apply_input_map(x: torch.Tensor, inp: nn.Linear | None, input_map: str, activation: Activation) -> torch.Tensor:
     """h_0 = A(x): x (inp None), W_in x + b_in, or σ(W_in x + b_in) for ``input_map="activated"``."""
     if inp is None:

@@ -59,7 +59,7 @@ from solvers._validate import check_choice, check_positive, check_positive_int, 
 
 from .activations import get_activation
 from .fields import LayerField, SmoothField
-from .maps import INPUT_MAPS, OUTPUTS, apply_input_map, apply_output_map, uniform_
+from .maps import INPUT_MAPS, OUTPUTS, apply_input_map, apply_output_map, check_input, uniform_
 
 FIELDS = ("layer", "smooth", "mlp")
 GRADIENTS = ("backprop", "adjoint")
@@ -337,8 +337,8 @@ class NeuralODE(nn.Module):
 
     # --- evaluation ---------------------------------------------------------------------------
     def embed(self, x: torch.Tensor) -> torch.Tensor:
-        """z(0) = (A(x), 0_k), shape (batch, m + k)."""
-        h = apply_input_map(x, self.inp, self.input_map, self.activation)
+        """z(0) = (A(x), 0_k), shape (batch, m + k); ``x`` of shape (batch, n_in) and the model's dtype."""
+        h = apply_input_map(check_input(x, self.n_in, self.dtype), self.inp, self.input_map, self.activation)
         if self.augment:
             h = torch.cat([h, h.new_zeros(h.shape[0], self.augment)], dim=1)
         return h
@@ -426,8 +426,9 @@ class NeuralODE(nn.Module):
         """The ResNet h_{l+1} = h_l + (T/L) σ(W_l h_l + b_l) of depth L = ``depth`` (ε = 1, δ = T/L)
         whose block l has the field's weights at the layer time t_l = l T / L:
 
-        - layer field (L' pieces): W_l = W_{p(t_l)}, p(t) the piece of t, so ``depth = L'`` gives
-          the same weights exactly and ``depth = r L'`` repeats each piece r times;
+        - layer field (L' pieces): W_l = W_{p(l)}, p(l) = floor(l L' / L) the piece of t_l (in
+          integers, as the solvers' steps find their piece), so ``depth = L'`` gives the same
+          weights exactly and ``depth = r L'`` repeats each piece r times;
         - smooth field: W_l = W(t_l), b_l = b(t_l) (:meth:`SmoothField.sample`), the Euler
           discretisation whose error against the flow is O(T/L);
         - the MLP field is not of the form σ(W z + b) and has no ResNet: TypeError.
@@ -455,8 +456,11 @@ class NeuralODE(nn.Module):
         net.seed = self.seed if same_seed else None
         with torch.no_grad():
             if self.kind == "layer":
-                grid = TimeGrid(0.0, self.T, depth, 1)
-                idx = [self.field.pieces.piece_of_time(grid.node(l)) for l in range(depth)]
+                # the piece of t_l = l T / depth is floor(l L' / depth), in integers: the float
+                # t_l can round below a boundary j T / L' that it equals exactly (T = 0.3, L' = 10,
+                # depth = 30, l = 12), and would then repeat the previous piece
+                L = self.pieces
+                idx = [l * L // depth for l in range(depth)]
                 W, b = self.field.weight[idx], self.field.bias[idx]
             else:
                 W, b = self.field.sample(depth)

@@ -73,9 +73,9 @@ def dry_run(spec: SweepSpec, out: str | os.PathLike | None = None, *, overwrite:
     done: set[str] = set()
     if out is not None:
         check_outputs(out, spec, overwrite=overwrite)
-        _, _, d = output_paths(out)
-        if (d / "runs").is_dir():
-            done = {p.stem for p in (d / "runs").glob("*.h5") if not p.name.startswith(".")}
+        store = SweepStore(out, spec, overwrite=overwrite)  # not entered: nothing is locked or written
+        if store.runs_dir.is_dir():
+            done = store.completed()
     return [dict(run_id=r.run_id, status="done" if r.run_id in done else "pending", **r.params) for r in spec.runs]
 
 

@@ -26,13 +26,12 @@ BYTES = 8  # float64
 
 
 def model_parameters(n_in: int, model: dict) -> int:
-    """Number of scalars of a ResNet with these settings (module docstring's P)."""
-    w, depth = int(model["width"]), int(model["depth"])
-    p = 0 if model["input_map"] == "identity" else n_in * w + w
-    p += depth * (w * w + w) + w + 1
-    if model.get("batchnorm"):
-        p += 4 * depth * w
-    return p
+    """Number of scalars of a ResNet with these settings (module docstring's P; counted by
+    :meth:`odenet.ResNet.parameter_count`, which the ResNet's own memory check uses)."""
+    from odenet import ResNet
+
+    return ResNet.parameter_count(n_in, int(model["width"]), 1, int(model["depth"]), input_map=model["input_map"],
+                                  batchnorm=bool(model.get("batchnorm")))
 
 
 def task_memory(n_in: int, n_data: int, model: dict, train: dict, members: int) -> int:
@@ -41,12 +40,3 @@ def task_memory(n_in: int, n_data: int, model: dict, train: dict, members: int) 
     batch = min(int(train["batch_size"]), max(1, n_data))
     per_run = 4 * model_parameters(n_in, model) + 3 * batch * w * (depth + 1) + n_data * (n_in + 1)
     return BYTES * max(1, members) * per_run
-
-
-def data_memory(n_data: int, n_in: int = 2) -> int:
-    """Estimated bytes to build a data set of ``n_data`` points before its dimension is known
-    (n_in = 2, the largest of the built-in sets): the points, targets and four copies made while
-    drawing, standardising and splitting them."""
-    return BYTES * 5 * n_data * (n_in + 1)
-
-

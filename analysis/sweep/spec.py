@@ -38,7 +38,7 @@ import numpy as np
 
 from solvers._validate import available_memory, check_seed, format_bytes as human_bytes
 
-from .limits import data_memory, task_memory
+from .limits import task_memory
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -371,7 +371,7 @@ def load_spec(source: str | os.PathLike | dict, *, max_runs: int = MAX_RUNS) -> 
     ensemble_size = _pos_int("sweep.ensemble_size", sweep.get("ensemble_size", 64))
 
     # data set: name and the keyword arguments its function accepts
-    from odenet.datasets import DATASETS, make_dataset
+    from odenet.datasets import DATASETS, data_memory, make_dataset
 
     if not isinstance(raw.get("dataset", {}), dict):
         raise SweepSpecError("[dataset] must be a table")

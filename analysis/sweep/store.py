@@ -39,7 +39,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from analysis.hdf5.atomic import TEMP_SUFFIX, atomic_path, atomic_write_text, exclusive_lock
+from analysis.hdf5.atomic import TEMP_SUFFIX, atomic_path, atomic_write_text, exclusive_lock, temp_files_of
 from analysis.hdf5.schema import Attr, Json, Mapping, Schema, register
 
 from .spec import SweepSpec
@@ -214,7 +214,7 @@ class SweepStore:
             check_outputs(self.out, self.spec, overwrite=self.overwrite)  # again, now that we hold the lock
             self._claim()
             self.runs_dir.mkdir(exist_ok=True)
-            self._remove_temporaries(self.runs_dir, "")
+            self._remove_temporaries(self.runs_dir.glob(f".*{RUN_SUFFIX}.*{TEMP_SUFFIX}"))  # runs/ is ours alone
         except BaseException:
             self.close()
             raise
@@ -239,10 +239,12 @@ class SweepStore:
         atomic_write_text(self.dir / "sweep.json", json.dumps(rec, indent=1, sort_keys=True))
 
     @staticmethod
-    def _remove_temporaries(folder: Path, prefix: str) -> None:
-        """Temporary files ``.<prefix>*.tmp`` left by a killed writer (call with the lock that
-        every writer of those files holds)."""
-        for p in folder.glob(f".{prefix}*{TEMP_SUFFIX}"):
+    def _remove_temporaries(paths) -> None:
+        """Remove temporary files left by a killed writer (call with the lock that every writer of
+        those files holds): regular files only, never a folder or a link of that name."""
+        for p in paths:
+            if p.is_symlink() or not p.is_file():
+                continue
             with contextlib.suppress(FileNotFoundError):
                 p.unlink()
 
@@ -298,8 +300,9 @@ class SweepStore:
         done = [r["run_id"] for r in rows]
         text = table_csv(rows)
         with exclusive_lock(self.h5):
-            for name in (self.h5.name, self.csv.name):  # every writer of these holds this lock
-                self._remove_temporaries(self.h5.parent, name + ".")
+            # every writer of these holds this lock; only the names temp_beside makes are taken
+            # (the folder of OUT is the user's: another file that merely looks similar stays)
+            self._remove_temporaries(temp_files_of(self.h5) + temp_files_of(self.csv))
             check_outputs(self.out, self.spec, overwrite=self.overwrite)  # nothing foreign appeared meanwhile
             old = self.h5 if self.h5.is_file() and h5_sweep_id(self.h5) == self.spec.sweep_id else None
             with atomic_path(self.h5, overwrite=True) as tmp, h5py.File(tmp, "w", track_order=True) as f:

@@ -40,6 +40,22 @@ def test_layer_field_errors_equal_the_solver_swap_of_each_resnet():
         assert e == pytest.approx(swap.change_sup[0], rel=1e-6, abs=1e-12)
 
 
+@pytest.mark.parametrize("pieces,depths", [(1, (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)),
+                                           (10, (10, 20, 40, 80, 160, 320, 640)), (300, (300, 600, 1200))])
+def test_default_depths_of_a_layer_field_are_its_multiples(pieces, depths):
+    from analysis.ode_swap import default_depths
+
+    assert default_depths(NeuralODE(2, 2, 1, pieces=pieces)) == depths
+    assert default_depths(NeuralODE(2, 2, 1, field="smooth", pieces=pieces)) == tuple(2 ** k for k in range(1, 11))
+
+
+def test_the_default_layer_model_runs_with_the_default_depths():
+    m = NeuralODE(2, 2, 1, seed=0)  # field="layer", pieces=10: 2, 4, ..., 1024 are not its multiples
+    s = analysis.depth_swap(m, torch.randn(5, 2, dtype=torch.float64), rtol=1e-12, atol=1e-12)
+    assert s.depths.tolist() == [10, 20, 40, 80, 160, 320, 640]
+    assert abs(s.order - 1) < 0.1  # Euler on a field constant on each piece
+
+
 def test_bad_input_is_refused():
     x = torch.randn(3, 2, dtype=torch.float64)
     with pytest.raises(ValueError, match="multiples"):

@@ -13,22 +13,15 @@ import pytest
 from analysis.sweep import SweepSpecError, load_spec
 from analysis.sweep import limits
 from analysis.sweep.spec import count_runs
+from sweep_helpers import tiny_sweep
 
-BASE = {
-    "sweep": {"name": "t"},
-    "dataset": {"name": "circles", "n": 60},
-    "model": {"width": 2, "depth": 2},
-    "train": {"epochs": 1, "batch_size": 30},
-    "analyses": {"certificate": True},
-}
 HUGE_SEEDS = '[dataset]\nname = "circles"\nn = 60\n[grid]\nseed = {range = [0, 100000000, 1]}\n'
 HUGE_GRID = ('[dataset]\nname = "circles"\nn = 60\n[grid]\neps = {linspace = [0.1, 1, 1000]}\n'
              'seed = {range = [0, 1000, 1]}\n')
 HUGE_DEPTH = '[dataset]\nname = "circles"\nn = 60\n[model]\ndepth = 1000000000\n'
 
 
-def raw(**tables) -> dict:
-    return {k: dict(v) for k, v in BASE.items()} | tables
+raw = tiny_sweep
 
 
 def _child(argv: list[str], out: str, err: str) -> None:

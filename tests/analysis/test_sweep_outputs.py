@@ -12,19 +12,12 @@ import h5py
 import pytest
 
 from analysis.sweep import SweepConflictError, SweepSpecError, SweepStore, dry_run, load_spec, read_table, run_sweep
+from sweep_helpers import tiny_sweep
 
-BASE = {
-    "sweep": {"name": "t"},
-    "dataset": {"name": "circles", "n": 60},
-    "model": {"width": 2, "depth": 2},
-    "train": {"epochs": 1, "batch_size": 30},
-    "analyses": {"certificate": True},
-    "grid": {"seed": [0]},
-}
 
 
 def raw(**tables) -> dict:
-    return {k: dict(v) for k, v in BASE.items()} | tables
+    return tiny_sweep(**({"grid": {"seed": [0]}} | tables))
 
 
 def digest(path) -> str:
@@ -130,6 +123,31 @@ def test_another_sweeps_output_can_be_taken_over_with_overwrite(tmp_path):
     # the shared run (same config, same id) is reused, the other computed
     assert res.complete and res.skipped == [first.runs[0].run_id] and len(res.computed) == 1
     assert [r["run_id"] for r in read_table(tmp_path / "out.h5")] == [r.run_id for r in second.runs]
+
+
+def test_assembly_removes_only_its_own_stale_temporaries(tmp_path):
+    # beside OUT.h5 is the user's folder: only the names temp_beside makes (.out.h5.<8>.tmp,
+    # regular files) are a killed writer's leftovers; look-alikes, folders and links stay
+    spec = load_spec(raw())
+    out = tmp_path / "out"
+    run_sweep(spec, out, workers=0, progress=False)
+    stale = [tmp_path / ".out.h5.abcd1234.tmp", tmp_path / ".out.csv.x_y_z_09.tmp"]
+    kept = [tmp_path / ".out.h5.mine.tmp", tmp_path / ".out.h5.notes.v2.tmp", tmp_path / ".out.csv.old.tmp"]
+    for p in stale + kept:
+        p.write_text("x")
+    folder = tmp_path / ".out.h5.folder12.tmp"
+    folder.mkdir()
+    link = tmp_path / ".out.csv.link1234.tmp"
+    link.symlink_to(tmp_path / "out.csv")
+    run_file = tmp_path / "out.d" / "runs" / f"{spec.runs[0].run_id}.h5"
+    stale_run = run_file.with_name(f".{run_file.name}.abcd1234.tmp")
+    stale_run.write_text("x")
+    run_file.unlink()  # a resume: recomputes and reassembles
+    res = run_sweep(spec, out, workers=0, progress=False)
+    assert res.complete and res.computed == [spec.runs[0].run_id]
+    assert not any(p.exists() for p in stale) and not stale_run.exists()
+    assert all(p.read_text() == "x" for p in kept)
+    assert folder.is_dir() and link.is_symlink()
 
 
 def test_planted_symlinks_at_old_temporary_names_are_not_followed(tmp_path):

@@ -7,25 +7,10 @@ import pytest
 
 from analysis.sweep import SweepBusyError, SweepConflictError, SweepStore, SweepSpecError, dry_run, load_spec, run_sweep
 from analysis.sweep.spec import config_id
-
-BASE = {
-    "sweep": {"name": "t"},
-    "dataset": {"name": "circles", "n": 60},
-    "model": {"width": 2, "depth": 2},
-    "train": {"epochs": 1, "batch_size": 30},
-    "analyses": {"certificate": True},
-    "grid": {"eps": [0.5, 1.0], "seed": [0, 1]},
-}
-
+from sweep_helpers import tiny_sweep
 
 def spec_with(**tables):
-    raw = {k: dict(v) for k, v in BASE.items()}
-    for k, v in tables.items():
-        if v is None:
-            raw.pop(k, None)
-        else:
-            raw[k] = v
-    return raw
+    return tiny_sweep(**({"grid": {"eps": [0.5, 1.0], "seed": [0, 1]}} | tables))
 
 
 @pytest.mark.parametrize("tables, key", [

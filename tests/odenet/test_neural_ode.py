@@ -181,6 +181,19 @@ def test_euler_neural_ode_is_the_resnet_bit_for_bit(input_map, output):
     assert torch.equal(ode(x), deep(x))
 
 
+@pytest.mark.parametrize("T,L,r", [(0.3, 10, 3), (0.1, 4, 5), (0.7, 3, 3), (2.9, 6, 3), (1.5, 6, 3)])
+def test_deeper_resnet_repeats_each_piece_r_times(T, L, r):
+    # times l T / (r L) that equal a boundary j T / L in exact arithmetic can round below it in
+    # floats (every case here but T = 1.5 has such an l): the block must still take piece l // r
+    ode = NeuralODE(2, 2, 1, field="layer", pieces=L, T=T, seed=7, method="euler", steps=r * L)
+    deep = ode.to_resnet(r * L)
+    for l in range(r * L):
+        assert torch.equal(deep.field.weight[l], ode.field.weight[l // r]), l
+        assert torch.equal(deep.field.bias[l], ode.field.bias[l // r]), l
+    x = torch.randn(40, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(ode(x), deep(x))  # r Euler steps per piece are the deep ResNet, bit for bit
+
+
 def test_resnet_to_ode_to_resnet_is_the_identity():
     net = ResNet.neural_ode(3, 2, 2, depth=5, T=2.0, input_map="activated", output="sigmoid", seed=11)
     back = net.to_ode().to_resnet(5)
@@ -330,6 +343,17 @@ def test_bad_input_and_conversions_are_refused():
         ode(torch.tensor([[0.0, float("nan")]], dtype=torch.float64))
     with pytest.raises(ValueError, match="shape"):
         ode(torch.zeros(3, dtype=torch.float64))
+    # width and dtype named before the solver starts (not a matmul error from inside it)
+    affine = NeuralODE(3, 2, 1, pieces=2, input_map="affine", gradient="adjoint")
+    f32, f64 = torch.float32, torch.float64
+    for model, x in ((ode, torch.zeros(4, 3, dtype=f64)), (ode, torch.zeros(4, 2, dtype=f32)),
+                     (affine, torch.zeros(4, 2, dtype=f64)), (affine, torch.zeros(4, 3, dtype=f32))):
+        with pytest.raises(ValueError, match=rf"x must have shape \(batch, {model.n_in}\) and dtype torch.float64 .* "
+                                             rf"got shape \(4, {x.shape[1]}\) and dtype {x.dtype}"):
+            model(x)
+        with pytest.raises(ValueError, match="x must have shape"):
+            model.logits(x)
+    assert ode.nfev_log == [] and affine.nfev_log == []  # refused before any evaluation
     with pytest.raises(TypeError, match="MLP"):
         NeuralODE(2, 2, 1, field="mlp").to_resnet(4)
     with pytest.raises(ValueError, match="σ\\(0\\)"):
