@@ -44,9 +44,9 @@ def test_xarray_opens_solution_with_names_and_exact_times(tmp_path, net):
 def test_xarray_opens_model(tmp_path, net):
     p = hdf5.save(tmp_path / "m.h5", net)
     with xr.open_dataset(p, engine="h5netcdf", group="model") as ds:
-        assert ds["field.weight"].dims == ("layer", "row", "col") and ds["out.weight"].dims == ("output", "col")
+        assert ds["field_weight"].dims == ("layer", "row", "col") and ds["out_weight"].dims == ("output", "col")
         assert not any(d.startswith("phony_dim") for d in ds.dims)
-        np.testing.assert_array_equal(ds["field.weight"].values, net.field.weight.detach().numpy())
+        np.testing.assert_array_equal(ds["field_weight"].values, net.field.weight.detach().numpy())
         assert ds["layer"].values.tolist() == list(range(7))
 
 
@@ -140,7 +140,7 @@ def test_h5dump_reads_the_file(tmp_path, net, capsys):
         return
     out = subprocess.run([h5dump, "-H", str(p)], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
-    assert 'DATASET "y"' in out.stdout and 'DATASET "field.weight"' in out.stdout and "DIMENSION_LIST" in out.stdout
+    assert 'DATASET "y"' in out.stdout and 'DATASET "field_weight"' in out.stdout and "DIMENSION_LIST" in out.stdout
     assert 'ATTRIBUTE "format"' in out.stdout
 
 
@@ -161,7 +161,7 @@ def test_ncdump_reads_named_dimensions(tmp_path, net, capsys):
     out = subprocess.run([ncdump, str(p)], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert "group: run {" in out.stdout and "double y(step, sample, state) ;" in out.stdout
-    assert "double field.weight(layer, row, col) ;" in out.stdout
+    assert "double field_weight(layer, row, col) ;" in out.stdout
     assert "string kinds(point) ;" in out.stdout and "phony_dim" not in out.stdout
 
 
