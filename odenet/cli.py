@@ -183,9 +183,11 @@ def build_parser() -> argparse.ArgumentParser:
                                    "refine each block into m Euler sub-steps (m = 1, 2, ..., 32) and print the "
                                    "distance to the flow of its ODE (DOP853 at rtol = atol = 1e-12): first-order "
                                    "convergence, the error halving with each doubling of m.")
-    p.add_argument("--width", type=int, default=2, help=f"hidden width m = input width (1 to {DEMO_MAX_WIDTH}; default 2)")
+    p.add_argument("--width", type=int, default=2,
+                   help=f"hidden width m = input width (1 to {DEMO_MAX_WIDTH}; default 2)")
     p.add_argument("--depth", type=int, default=10, help=f"number of blocks L (1 to {DEMO_MAX_DEPTH}; default 10)")
-    p.add_argument("--T", type=float, default=2.0, help="time horizon T of the ODE; the step is delta = T/L (default 2)")
+    p.add_argument("--T", type=float, default=2.0,
+                   help="time horizon T of the ODE; the step is delta = T/L (default 2)")
     p.add_argument("--seed", type=int, default=0, help="seed of the weights and inputs, an integer in [0, 2**63)")
     p.set_defaults(func=_cmd_demo)
 

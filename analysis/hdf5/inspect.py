@@ -29,7 +29,8 @@ PROVENANCE_KEYS = ("format", "format_version", "odenet_version", "torch_version"
 _ROOT_SHOWN = ("format", "format_version", "odenet_version", "torch_version", "numpy_version", "h5py_version",
                "hdf5_version", "created")
 _HIDDEN = {"DIMENSION_LIST", "REFERENCE_LIST", "CLASS", "NAME", "_Netcdf4Dimid", "coordinates",
-           "odenet_kind", "long_name", "sample_dimension", "keys", "_Netcdf4Coordinates"}
+           "odenet_kind", "long_name", "sample_dimension", "keys", "_Netcdf4Coordinates",
+           "odenet_variables"}
 
 
 def _fmt(v, limit: int | None = 72) -> str:
@@ -85,7 +86,8 @@ def _group_lines(g: h5py.Group, indent: str, config: bool, damaged: list[str], f
         if attrs:
             lines.append(indent + "attrs: " + ", ".join(f"{k}={_fmt(v, cut(60))}" for k, v in attrs.items()))
         if "seed" in g.attrs or "created" in g.attrs:
-            prov = ", ".join(f"{k}={_fmt(g.attrs[k], cut(72))}" for k in ("seed", "dtype", "device", "created") if k in g.attrs)
+            prov = ", ".join(f"{k}={_fmt(g.attrs[k], cut(72))}" for k in ("seed", "dtype", "device", "created")
+                             if k in g.attrs)
             lines.append(indent + "provenance: " + prov)
         if "config" in g.attrs:  # in full for a model, abbreviated elsewhere (it repeats the model's)
             full_config = config and g.attrs.get(TYPE_ATTR) == "ResNet"
@@ -188,7 +190,8 @@ def describe(path: str | os.PathLike) -> dict:
             groups["/" + name] = {"type": _json_value(t) if t is not None else None, "attrs": attrs_of(obj)}
         elif isinstance(obj, h5py.Dataset):
             checksum = "fletcher32" if obj.fletcher32 else "sha256" if CHECKSUM_ATTR in obj.attrs else None
-            datasets["/" + name] = {"shape": list(obj.shape), "dtype": str(obj.dtype), "dims": [_basename(obj)] if obj.is_scale else list(_dims(obj)),
+            dims = [_basename(obj)] if obj.is_scale else list(_dims(obj))
+            datasets["/" + name] = {"shape": list(obj.shape), "dtype": str(obj.dtype), "dims": dims,
                                     "is_coordinate": bool(obj.is_scale), "checksum": checksum,
                                     "compression": obj.compression, "attrs": attrs_of(obj)}
 

@@ -64,6 +64,7 @@ from .format import check_version
 TYPE_ATTR = "odenet_type"          # on a group: the record type (schema name)
 KIND_ATTR = "odenet_kind"          # on a dataset: "torch" or "numpy", what to rebuild
 CHECKSUM_ATTR = "odenet_sha256"    # on a scalar, empty or string dataset: SHA-256 of its bytes
+RENAMED_ATTR = "odenet_variables"  # on a mapping group: JSON {key: dataset name} where they differ
 STEP_DIM = "step"                  # chunks run along this dimension
 CHUNK_BYTES = 1 << 20              # at most about 1 MiB per chunk
 COMPRESS_BYTES = 64 << 10          # smaller arrays are never compressed
@@ -134,7 +135,7 @@ class Json:
 class Mapping:
     """A dict with str keys: array values as datasets (dims ``<key>_0, <key>_1, ...``), the rest
     as JSON attributes, in a subgroup named after the field.  A key that is not a CF-valid name
-    is stored under :func:`cf_name` of it (the group attribute ``variables`` maps keys to
+    is stored under :func:`cf_name` of it (the group attribute ``odenet_variables`` maps keys to
     dataset names); each array's ``long_name`` is "``doc`` (or the field name): key"."""
     name: str
     doc: str = ""
@@ -576,8 +577,9 @@ def _write_mapping(group: h5py.Group, value: dict, where: str, long_name: str = 
     renamed: dict[str, str] = {}  # key -> CF-valid dataset name, where they differ
     taken = set(value)
     for k, v in value.items():
-        if "/" in k or k in ("keys", "variables") or not k:
-            raise ValueError(f"{where}: key {k!r} cannot be stored (no '/', not empty, not 'keys' or 'variables')")
+        if "/" in k or k in ("keys", RENAMED_ATTR) or not k:
+            raise ValueError(f"{where}: key {k!r} cannot be stored (no '/', not empty, not 'keys' or "
+                             f"{RENAMED_ATTR!r})")
         if _is_array(v):
             arr, kind = to_numpy(v, f"{where}[{k!r}]")
             name = cf_name(k)
@@ -594,7 +596,7 @@ def _write_mapping(group: h5py.Group, value: dict, where: str, long_name: str = 
         else:
             group.attrs[k] = json.dumps(v)
     if renamed:
-        group.attrs["variables"] = json.dumps(renamed)
+        group.attrs[RENAMED_ATTR] = json.dumps(renamed)
     dims.finish()
 
 
@@ -672,7 +674,7 @@ def read_group(group: h5py.Group, device=None) -> Any:
 
 def _read_mapping(group: h5py.Group, device=None) -> dict:
     out = {}
-    renamed = json.loads(group.attrs.get("variables", "{}"))  # format version 3: CF-valid names
+    renamed = json.loads(group.attrs.get(RENAMED_ATTR, "{}"))  # format version 3: CF-valid names
     for k in json.loads(group.attrs["keys"]):
         name = renamed.get(k, k)
         out[k] = read_dataset(group[name], device) if name in group else json.loads(group.attrs[k])
