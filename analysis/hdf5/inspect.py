@@ -177,7 +177,8 @@ def describe(path: str | os.PathLike) -> dict:
     """The whole tree of the odenet file ``path`` as JSON-ready dicts (what ``odenet inspect
     --json`` prints): ``{"file", "attrs", "groups": {path: {"type", "attrs"}}, "datasets": {path:
     {"shape", "dtype", "dims", "checksum", "compression", "attrs"}}}`` with every attribute in full
-    (JSON-string attributes such as ``config`` parsed).  Values are described, not read."""
+    (JSON-string attributes such as ``config`` parsed).  Values are described, not read; an object
+    whose description cannot be read is ``{"error": reason}``."""
     def attrs_of(obj) -> dict:
         return {k: _json_value(v) for k, v in obj.attrs.items() if k not in _SCALE_BOOKKEEPING}
 
@@ -185,19 +186,28 @@ def describe(path: str | os.PathLike) -> dict:
     datasets: dict[str, dict] = {}
 
     def visit(name, obj):
-        if isinstance(obj, h5py.Group):
-            t = obj.attrs.get(TYPE_ATTR)
-            groups["/" + name] = {"type": _json_value(t) if t is not None else None, "attrs": attrs_of(obj)}
-        elif isinstance(obj, h5py.Dataset):
-            checksum = "fletcher32" if obj.fletcher32 else "sha256" if CHECKSUM_ATTR in obj.attrs else None
-            dims = [_basename(obj)] if obj.is_scale else list(_dims(obj))
-            datasets["/" + name] = {"shape": list(obj.shape), "dtype": str(obj.dtype), "dims": dims,
-                                    "is_coordinate": bool(obj.is_scale), "checksum": checksum,
-                                    "compression": obj.compression, "attrs": attrs_of(obj)}
+        try:
+            if isinstance(obj, h5py.Group):
+                t = obj.attrs.get(TYPE_ATTR)
+                groups["/" + name] = {"type": _json_value(t) if t is not None else None, "attrs": attrs_of(obj)}
+            elif isinstance(obj, h5py.Dataset):
+                checksum = "fletcher32" if obj.fletcher32 else "sha256" if CHECKSUM_ATTR in obj.attrs else None
+                dims = [_basename(obj)] if obj.is_scale else list(_dims(obj))
+                datasets["/" + name] = {"shape": list(obj.shape), "dtype": str(obj.dtype), "dims": dims,
+                                        "is_coordinate": bool(obj.is_scale), "checksum": checksum,
+                                        "compression": obj.compression, "attrs": attrs_of(obj)}
+        except _READ_ERRORS as exc:  # a damaged object is described as such (check() names it too)
+            (groups if isinstance(obj, h5py.Group) else datasets)["/" + name] = {"error": str(exc)}
 
     with open_for_reading(path) as f:
-        root = attrs_of(f)
-        f.visititems(visit)
+        try:
+            root = attrs_of(f)
+        except _READ_ERRORS as exc:
+            root = {"error": str(exc)}
+        try:
+            f.visititems(visit)
+        except _READ_ERRORS as exc:
+            groups["/"] = {"error": f"the tree cannot be walked further: {exc}"}
     return {"file": os.fspath(path), "attrs": root, "groups": groups, "datasets": datasets}
 
 

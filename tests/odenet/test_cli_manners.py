@@ -124,3 +124,18 @@ def test_trace_errors_name_the_flags(tmp_path, capsys):
     assert not out.exists()
     assert main(["trace", str(two), "--grid=0:1:3,0:1:3", "--out", str(out), "--group", "b"]) == 0
     assert np.array_equal(hdf5.load(out, "grid").x, np.linspace(0, 1, 3))
+
+
+def test_inspect_json_on_a_damaged_file_names_the_dataset(tmp_path, capsys):
+    p = hdf5.save(tmp_path / "m.h5", ResNet(2, 2, 1, 3, seed=0))
+    with h5py.File(p, "r") as f:
+        offset = f["model/out_weight"].id.get_chunk_info(0).byte_offset
+    with open(p, "r+b") as fh:  # one bit of the stored values, not of any header
+        fh.seek(offset + 2)
+        byte = fh.read(1)[0]
+        fh.seek(offset + 2)
+        fh.write(bytes([byte ^ 8]))
+    assert main(["inspect", str(p), "--json"]) == 1
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["ok"] is False and any("/model/out_weight" in d and "checksum" in d for d in doc["damaged"])
+    assert doc["datasets"]["/model/out_weight"]["shape"] == [1, 2]  # still described
