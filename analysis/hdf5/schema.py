@@ -103,6 +103,10 @@ class Array:
     axis: str | None = None
     standard_name: str | None = None
 
+    def __post_init__(self):
+        if self.axis not in (None, "X", "Y", "Z", "T"):
+            raise ValueError(f"Array {self.name!r}: axis must be one of X, Y, Z, T (CF) or None; got {self.axis!r}")
+
 
 @dataclass(frozen=True)
 class Strings:

@@ -180,3 +180,8 @@ def test_the_format_page_lists_every_variable_with_its_units_and_long_name():
                 if row not in page:
                     missing.append(row)
     assert missing == []
+
+
+def test_a_schema_axis_outside_cf_is_refused():
+    with pytest.raises(ValueError, match="axis must be one of X, Y, Z, T"):
+        Array("x", ("x",), doc="x", axis="x")
