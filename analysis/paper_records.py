@@ -52,13 +52,18 @@ class SingularValueMaps:
 
 SCHEMAS = (
     register(Schema("PhaseDiagram", PhaseDiagram, fields=(
-        Array("ratio", ("ratio",)), Array("omega", ("omega",)), Array("fraction", ("ratio", "omega")),
+        Array("ratio", ("ratio",), doc="channel ratio delta/eps"), Array("omega", ("omega",), doc="weight norm omega"),
+        Array("fraction", ("ratio", "omega"), doc="fraction of networks with critical points"),
         Attr("samples", int), Attr("lipschitz", float)), doc="critical points over (δ/ε, ω)")),
     register(Schema("RatioStudy", RatioStudy, fields=(
-        Attr("task", str), Array("ratio", ("ratio",)), Array("sup_error", ("ratio",)),
-        Array("critical_points", ("ratio",)), Array("misclassified", ("ratio",)),
-        Array("tunnel_width", ("ratio",))), doc="trained networks against δ/ε")),
+        Attr("task", str), Array("ratio", ("ratio",), doc="channel ratio delta/eps"),
+        Array("sup_error", ("ratio",), doc="sup error on [-1, 1]"),
+        Array("critical_points", ("ratio",), doc="number of critical points"),
+        Array("misclassified", ("ratio",), doc="misclassified test fraction"),
+        Array("tunnel_width", ("ratio",), doc="tunnel width (0: no tunnel)")), doc="trained networks against δ/ε")),
     register(Schema("SingularValueMaps", SingularValueMaps, fields=(
-        Array("x", ("x",)), Array("y", ("y",)), Array("stop", ("stop",)),
-        Array("sigma_min", ("stop", "y", "x"))), doc="σ_min of partial networks over the plane")),
+        Array("x", ("x",), doc="grid abscissae", axis="X"), Array("y", ("y",), doc="grid ordinates", axis="Y"),
+        Array("stop", ("stop",), doc="number of blocks of the partial network"),
+        Array("sigma_min", ("stop", "y", "x"), doc="smallest singular value of the Jacobian")),
+        doc="σ_min of partial networks over the plane")),
 )

@@ -16,7 +16,7 @@ from solvers._validate import check_memory, check_output_path
 
 from .grid import SampleGrid, grid_shape, parse_grid
 from .inspect import inspect
-from .io import load_model, save
+from .io import load_model, model_groups, save
 from .xdmf import write_xdmf
 
 
@@ -47,16 +47,26 @@ def trace_to_file(model_path: str | os.PathLike, grid: str, out: str | os.PathLi
 
     Checked before the model is traced: the output folder exists and ``out`` (and ``out``.xmf)
     does not unless ``overwrite`` (ValueError), the grid parses and matches the model's inputs,
-    and the estimated memory of the trace (:func:`trace_memory`) is available."""
+    the file holds one model or ``group`` names one, and the estimated memory of the trace
+    (:func:`trace_memory`) is available.  Errors name the command's flags (``--grid``,
+    ``--group``, ``--out``), as this is the work of ``odenet trace``."""
     check_output_path("--out", out, overwrite=overwrite)
     if xdmf:
         check_output_path("--out (its .xmf sidecar)", Path(out).with_suffix(".xmf"), overwrite=overwrite)
-    shape = grid_shape(grid)
+    try:
+        shape = grid_shape(grid)
+    except ValueError as exc:
+        raise ValueError(f"--grid: {exc}") from None
+    models = model_groups(model_path)
+    if group is None and len(models) != 1:
+        raise ValueError(f"{os.fspath(model_path)!r} holds {len(models)} models {models}; choose one with --group")
+    if group is not None and group.strip("/") not in models:
+        raise ValueError(f"--group {group!r}: {os.fspath(model_path)!r} holds no model there; its models: {models}")
     model = load_model(model_path, group).eval()
     if xdmf and model.width < 2:
         raise ValueError(f"--xdmf draws trajectories in 2-D or 3-D; the model's width is {model.width}")
     if len(shape) != model.n_in:
-        raise ValueError(f"grid {grid!r} has {len(shape)} axes but the model has n_in={model.n_in} inputs")
+        raise ValueError(f"--grid {grid!r} has {len(shape)} axes but the model has n_in={model.n_in} inputs")
     points = math.prod(shape)
     check_memory(trace_memory(model, points), f"tracing {points} grid points ({' x '.join(map(str, shape))}) "
                  f"through {model.depth} layers of width {model.width}")

@@ -23,7 +23,9 @@ other's work (:mod:`analysis.hdf5.atomic`):
 
 Versions: the root and every record group carry ``format_version``; a reader refuses a version
 above :data:`FORMAT_VERSION` on either (:func:`check_version`).  Version 2 added checksums on every
-dataset (:mod:`analysis.hdf5.schema`); version 1 files (no checksums) are still read.
+dataset (:mod:`analysis.hdf5.schema`); version 3 made every variable CF-complete (units,
+long_name, CF-valid names).  Version 1 files (no checksums) and version 2 files (a model's
+parameters named by their state-dict keys, ``field.weight``) are still read.
 """
 from __future__ import annotations
 
@@ -42,8 +44,10 @@ from .atomic import atomic_path, exclusive_lock, fsync_file, publish, temp_besid
 
 FORMAT_NAME = "odenet-hdf5"
 #: Integer format version.  A reader refuses files (and record groups) with a larger version than
-#: its own.  1: the first layout; 2: every dataset carries a checksum (fletcher32 or SHA-256).
-FORMAT_VERSION = 2
+#: its own.  1: the first layout; 2: every dataset carries a checksum (fletcher32 or SHA-256);
+#: 3: CF-complete variables (``units`` and ``long_name`` on every one, CF-valid names: a model's
+#: ``field.weight`` is the variable ``field_weight`` with the attribute ``torch_name``).
+FORMAT_VERSION = 3
 
 
 def library_versions() -> dict[str, str]:

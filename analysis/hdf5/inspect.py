@@ -29,16 +29,18 @@ PROVENANCE_KEYS = ("format", "format_version", "odenet_version", "torch_version"
 _ROOT_SHOWN = ("format", "format_version", "odenet_version", "torch_version", "numpy_version", "h5py_version",
                "hdf5_version", "created")
 _HIDDEN = {"DIMENSION_LIST", "REFERENCE_LIST", "CLASS", "NAME", "_Netcdf4Dimid", "coordinates",
-           "odenet_kind", "long_name", "sample_dimension", "keys", "_Netcdf4Coordinates"}
+           "odenet_kind", "long_name", "sample_dimension", "keys", "_Netcdf4Coordinates",
+           "odenet_variables"}
 
 
-def _fmt(v, limit: int = 72) -> str:
+def _fmt(v, limit: int | None = 72) -> str:
+    """``v`` as text, cut to ``limit`` characters with "..." (None: never cut)."""
     if isinstance(v, bytes):
         v = v.decode()
     if isinstance(v, np.generic):
         v = v.item()
     s = v if isinstance(v, str) else repr(v)
-    return s if len(s) <= limit else s[: limit - 3] + "..."
+    return s if limit is None or len(s) <= limit else s[: limit - 3] + "..."
 
 
 def _basename(obj) -> str:
@@ -68,8 +70,9 @@ def _storage(ds: h5py.Dataset) -> str:
     return ("  " + " ".join(parts)) if parts else "  no checksum"
 
 
-def _group_lines(g: h5py.Group, indent: str, config: bool, damaged: list[str]) -> list[str]:
+def _group_lines(g: h5py.Group, indent: str, config: bool, damaged: list[str], full: bool = False) -> list[str]:
     lines = []
+    cut = (lambda n: None) if full else (lambda n: n)  # noqa: E731  (full: no "..." anywhere)
     try:
         items = list(g.items())
     except _READ_ERRORS as exc:
@@ -81,13 +84,14 @@ def _group_lines(g: h5py.Group, indent: str, config: bool, damaged: list[str]) -
             lines.append(indent + "dims: " + ", ".join(f"{k}={len(v)}" for k, v in scales))
         attrs = {k: v for k, v in g.attrs.items() if k not in PROVENANCE_KEYS and k not in _HIDDEN and k != TYPE_ATTR}
         if attrs:
-            lines.append(indent + "attrs: " + ", ".join(f"{k}={_fmt(v, 60)}" for k, v in attrs.items()))
+            lines.append(indent + "attrs: " + ", ".join(f"{k}={_fmt(v, cut(60))}" for k, v in attrs.items()))
         if "seed" in g.attrs or "created" in g.attrs:
-            prov = ", ".join(f"{k}={_fmt(g.attrs[k])}" for k in ("seed", "dtype", "device", "created") if k in g.attrs)
+            prov = ", ".join(f"{k}={_fmt(g.attrs[k], cut(72))}" for k in ("seed", "dtype", "device", "created")
+                             if k in g.attrs)
             lines.append(indent + "provenance: " + prov)
         if "config" in g.attrs:  # in full for a model, abbreviated elsewhere (it repeats the model's)
-            full = config and g.attrs.get(TYPE_ATTR) == "ResNet"
-            lines.append(indent + "config: " + _fmt(g.attrs["config"], 400 if full else 60))
+            full_config = config and g.attrs.get(TYPE_ATTR) == "ResNet"
+            lines.append(indent + "config: " + _fmt(g.attrs["config"], cut(400 if full_config else 60)))
     except _READ_ERRORS as exc:
         damaged.append(f"{g.name} (attributes): {exc}")
         lines.append(f"{indent}UNREADABLE attributes: {exc}")
@@ -111,11 +115,12 @@ def _group_lines(g: h5py.Group, indent: str, config: bool, damaged: list[str]) -
             except _READ_ERRORS:
                 t = "group"
             lines.append(f"{indent}{k}/  {_fmt(t)}")
-            lines += _group_lines(v, indent + "  ", config, damaged)
+            lines += _group_lines(v, indent + "  ", config, damaged, full)
     return lines
 
 
-def _summary(f: h5py.File, path: str | os.PathLike, config: bool, damaged: list[str]) -> list[str]:
+def _summary(f: h5py.File, path: str | os.PathLike, config: bool, damaged: list[str], full: bool = False
+             ) -> list[str]:
     lines = [f"{os.fspath(path)}"]
     try:
         items = list(f.items())
@@ -130,17 +135,80 @@ def _summary(f: h5py.File, path: str | os.PathLike, config: bool, damaged: list[
             except _READ_ERRORS:
                 t = "group"
             lines.append(f"/{k}  {_fmt(t)}")
-            lines += _group_lines(v, "    ", config, damaged)
+            lines += _group_lines(v, "    ", config, damaged, full)
         else:
             lines.append(f"/{k}  {getattr(v, 'dtype', '?')} {getattr(v, 'shape', '?')}")
     return lines
 
 
-def inspect(path: str | os.PathLike, *, config: bool = True) -> str:
+def inspect(path: str | os.PathLike, *, config: bool = True, full: bool = False) -> str:
     """The summary of the odenet file ``path`` as text (ValueError for a foreign file; damaged
-    objects are shown as UNREADABLE, see :func:`check` for a verdict)."""
+    objects are shown as UNREADABLE, see :func:`check` for a verdict).  Long attribute values are
+    cut with "..." unless ``full``."""
     with open_for_reading(path) as f:
-        return "\n".join(_summary(f, path, config, []))
+        return "\n".join(_summary(f, path, config, [], full))
+
+
+def _json_value(v):
+    """An HDF5 attribute value as JSON: text decoded, numpy scalars and arrays as numbers and
+    lists, a JSON-string attribute (``config``, Json fields) parsed; object references (HDF5's
+    dimension bookkeeping) as None."""
+    if isinstance(v, bytes):
+        v = v.decode()
+    if isinstance(v, str):
+        if v[:1] in "[{":
+            try:
+                return json.loads(v)
+            except ValueError:
+                return v
+        return v
+    if isinstance(v, np.generic):
+        return v.item()
+    if isinstance(v, np.ndarray):
+        return None if v.dtype.kind == "O" else v.tolist()
+    return None if isinstance(v, (h5py.Reference, h5py.RegionReference)) else v
+
+
+#: HDF5's own bookkeeping attributes of dimension scales, described by ``dims`` instead
+_SCALE_BOOKKEEPING = {"DIMENSION_LIST", "REFERENCE_LIST", "CLASS", "NAME"}
+
+
+def describe(path: str | os.PathLike) -> dict:
+    """The whole tree of the odenet file ``path`` as JSON-ready dicts (what ``odenet inspect
+    --json`` prints): ``{"file", "attrs", "groups": {path: {"type", "attrs"}}, "datasets": {path:
+    {"shape", "dtype", "dims", "checksum", "compression", "attrs"}}}`` with every attribute in full
+    (JSON-string attributes such as ``config`` parsed).  Values are described, not read; an object
+    whose description cannot be read is ``{"error": reason}``."""
+    def attrs_of(obj) -> dict:
+        return {k: _json_value(v) for k, v in obj.attrs.items() if k not in _SCALE_BOOKKEEPING}
+
+    groups: dict[str, dict] = {}
+    datasets: dict[str, dict] = {}
+
+    def visit(name, obj):
+        try:
+            if isinstance(obj, h5py.Group):
+                t = obj.attrs.get(TYPE_ATTR)
+                groups["/" + name] = {"type": _json_value(t) if t is not None else None, "attrs": attrs_of(obj)}
+            elif isinstance(obj, h5py.Dataset):
+                checksum = "fletcher32" if obj.fletcher32 else "sha256" if CHECKSUM_ATTR in obj.attrs else None
+                dims = [_basename(obj)] if obj.is_scale else list(_dims(obj))
+                datasets["/" + name] = {"shape": list(obj.shape), "dtype": str(obj.dtype), "dims": dims,
+                                        "is_coordinate": bool(obj.is_scale), "checksum": checksum,
+                                        "compression": obj.compression, "attrs": attrs_of(obj)}
+        except _READ_ERRORS as exc:  # a damaged object is described as such (check() names it too)
+            (groups if isinstance(obj, h5py.Group) else datasets)["/" + name] = {"error": str(exc)}
+
+    with open_for_reading(path) as f:
+        try:
+            root = attrs_of(f)
+        except _READ_ERRORS as exc:
+            root = {"error": str(exc)}
+        try:
+            f.visititems(visit)
+        except _READ_ERRORS as exc:
+            groups["/"] = {"error": f"the tree cannot be walked further: {exc}"}
+    return {"file": os.fspath(path), "attrs": root, "groups": groups, "datasets": datasets}
 
 
 @dataclass
@@ -188,19 +256,19 @@ def _verify_all(f: h5py.File, damaged: list[str], unchecked: list[str], version:
             damaged.append(f"/{name}: {exc}")
 
 
-def check(path: str | os.PathLike, *, clean: bool = False, config: bool = True) -> Inspection:
+def check(path: str | os.PathLike, *, clean: bool = False, config: bool = True, full: bool = False) -> Inspection:
     """Summarise ``path``, read every dataset verifying its checksum, and list the temporary files
     ``.<name>.<random>.tmp`` that interrupted writes left beside it.  ``clean=True`` removes them,
     holding the file's writer's lock (so that the temporary file of a write in progress is never
     removed; if a writer holds the lock nothing is removed and ``writer_active`` is set).  Raises
     FileNotFoundError / ValueError (naming the path) only for a file that cannot be opened as an
-    odenet file at all."""
+    odenet file at all.  ``full``: the summary's long attribute values are not cut."""
     from .format import check_format
 
     damaged: list[str] = []
     unchecked: list[str] = []
     with open_for_reading(path) as f:
-        text = "\n".join(_summary(f, path, config, damaged))
+        text = "\n".join(_summary(f, path, config, damaged, full))
         _verify_all(f, damaged, unchecked, check_format(f, path))
     damaged = list(dict.fromkeys(damaged))
     found = Inspection(text, damaged, unchecked, temp_files_of(path))

@@ -213,6 +213,15 @@ def save_model(path: str | os.PathLike, model, group: str = "model", *, overwrit
     return save(path, model, group, overwrite=overwrite)
 
 
+def model_groups(path: str | os.PathLike) -> list[str]:
+    """Paths of the groups holding a ResNet in the file, top-level or nested (a training run's)."""
+    models: list[str] = []
+    with open_for_reading(path) as f:
+        f.visititems(lambda name, item: models.append(name) if isinstance(item, h5py.Group)
+                     and item.attrs.get(TYPE_ATTR) == _models.MODEL_TYPE else None)
+    return models
+
+
 def load_model(path: str | os.PathLike, group: str | None = None, *, device=None):
     """The ResNet stored at ``group`` (default: the file's only model, also one nested in a
     record such as a training run's): outputs equal the saved model's bit for bit."""
@@ -220,10 +229,7 @@ def load_model(path: str | os.PathLike, group: str | None = None, *, device=None
 
     device = check_device(device)
     if group is None:  # the file's only model, top-level or nested (a training run's model)
-        with open_for_reading(path) as f:
-            models = []
-            f.visititems(lambda name, item: models.append(name) if isinstance(item, h5py.Group)
-                         and item.attrs.get(TYPE_ATTR) == _models.MODEL_TYPE else None)
+        models = model_groups(path)
         if len(models) != 1:
             raise ValueError(f"{os.fspath(path)!r} holds {len(models)} models {models}; pass group=")
         group = models[0]

@@ -1,6 +1,10 @@
 """ResNet models in a file: every entry of the state dict (parameters and BatchNorm buffers) as a
-dataset named by its state-dict key, and ``ResNet.config`` as a JSON attribute, so that
-:func:`read_model` rebuilds a model whose outputs equal the original's bit for bit.
+dataset, and ``ResNet.config`` as a JSON attribute, so that :func:`read_model` rebuilds a model
+whose outputs equal the original's bit for bit.
+
+A dataset's name is the CF-valid form of its state-dict key (:func:`~analysis.hdf5.schema.cf_name`:
+``field.weight`` -> ``field_weight``), the key itself is its attribute ``torch_name`` (format
+version 3; versions 1 and 2 named the datasets by the keys themselves, and are still read).
 
 Dimensions of the parameters (m = width, n = n_in, q = n_out, L = depth):
 
@@ -17,7 +21,7 @@ import h5py
 
 from odenet import ResNet
 
-from .schema import Dims, available_bytes, read_dataset, register_special, write_dataset
+from .schema import Dims, available_bytes, cf_name, read_dataset, register_special, set_cf, write_dataset
 
 MODEL_TYPE = "ResNet"
 
@@ -29,6 +33,42 @@ _DIMS = {
     "out.weight": ("output", "col"),
     "out.bias": ("output",),
 }
+
+
+#: attribute of a parameter's dataset: its state-dict key (format version 3)
+TORCH_NAME_ATTR = "torch_name"
+
+_LONG_NAMES = {
+    "field.weight": "block weights W_l", "field.bias": "block biases b_l",
+    "inp.weight": "input map weight", "inp.bias": "input map bias",
+    "out.weight": "read-out weight", "out.bias": "read-out bias",
+    "weight": "BatchNorm scale", "bias": "BatchNorm shift", "running_mean": "BatchNorm running mean",
+    "running_var": "BatchNorm running variance", "num_batches_tracked": "BatchNorm batches tracked",
+}
+
+
+def parameter_long_name(key: str) -> str:
+    """The CF ``long_name`` of the state-dict entry ``key`` (``field.bn.<l>.<x>``: BatchNorm of block l)."""
+    if key in _LONG_NAMES:
+        return _LONG_NAMES[key]
+    parts = key.split(".")
+    if key.startswith("field.bn.") and len(parts) == 4 and parts[3] in _LONG_NAMES:
+        return f"{_LONG_NAMES[parts[3]]} of block {parts[2]}"
+    return f"model state {key}"
+
+
+def parameter_datasets(group: h5py.Group) -> dict[str, str]:
+    """``{state-dict key: dataset name}`` of the model stored in ``group``: by the ``torch_name``
+    attributes (format version 3), else the datasets' own names (versions 1 and 2).  Index
+    coordinates (no ``torch_name``) are left out of a version-3 group."""
+    found = {}
+    for name, ds in group.items():
+        if isinstance(ds, h5py.Dataset) and TORCH_NAME_ATTR in ds.attrs:
+            key = ds.attrs[TORCH_NAME_ATTR]
+            found[key.decode() if isinstance(key, bytes) else str(key)] = name
+    if found:
+        return found
+    return {name: name for name, ds in group.items() if isinstance(ds, h5py.Dataset)}
 
 
 def parameter_dims(key: str, ndim: int) -> tuple[str, ...]:
@@ -50,8 +90,12 @@ def write_model(group: h5py.Group, model: ResNet) -> None:
     for key, value in model.state_dict().items():
         arr = value.detach().cpu().numpy()
         d = parameter_dims(key, arr.ndim)
-        dims.use(key, d, arr.shape)
-        dims.attach.append((write_dataset(group, key, arr, "torch", d), d))
+        name = cf_name(key)
+        dims.use(name, d, arr.shape)
+        ds = write_dataset(group, name, arr, "torch", d)
+        ds.attrs[TORCH_NAME_ATTR] = key
+        set_cf(ds, parameter_long_name(key), "1")
+        dims.attach.append((ds, d))
     dims.finish()
 
 
@@ -87,10 +131,12 @@ def check_config(group: h5py.Group, config) -> None:
         if isinstance(v, bool) or not isinstance(v, int) or v < 1:
             raise ValueError(f"{where}: config {k}={v!r} is not a positive integer")
 
+    datasets = parameter_datasets(group)
+
     def stored(key: str) -> tuple[int, ...]:
-        if key not in group or not isinstance(group[key], h5py.Dataset):
+        if key not in datasets:
             raise ValueError(f"{where}: model parameter {key!r} is missing from the file")
-        return tuple(group[key].shape)
+        return tuple(group[datasets[key]].shape)
 
     sizes = {"field.weight": ("depth", "width", "width"), "out.weight": ("n_out", "width")}
     if config.get("input_map", "identity") != "identity":
@@ -105,8 +151,8 @@ def check_config(group: h5py.Group, config) -> None:
     expected = expected_shapes(config)
     need = 0
     for key, want in expected.items():
-        ds = group[key] if key in group else None
-        if ds is None or not isinstance(ds, h5py.Dataset) or tuple(ds.shape) != want:
+        ds = group[datasets[key]] if key in datasets else None
+        if ds is None or tuple(ds.shape) != want:
             raise ValueError(f"{where}: model parameter {key!r} is {'missing' if ds is None else f'of shape {ds.shape}'}"
                              f", expected {want} from its config")
         need += ds.size * ds.dtype.itemsize
@@ -126,7 +172,8 @@ def read_model(group: h5py.Group, device=None) -> ResNet:
         raise ValueError(f"{group.file.filename!r}: model group {group.name!r} has no readable config: {exc}") from None
     check_config(group, config)
     model = ResNet.from_config(config, device=device)
-    state = {key: read_dataset(group[key]) for key in model.state_dict()}
+    names = parameter_datasets(group)
+    state = {key: read_dataset(group[names[key]]) for key in model.state_dict()}
     model.load_state_dict(state, strict=True)
     model.train(bool(group.attrs.get("training", 0)))
     return model

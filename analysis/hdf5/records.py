@@ -38,8 +38,8 @@ SOLUTION = register(Schema(
 SAMPLE_GRID = register(Schema(
     "SampleGrid", SampleGrid,
     fields=(
-        Array("x", ("x",), doc="grid abscissae"),
-        Array("y", ("y",), doc="grid ordinates"),
+        Array("x", ("x",), doc="grid abscissae", axis="X"),
+        Array("y", ("y",), doc="grid ordinates", axis="Y"),
         Array("points", ("sample", "input"), doc="grid points, x fastest"),
     ),
     doc="a rectangular grid of input points (odenet trace --grid)",
@@ -102,18 +102,19 @@ def _liouville_schema() -> Schema:
     return Schema("LiouvilleCheck", _import(("analysis.tracing",), "LiouvilleCheck"), fields=(
         Array("logabsdet", ("sample",), doc="log|det D phi_T| from the variational equation"),
         Array("trace_integral", ("sample",), doc="int_0^T tr D_x f dt"),
-        Array("sign", ("sample",)), Array("gap", ("sample",)),
+        Array("sign", ("sample",), doc="sign of det D phi_T (+1 for a flow)"),
+        Array("gap", ("sample",), doc="logabsdet - trace_integral"),
     ), doc="Liouville's formula checked per point", dtype_of="logabsdet")
 
 
 def _crossings_schema() -> Schema:
     return Schema("Crossings", _import(("analysis.tracing",), "Crossings"), fields=(
         Attr("order_change_step", int),
-        Array("order_change_pairs", ("order_pair", "pair_member")),
-        Array("det_sign_change", ("sample",)),
+        Array("order_change_pairs", ("order_pair", "pair_member"), doc="neighbouring inputs whose states swap order"),
+        Array("det_sign_change", ("sample",), doc="first step at which sign det J_k changes (-1: never)"),
         Attr("close_step", int),
-        Array("close_pairs", ("close_pair", "pair_member")),
-        Array("close_distance", ("close_pair",)),
+        Array("close_pairs", ("close_pair", "pair_member"), doc="distant inputs whose states come close"),
+        Array("close_distance", ("close_pair",), doc="state distance of a close pair at close_step"),
     ), doc="where trajectories cross", dtype_of="close_distance")
 
 
@@ -131,7 +132,7 @@ def _critical_points_schema() -> Schema:
         Array("eigenvalues", ("point", "eigen"), doc="Hessian eigenvalues, ascending"),
         Array("morse_index", ("point",), doc="number of negative eigenvalues"),
         Array("degenerate", ("point",), doc="singular Hessian"),
-        Strings("kinds", ("point",)),
+        Strings("kinds", ("point",), doc="type of critical point (minimum, maximum, saddle, degenerate)"),
         Array("box", ("input", "bound"), doc="search box [lower, upper] per input"),
         Attr("n_seeds", int), Attr("iterations", int),
         Array("flat_points", ("flat_point", "input"), doc="flat-region points (gradient underflow), not counted"),
@@ -144,8 +145,9 @@ def _critical_points_schema() -> Schema:
 
 def _critical_point_schema() -> Schema:
     return Schema("CriticalPoint", _import(("analysis.critical",), "CriticalPoint"), fields=(
-        Array("point", ("input",)), Attr("value", float), Attr("gradient_residual", float),
-        Array("hessian", ("input", "input_j")), Array("eigenvalues", ("eigen",)),
+        Array("point", ("input",), doc="location x*"), Attr("value", float), Attr("gradient_residual", float),
+        Array("hessian", ("input", "input_j"), doc="Hessian of Phi at x*"),
+        Array("eigenvalues", ("eigen",), doc="Hessian eigenvalues, ascending"),
         Attr("morse_index", int), Attr("degenerate", bool), Attr("kind", str),
     ), doc="one critical point", dtype_of="point")
 
@@ -156,7 +158,7 @@ def _certificate_schema() -> Schema:
         Array("weight_norms", ("layer",), doc="||W_l||_2"),
         Array("contraction", ("layer",), doc="delta K ||W_l||_2"),
         Array("margin", ("layer",), doc="eps - delta K ||W_l||_2"),
-        Array("certified", ("layer",)),
+        Array("certified", ("layer",), doc="block l certified invertible (margin > 0)"),
         Json("folding_blocks"),
         Attr("input_rank", int), Attr("input_ok", bool), Attr("output_ok", bool),
         Attr("homeomorphism", bool), Attr("no_critical_points", bool), Attr("verdict", str),
@@ -167,8 +169,11 @@ def _certificate_schema() -> Schema:
 
 def _inverse_schema() -> Schema:
     return Schema("Inverse", _import(("analysis.inverse",), "Inverse"), fields=(
-        Array("h", ("sample", "state")), Array("x", ("sample", "input")), Array("residual", ("sample",)),
-        Array("block_residuals", ("block",)), Array("iterations", ("block",)),
+        Array("h", ("sample", "state"), doc="recovered state h_start"),
+        Array("x", ("sample", "input"), doc="recovered input x with A(x) = h"),
+        Array("residual", ("sample",), doc="max-norm forward residual of the recovered state"),
+        Array("block_residuals", ("block",), doc="a-posteriori bound on |h* - h|_2 per block, max over the batch"),
+        Array("iterations", ("block",), doc="fixed-point iterations per block"),
     ), doc="inverse of the block map", dtype_of="h")
 
 
@@ -176,8 +181,10 @@ def _train_result_schema() -> Schema:
     return Schema("TrainResult", _import(("odenet.training",), "TrainResult"), fields=(
         Record("model", doc="the trained model (a ResNet group)"),
         Array("train_loss", ("epoch",), doc="loss on the training split after each epoch"),
-        Array("val_loss", ("epoch",)), Array("batch_loss", ("epoch",)),
-        Array("train_accuracy", ("epoch",)), Array("val_accuracy", ("epoch",)),
+        Array("val_loss", ("epoch",), doc="loss on the validation split after each epoch"),
+        Array("batch_loss", ("epoch",), doc="mean mini-batch loss during each epoch"),
+        Array("train_accuracy", ("epoch",), doc="accuracy on the training split after each epoch"),
+        Array("val_accuracy", ("epoch",), doc="accuracy on the validation split after each epoch"),
         Attr("best_epoch", int), Attr("seed", int), Json("seeds_tried"), Json("best_val_per_seed"),
         Json("metrics"), Json("config"), Attr("epochs", int, derived=True),
     ), doc="a training run: the model and its loss histories", dtype_of="model")
@@ -191,15 +198,18 @@ def _tunnel_schema() -> Schema:
     cls = _import(("analysis.tunnel",), "TunnelResult")
     return Schema("TunnelResult", cls, fields=(
         Attr("verdict", str), Attr("tunnel", bool), Attr("level", float), Json("window"),
-        Array("centre", ("xy",)),
-        Array("xs", ("x",), doc="grid abscissae", key="x"), Array("ys", ("y",), doc="grid ordinates", key="y"),
+        Array("centre", ("xy",), doc="centre x0 of the enclosed class"),
+        Array("xs", ("x",), doc="grid abscissae", key="x", axis="X"),
+        Array("ys", ("y",), doc="grid ordinates", key="y", axis="Y"),
         Array("values", ("y", "x"), doc="Phi on the grid"),
         Array("mask", ("y", "x"), doc="the centre's component of {Phi < level}"),
         Attr("n_components", int), Attr("area", float), Attr("width", float),
-        Array("bottleneck", ("xy",)), Array("direction", ("xy",)), Attr("angle", float),
-        Array("exit_point", ("xy",)),
+        Array("bottleneck", ("xy",), doc="where the narrowest chord of the tunnel was measured"),
+        Array("direction", ("xy",), doc="unit vector from the centre to the bottleneck"), Attr("angle", float),
+        Array("exit_point", ("xy",), doc="where the tunnel leaves the window"),
         Ragged("level_set", ("vertex", "xy"), "curve", doc="level-set polylines (x, y)"),
-        Array("misclassified", ("misclassified_point",)), Array("tunnel_points", ("tunnel_point",)),
+        Array("misclassified", ("misclassified_point",), doc="indices of the misclassified given points"),
+        Array("tunnel_points", ("tunnel_point",), doc="indices of misclassified points inside the tunnel"),
     ), build=build, doc="tunnel test on a grid: verdict, width, area, direction, component mask, level sets",
         dtype_of="values")
 
@@ -220,10 +230,12 @@ def _model_bounds_schema() -> Schema:
 
 def _jacobian_map_schema() -> Schema:
     return Schema("JacobianMap", _import(("analysis.maps",), "JacobianMap"), fields=(
-        Array("x", ("x",), doc="grid abscissae"), Array("y", ("y",), doc="grid ordinates"),
+        Array("x", ("x",), doc="grid abscissae", axis="X"), Array("y", ("y",), doc="grid ordinates", axis="Y"),
         Array("points", ("sample", "input"), doc="grid points, row-major over (y, x)"),
-        Array("sigma_min", ("y", "x")), Array("sigma_max", ("y", "x")),
-        Array("logabsdet", ("y", "x")), Array("sign", ("y", "x")),
+        Array("sigma_min", ("y", "x"), doc="smallest singular value of the Jacobian"),
+        Array("sigma_max", ("y", "x"), doc="largest singular value of the Jacobian"),
+        Array("logabsdet", ("y", "x"), doc="log|det| of the Jacobian"),
+        Array("sign", ("y", "x"), doc="sign of det of the Jacobian (0: singular)"),
         Attr("start", int), Attr("stop", int), Attr("output", bool),
     ), doc="singular values and log|det| of the Jacobian over a grid of the plane", dtype_of="sigma_min")
 
@@ -238,17 +250,21 @@ def _regime_run_schema() -> Schema:
                   + tuple(Attr(n, str) for n in strs) + (
         Attr("certified", bool),
         Array("critical_points", ("point", "input"), doc="critical points found on the box"),
-        Strings("critical_kinds", ("point",)),
+        Strings("critical_kinds", ("point",), doc="type of each critical point"),
     ), doc="one trained network of a regime sweep and what was measured on it", dtype_of="critical_points")
 
 
 def _dataset_schema() -> Schema:
     return Schema("Dataset", _import(("odenet.datasets",), "Dataset"), fields=(
         Attr("name", str), Attr("seed", int), Json("params"),
-        Array("x_train", ("train", "input")), Array("y_train", ("train", "target")),
-        Array("x_val", ("val", "input")), Array("y_val", ("val", "target")),
-        Array("x_test", ("test", "input")), Array("y_test", ("test", "target")),
-        Array("mean", ("input",), doc="standardisation x_std = (x_raw - mean) / std"), Array("std", ("input",)),
+        Array("x_train", ("train", "input"), doc="training inputs (standardised)"),
+        Array("y_train", ("train", "target"), doc="training targets"),
+        Array("x_val", ("val", "input"), doc="validation inputs (standardised)"),
+        Array("y_val", ("val", "target"), doc="validation targets"),
+        Array("x_test", ("test", "input"), doc="test inputs (standardised)"),
+        Array("y_test", ("test", "target"), doc="test targets"),
+        Array("mean", ("input",), doc="standardisation x_std = (x_raw - mean) / std"),
+        Array("std", ("input",), doc="standardisation scale std"),
         Array("centre", ("input",), doc="centre of the enclosed class"),
     ), doc="a labelled data set with its train/val/test splits", dtype_of="x_train")
 
@@ -256,9 +272,12 @@ def _dataset_schema() -> Schema:
 def _ensemble_schema() -> Schema:
     return Schema("EnsembleResult", _import(("odenet.ensemble",), "EnsembleResult"), fields=(
         RecordList("members", doc="one TrainResult per member"), Json("seeds"),
-        Array("train_loss", ("member", "epoch")), Array("val_loss", ("member", "epoch")),
-        Array("batch_loss", ("member", "epoch")), Array("train_accuracy", ("member", "epoch")),
-        Array("val_accuracy", ("member", "epoch")), Array("best_epoch", ("member",)), Json("config"),
+        Array("train_loss", ("member", "epoch"), doc="training loss per member after each epoch"),
+        Array("val_loss", ("member", "epoch"), doc="validation loss per member after each epoch"),
+        Array("batch_loss", ("member", "epoch"), doc="mean mini-batch loss per member during each epoch"),
+        Array("train_accuracy", ("member", "epoch"), doc="training accuracy per member after each epoch"),
+        Array("val_accuracy", ("member", "epoch"), doc="validation accuracy per member after each epoch"),
+        Array("best_epoch", ("member",), doc="epoch of the lowest validation loss per member"), Json("config"),
     ), doc="K trainings at once: the members' runs and their stacked histories", dtype_of="train_loss")
 
 

@@ -50,6 +50,7 @@ import hashlib
 import json
 import math
 import os
+import re
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -63,6 +64,7 @@ from .format import check_version
 TYPE_ATTR = "odenet_type"          # on a group: the record type (schema name)
 KIND_ATTR = "odenet_kind"          # on a dataset: "torch" or "numpy", what to rebuild
 CHECKSUM_ATTR = "odenet_sha256"    # on a scalar, empty or string dataset: SHA-256 of its bytes
+RENAMED_ATTR = "odenet_variables"  # on a mapping group: JSON {key: dataset name} where they differ
 STEP_DIM = "step"                  # chunks run along this dimension
 CHUNK_BYTES = 1 << 20              # at most about 1 MiB per chunk
 COMPRESS_BYTES = 64 << 10          # smaller arrays are never compressed
@@ -87,13 +89,23 @@ def gzip_level(level: int | None):
 class Array:
     """A tensor/ndarray field with named dimensions (``dims=()`` for a 0-d array).
 
-    ``key``: the dataset name when it differs from the field name; ``Array("xs", ("x",),
-    key="x")`` stores ``xs`` as the coordinate variable of dimension ``x``."""
+    ``doc`` is written as the variable's CF ``long_name`` and ``units`` as its ``units`` ("1":
+    dimensionless, as every quantity of a ResNet and its ODE is); ``axis`` ("X", "Y", "Z", "T")
+    and ``standard_name`` are written where CF has one.  ``key``: the dataset name when it differs
+    from the field name; ``Array("xs", ("x",), key="x")`` stores ``xs`` as the coordinate variable
+    of dimension ``x``."""
     name: str
     dims: tuple[str, ...]
     coord: bool = False
     doc: str = ""
     key: str | None = None
+    units: str = "1"
+    axis: str | None = None
+    standard_name: str | None = None
+
+    def __post_init__(self):
+        if self.axis not in (None, "X", "Y", "Z", "T"):
+            raise ValueError(f"Array {self.name!r}: axis must be one of X, Y, Z, T (CF) or None; got {self.axis!r}")
 
 
 @dataclass(frozen=True)
@@ -103,6 +115,7 @@ class Strings:
     name: str
     dims: tuple[str, ...]
     doc: str = ""
+    units: str = "1"
 
 
 @dataclass(frozen=True)
@@ -125,9 +138,12 @@ class Json:
 @dataclass(frozen=True)
 class Mapping:
     """A dict with str keys: array values as datasets (dims ``<key>_0, <key>_1, ...``), the rest
-    as JSON attributes, in a subgroup named after the field."""
+    as JSON attributes, in a subgroup named after the field.  A key that is not a CF-valid name
+    is stored under :func:`cf_name` of it (the group attribute ``odenet_variables`` maps keys to
+    dataset names); each array's ``long_name`` is "``doc`` (or the field name): key"."""
     name: str
     doc: str = ""
+    units: str = "1"
 
 
 @dataclass(frozen=True)
@@ -139,6 +155,7 @@ class Ragged:
     dims: tuple[str, ...]
     count_dim: str
     doc: str = ""
+    units: str = "1"
 
 
 @dataclass(frozen=True)
@@ -245,6 +262,32 @@ def schema_named(name: str) -> Schema:
         return _BY_NAME[name]
     except KeyError:
         raise ValueError(f"unknown record type {name!r} in file; known: {sorted(_BY_NAME)}") from None
+
+
+# --- CF names and attributes --------------------------------------------------------------------
+#: a CF-valid variable name (CF 1.8 section 2.3): a letter, then letters, digits and underscores
+CF_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+
+
+def cf_name(key: str) -> str:
+    """``key`` as a CF-valid variable name: every character other than a letter, digit or ``_``
+    becomes ``_``, and a name that does not start with a letter gets the prefix ``v_``
+    (``"field.bn.0.weight"`` -> ``"field_bn_0_weight"``, ``"0"`` -> ``"v_0"``)."""
+    name = re.sub(r"[^A-Za-z0-9_]", "_", key)
+    return name if CF_NAME.match(name) else "v_" + name
+
+
+def set_cf(ds: h5py.Dataset, long_name: str, units: str, *, axis: str | None = None,
+           standard_name: str | None = None) -> None:
+    """Write a variable's CF attributes: ``long_name`` (when not empty, so that a missing
+    description shows as missing), ``units``, and ``axis`` / ``standard_name`` when given."""
+    if long_name:
+        ds.attrs["long_name"] = long_name
+    ds.attrs["units"] = units
+    if axis is not None:
+        ds.attrs["axis"] = axis
+    if standard_name is not None:
+        ds.attrs["standard_name"] = standard_name
 
 
 # --- arrays ---------------------------------------------------------------------------------------
@@ -403,7 +446,7 @@ class Dims:
         for d, n in self.sizes.items():
             if d not in g:  # no coordinate variable given: the index 0..n-1
                 ds = write_dataset(g, d, np.arange(n, dtype=np.int64), None, (d,))
-                ds.attrs["long_name"] = f"index along {d}"
+                set_cf(ds, f"index along {d}", "1")
             elif not isinstance(g[d], h5py.Dataset) or g[d].shape != (n,):
                 raise ValueError(f"{self.where}: {d!r} is both a dimension of length {n} and a member "
                                  f"that is not its 1-D coordinate; rename one of them")
@@ -467,8 +510,7 @@ def write_group(group: h5py.Group, obj: Any, schema: Schema | None = None) -> No
             arr, kind = to_numpy(value, f"{where}.{f.name}")
             dims.use(_key(f), f.dims, arr.shape)
             ds = write_dataset(group, _key(f), arr, kind, f.dims)
-            if f.doc:
-                ds.attrs["long_name"] = f.doc
+            set_cf(ds, f.doc, f.units, axis=f.axis, standard_name=f.standard_name)
             dims.attach.append((ds, f.dims))
             if f.coord and len(f.dims) == 1 and f.dims != (_key(f),):
                 dims.aux.setdefault(f.dims[0], []).append(_key(f))
@@ -477,6 +519,7 @@ def write_group(group: h5py.Group, obj: Any, schema: Schema | None = None) -> No
                 raise TypeError(f"{where}.{f.name} must be a list of str; got {value!r}")
             dims.use(f.name, f.dims, (len(value),))
             ds = write_strings(group, f.name, value)
+            set_cf(ds, f.doc, f.units)
             dims.attach.append((ds, f.dims))
         elif isinstance(f, Attr):
             group.attrs[f.name] = _check_attr(value, f, where)
@@ -485,12 +528,13 @@ def write_group(group: h5py.Group, obj: Any, schema: Schema | None = None) -> No
         elif isinstance(f, Mapping):
             if isinstance(value, dict) and not value:
                 continue  # an empty dict is not written; it reads back as {}
-            _write_mapping(group.create_group(f.name), value, f"{where}.{f.name}")
+            _write_mapping(group.create_group(f.name), value, f"{where}.{f.name}", f.doc or f.name, f.units)
         elif isinstance(f, Ragged):
             pieces = [to_numpy(v, f"{where}.{f.name}[{i}]") for i, v in enumerate(value)]
             if not pieces:  # only the (empty) count: the element shape is unknown
                 dims.use(f.name + "_count", (f.count_dim,), (0,))
                 cs = write_dataset(group, f.name + "_count", np.zeros(0, np.int64), "numpy", (f.count_dim,))
+                set_cf(cs, _count_long_name(f), "1")
                 dims.attach.append((cs, (f.count_dim,)))
                 continue
             kinds = {k for _, k in pieces}
@@ -504,7 +548,9 @@ def write_group(group: h5py.Group, obj: Any, schema: Schema | None = None) -> No
             dims.use(f.name, f.dims, cat.shape)
             dims.use(f.name + "_count", (f.count_dim,), count.shape)
             ds = write_dataset(group, f.name, cat, kinds.pop(), f.dims)
+            set_cf(ds, f.doc, f.units)
             cs = write_dataset(group, f.name + "_count", count, "numpy", (f.count_dim,))
+            set_cf(cs, _count_long_name(f), "1")
             cs.attrs["sample_dimension"] = f.dims[0]  # CF contiguous ragged array
             dims.attach += [(ds, f.dims), (cs, (f.count_dim,))]
         elif isinstance(f, Record):
@@ -522,22 +568,39 @@ def write_group(group: h5py.Group, obj: Any, schema: Schema | None = None) -> No
     dims.finish()
 
 
-def _write_mapping(group: h5py.Group, value: dict, where: str) -> None:
+def _count_long_name(f: Ragged) -> str:
+    return f"number of {f.dims[0]}s in each {f.count_dim} of {f.name}"
+
+
+def _write_mapping(group: h5py.Group, value: dict, where: str, long_name: str = "", units: str = "1") -> None:
     if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
         raise TypeError(f"{where} must be a dict with str keys; got {value!r}")
     group.attrs[TYPE_ATTR] = "mapping"
     group.attrs["keys"] = json.dumps(list(value))
     dims = Dims(group, where)
+    renamed: dict[str, str] = {}  # key -> CF-valid dataset name, where they differ
+    taken = set(value)
     for k, v in value.items():
-        if "/" in k or k in ("keys",) or not k:
-            raise ValueError(f"{where}: key {k!r} cannot be stored (no '/', not empty, not 'keys')")
+        if "/" in k or k in ("keys", RENAMED_ATTR) or not k:
+            raise ValueError(f"{where}: key {k!r} cannot be stored (no '/', not empty, not 'keys' or "
+                             f"{RENAMED_ATTR!r})")
         if _is_array(v):
             arr, kind = to_numpy(v, f"{where}[{k!r}]")
-            d = tuple(f"{k}_{i}" for i in range(arr.ndim))
-            dims.use(k, d, arr.shape)
-            dims.attach.append((write_dataset(group, k, arr, kind, d), d))
+            name = cf_name(k)
+            while name != k and name in taken:  # another key already is that name
+                name += "_"
+            taken.add(name)
+            if name != k:
+                renamed[k] = name
+            d = tuple(f"{name}_{i}" for i in range(arr.ndim))
+            dims.use(name, d, arr.shape)
+            ds = write_dataset(group, name, arr, kind, d)
+            set_cf(ds, f"{long_name}: {k}", units)
+            dims.attach.append((ds, d))
         else:
             group.attrs[k] = json.dumps(v)
+    if renamed:
+        group.attrs[RENAMED_ATTR] = json.dumps(renamed)
     dims.finish()
 
 
@@ -615,8 +678,10 @@ def read_group(group: h5py.Group, device=None) -> Any:
 
 def _read_mapping(group: h5py.Group, device=None) -> dict:
     out = {}
+    renamed = json.loads(group.attrs.get(RENAMED_ATTR, "{}"))  # format version 3: CF-valid names
     for k in json.loads(group.attrs["keys"]):
-        out[k] = read_dataset(group[k], device) if k in group else json.loads(group.attrs[k])
+        name = renamed.get(k, k)
+        out[k] = read_dataset(group[name], device) if name in group else json.loads(group.attrs[k])
     return out
 
 

@@ -1,11 +1,19 @@
-"""XDMF sidecar: lets ParaView (and VisIt) open the trajectories of an odenet file as polylines.
+"""XDMF sidecar: lets ParaView and VTK (vtkXdmf3Reader), VisIt and meshio open the trajectories
+of an odenet file as polylines.
 
-For every dataset with dimensions (step, sample, state) in a group, one XDMF grid: the points are
-the dataset itself, read from the HDF5 file (node p = k·S + s is sample s at step k, the file's
-row-major order), and the topology is S polylines of n+1 nodes, polyline s = (s, S + s, ...,
-n S + s), written inline.  States of dimension 2 and 3 are drawn as they are; for more, the first
-three components are taken (an XDMF HyperSlab).  A cell attribute ``sample`` numbers the lines,
-a node attribute ``step`` numbers the layers (colour by it to see the flow through depth).
+For every dataset with dimensions (step, sample, state) in a group, one XDMF grid: the points
+are the states, node p = k·S + s being sample s at step k (the dataset's row-major order), and the
+topology is S polylines of n+1 nodes, polyline s = (s, S + s, ..., n S + s).  States of dimension
+2 and 3 are drawn as they are (XY, XYZ); for more, the first three components are taken.  A cell
+attribute ``sample`` numbers the lines, a node attribute ``step`` numbers the layers (colour by
+it to see the flow through depth).
+
+Everything is written inline (``Format="XML"``, coordinates printed with 17 significant digits,
+so float64 values read back exactly): meshio reads an HDF5 reference as the whole dataset,
+ignoring the XDMF ``Dimensions`` and hyperslabs, and would see (n+1, S, d) points instead of
+(n+1)·S; inline points are read alike by every reader.  The sidecar therefore stands alone (about
+25 bytes per coordinate).  A file with one trajectory dataset is one Uniform grid (meshio reads
+only a Domain of one grid); several are a Spatial collection of grids (VTK and ParaView).
 """
 from __future__ import annotations
 
@@ -18,6 +26,7 @@ import numpy as np
 
 from .atomic import atomic_write_text
 from .format import open_for_reading
+from .schema import read_verified
 
 TRAJECTORY_DIMS = ("step", "sample", "state")
 
@@ -37,25 +46,25 @@ def trajectory_datasets(f: h5py.File, group: str | None = None) -> list[str]:
     return found
 
 
-def _number_type(dtype: np.dtype) -> tuple[str, int]:
+def _number_type(dtype: np.dtype) -> tuple[str, int, str]:
+    """(XDMF NumberType, Precision, printf format that round-trips the value exactly)."""
     if dtype.kind == "f":
-        return "Float", dtype.itemsize
+        return "Float", dtype.itemsize, "%.17g" if dtype.itemsize == 8 else "%.9g"
     raise ValueError(f"trajectory dtype must be floating point; got {dtype}")
 
 
-def _grid_xml(h5_ref: str, path: str, shape: tuple[int, int, int], dtype: np.dtype) -> str:
-    n1, S, d = shape
+def _grid_xml(path: str, states: np.ndarray) -> str:
+    """One Uniform grid: S polylines through the n+1 states of ``states`` (n+1, S, d)."""
+    n1, S, d = states.shape
     if d < 2:
         raise ValueError(f"{path}: a state of dimension {d} cannot be drawn as a polyline in space (need 2 or more)")
-    nt, prec = _number_type(dtype)
-    data = (f'<DataItem Dimensions="{n1} {S} {d}" NumberType="{nt}" Precision="{prec}" Format="HDF">'
-            f"{h5_ref}:{path}</DataItem>")
-    if d <= 3:
-        geometry = f'<Geometry GeometryType="{"XY" if d == 2 else "XYZ"}">{data}</Geometry>'
-    else:  # the first three components
-        geometry = (f'<Geometry GeometryType="XYZ"><DataItem ItemType="HyperSlab" Dimensions="{n1} {S} 3" '
-                    f'Type="HyperSlab"><DataItem Dimensions="3 3" Format="XML">0 0 0 1 1 1 {n1} {S} 3</DataItem>'
-                    f"{data}</DataItem></Geometry>")
+    nt, prec, fmt = _number_type(states.dtype)
+    k = min(d, 3)  # XY or XYZ; the first three components of wider states
+    points = states[:, :, :k].reshape(n1 * S, k)  # node p = k S + s is sample s at step k
+    coords = "\n".join(" ".join(fmt % v for v in row) for row in points)
+    geometry = (f'<Geometry GeometryType="{"XY" if k == 2 else "XYZ"}">'
+                f'<DataItem Dimensions="{n1 * S} {k}" NumberType="{nt}" Precision="{prec}" Format="XML">\n'
+                f"{coords}\n</DataItem></Geometry>")
     conn = (np.arange(S)[:, None] + S * np.arange(n1)[None, :])  # polyline s: nodes k S + s
     conn_txt = "\n".join(" ".join(map(str, row)) for row in conn)
     name = quoteattr(path.strip("/").replace("/", "."))
@@ -75,9 +84,9 @@ def _grid_xml(h5_ref: str, path: str, shape: tuple[int, int, int], dtype: np.dty
 def write_xdmf(h5_path: str | os.PathLike, group: str | None = None, xdmf_path: str | os.PathLike | None = None,
                *, overwrite: bool = False) -> Path:
     """Write the XDMF sidecar of the trajectories in ``group`` of the odenet file ``h5_path``
-    (default: all of them) to ``xdmf_path`` (default: beside it, suffix ``.xmf``); the HDF5 file
-    is referenced by its path relative to the sidecar.  Atomic, and refuses an existing sidecar
-    unless ``overwrite=True``."""
+    (default: all of them) to ``xdmf_path`` (default: beside it, suffix ``.xmf``), with the points
+    inline (module docstring; each dataset is read and checksum-verified).  Atomic, and refuses an
+    existing sidecar unless ``overwrite=True``."""
     h5_path = Path(h5_path)
     out = h5_path.with_suffix(".xmf") if xdmf_path is None else Path(xdmf_path)
     if out.exists() and not overwrite:
@@ -89,10 +98,10 @@ def write_xdmf(h5_path: str | os.PathLike, group: str | None = None, xdmf_path: 
         if not paths:
             raise ValueError(f"{os.fspath(h5_path)!r}: no dataset with dimensions {TRAJECTORY_DIMS} "
                              f"under {group or '/'!r}")
-        ref = os.path.relpath(h5_path.resolve(), out.resolve().parent)
-        grids = [_grid_xml(ref, p, f[p].shape, f[p].dtype) for p in paths]
+        grids = [_grid_xml(p, read_verified(f[p])) for p in paths]
+    body = grids[0] if len(grids) == 1 else (  # meshio reads a Domain of one grid only
+        '<Grid Name="trajectories" GridType="Collection" CollectionType="Spatial">\n' + "\n".join(grids) + "\n</Grid>")
     xml = ('<?xml version="1.0" ?>\n<!DOCTYPE Xdmf SYSTEM "Xdmf.dtd" []>\n<Xdmf Version="3.0">\n<Domain>\n'
-           '<Grid Name="trajectories" GridType="Collection" CollectionType="Spatial">\n'
-           + "\n".join(grids) + "\n</Grid>\n</Domain>\n</Xdmf>\n")
+           + body + "\n</Domain>\n</Xdmf>\n")
     atomic_write_text(out, xml, overwrite=overwrite)
     return out

@@ -48,11 +48,24 @@ def _fit_label(fit) -> str:
     return f", p = {fit.order:.2f} [{fit.ci_low:.2f}, {fit.ci_high:.2f}]"
 
 
+def method_order(method: str, fit=None) -> float | None:
+    """The order of convergence of the fixed-step ``method`` (euler 1, heun 2, midpoint 2, rk4 4:
+    the reference slope its errors should follow); for another method the rounded fitted order of
+    ``fit`` (None without one).  (A fitted order is not the method's: rk4's errors on a smooth
+    field may fit 4.6 before round-off, which would draw a misleading "slope 5".)"""
+    from solvers import FIXED_METHODS
+
+    if method in FIXED_METHODS:
+        return FIXED_METHODS[method].order
+    return None if fit is None else round(fit.order)
+
+
 def convergence(studies: Sequence, *, norm: str = "sup", ax=None, slopes: Sequence[float] | None = None,
                 title: str | None = None):
     """Error (or, without a reference, the increment ‖y_h - y_{h/2}‖) against the step h for each
     :class:`~analysis.convergence.ConvergenceStudy`, with its fitted order in the legend and a
-    reference slope next to it (``slopes[i]`` for study i; default its rounded fitted order)."""
+    reference slope next to it (``slopes[i]`` for study i; default the order of its method, e.g. 4
+    for rk4, or its rounded fitted order for a method of unknown order)."""
     fig, ax = _axes(ax)
     studies = list(studies)
     for i, s in enumerate(studies):
@@ -67,9 +80,8 @@ def convergence(studies: Sequence, *, norm: str = "sup", ax=None, slopes: Sequen
         line, = ax.loglog(h[resolved], err[resolved], "o-", color=f"C{i}", label=label, ms=4)
         if (~resolved).any():
             ax.loglog(h[~resolved], err[~resolved], "x", color=line.get_color(), ms=6)
-    for i, s in enumerate(studies):  # each study's reference slope: its given or rounded fitted order
-        fit = s.fit_sup
-        p = slopes[i] if slopes is not None and i < len(slopes) else (round(fit.order) if fit is not None else None)
+    for i, s in enumerate(studies):  # each study's reference slope: given, the method's order, or the fit's
+        p = slopes[i] if slopes is not None and i < len(slopes) else method_order(s.method, s.fit_sup)
         y = s.err_sup if not np.isnan(s.err_sup).all() else s.increment_sup
         if p is not None:
             reference_slopes(ax, s.h[: len(y)], y, (p,))

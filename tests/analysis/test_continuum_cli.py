@@ -93,6 +93,23 @@ def test_convergence_figure_has_reference_slopes():
     assert len(plots.work_precision(wp).axes[0].get_lines()) == 4
 
 
+def test_reference_slope_is_the_methods_order_not_the_rounded_fit():
+    # rk4's fitted order can exceed 4.5 on a short range (it drew a "slope 5"): the reference line
+    # follows the method's order, 4; a method of unknown order keeps its rounded fitted order
+    import dataclasses
+
+    A = torch.tensor([[0.0, 1.0], [-1.0, 0.0]], dtype=torch.float64)
+    x0 = torch.ones(3, 2, dtype=torch.float64)
+    rk4 = refinement_study(lambda t, x: x @ A.T, x0, (0, 1.0), method="rk4", steps=(8, 16, 32, 64))
+    steep = dataclasses.replace(rk4, fit_sup=dataclasses.replace(rk4.fit_sup, order=4.6))
+    ax = plots.convergence([steep]).axes[0]
+    dashed = [l for l in ax.get_lines() if l.get_linestyle() not in ("-", "None")]
+    assert [round(_slope_of(l), 6) for l in dashed] == [4.0]
+    assert [t.get_text() for t in ax.texts] == ["slope 4"]
+    assert plots.method_order("heun") == plots.method_order("midpoint") == 2 and plots.method_order("euler") == 1
+    assert plots.method_order("dopri5", steep.fit_sup) == 5 and plots.method_order("dopri5") is None
+
+
 def test_depth_figures():
     s = DepthSeries("swap", np.array([8, 16, 32]), np.array([1.0, 0.5, 0.25]), np.array([1.0, 0.5, 0.25]),
                     None, None)

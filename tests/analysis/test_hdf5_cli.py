@@ -14,10 +14,10 @@ def test_inspect_prints_tree_shapes_dims_and_attributes(tmp_path, capsys):
     p = hdf5.save(tmp_path / "f.h5", {"model": net, "runs/0": sol, "runs/1": big}, gzip=4)
     assert main(["inspect", str(p)]) == 0
     out = capsys.readouterr().out
-    assert "format=odenet-hdf5, format_version=2" in out
+    assert "format=odenet-hdf5, format_version=3" in out
     assert "/model  ResNet" in out and "/runs  group" in out and "0/  Solution" in out
     assert "y           float64  (4, 4, 2)      (step, sample, state)  fletcher32\n" in out
-    assert "field.weight" in out and "(layer, row, col)" in out
+    assert "field_weight" in out and "(layer, row, col)" in out
     assert "dims: step=4, sample=4, state=2, interval=3" in out
     assert "seed=5" in out and '"batchnorm": true' in out and "method=euler" in out
     assert "(step, sample, state)  gzip(4)+shuffle fletcher32 chunks=(4, 5000, 2)" in out

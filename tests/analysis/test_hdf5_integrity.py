@@ -24,6 +24,7 @@ from odenet.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
 V1_FILE = Path(__file__).parent / "data" / "format_v1.h5"
+V2_FILE = Path(__file__).parent / "data" / "format_v2.h5"
 # fork: the workers inherit the imported modules (spawn would re-import torch in each, seconds)
 FORK = multiprocessing.get_context("fork")
 
@@ -152,8 +153,8 @@ def test_every_dataset_has_a_checksum_and_small_ones_are_never_compressed(tmp_pa
     for name, (fletcher, sha, compression, nbytes) in found.items():
         assert fletcher or sha, f"{name} carries no checksum"
         assert (compression == "gzip") == (nbytes >= schema.COMPRESS_BYTES), name
-    assert found["solution/y"][2] == "gzip" and found["model/field.weight"][2] is None
-    assert found["model/field.bn.0.num_batches_tracked"][1] and found["solution/extras/empty"][1]
+    assert found["solution/y"][2] == "gzip" and found["model/field_weight"][2] is None
+    assert found["model/field_bn_0_num_batches_tracked"][1] and found["solution/extras/empty"][1]
     back = hdf5.load(p, "solution")
     assert torch.equal(back.y, sol.y) and torch.equal(back.extras["scalar"], sol.extras["scalar"])
 
@@ -161,11 +162,11 @@ def test_every_dataset_has_a_checksum_and_small_ones_are_never_compressed(tmp_pa
 @pytest.mark.parametrize("gzip", [None, 4])
 def test_bit_flip_in_a_model_weight_is_found(tmp_path, gzip):
     p = hdf5.save(tmp_path / "m.h5", ResNet(2, 2, 1, 3, seed=0), gzip=gzip)
-    _flip_bit(p, _chunk_offset(p, "model/field.weight") + 5)
+    _flip_bit(p, _chunk_offset(p, "model/field_weight") + 5)
     for call in (lambda: hdf5.load_model(p), lambda: hdf5.load(p, "model")):
         with pytest.raises(ValueError, match="checksum") as e:
             call()
-        assert str(p) in str(e.value) and "'/model/field.weight'" in str(e.value)
+        assert str(p) in str(e.value) and "'/model/field_weight'" in str(e.value)
 
 
 @pytest.mark.parametrize("gzip", [None, 4])
@@ -190,7 +191,7 @@ def test_bit_flip_in_a_scalar_fails_its_sha256(tmp_path):
     net = ResNet(2, 2, 1, 2, seed=0, batchnorm=True)
     net.field.bn[1].num_batches_tracked.fill_(7)
     p = hdf5.save(tmp_path / "m.h5", net)
-    key = "model/field.bn.1.num_batches_tracked"
+    key = "model/field_bn_1_num_batches_tracked"
     with h5py.File(p, "r") as f:
         offset = f[key].id.get_offset()  # contiguous: the 8 bytes of the int64
     _flip_bit(p, offset, bit=4)
@@ -259,8 +260,32 @@ def test_version_1_files_stay_readable(tmp_path):
     q.write_bytes(V1_FILE.read_bytes())
     hdf5.append(q, _grid(3), "grid")
     with h5py.File(q, "r") as f:
-        assert f.attrs["format_version"] == hdf5.FORMAT_VERSION == 2 and f["grid/x"].fletcher32
+        assert f.attrs["format_version"] == hdf5.FORMAT_VERSION == 3 and f["grid/x"].fletcher32
     assert torch.equal(hdf5.load_model(q).out.weight, fresh.out.weight)
+
+
+def test_version_2_files_stay_readable(tmp_path):
+    # written by odenet's format version 2 (checksums; parameters named by their state-dict keys)
+    with h5py.File(V2_FILE, "r") as f:
+        assert f.attrs["format_version"] == 2 and f["model/field.weight"].fletcher32
+        assert "field_weight" not in f["model"]
+    net = hdf5.load_model(V2_FILE)
+    fresh = ResNet(2, 2, 1, 3, seed=0, batchnorm=True, input_map="affine")
+    assert net.state_dict().keys() == fresh.state_dict().keys()
+    for k, v in fresh.state_dict().items():
+        assert torch.equal(net.state_dict()[k], v), k
+    x = torch.randn(4, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        torch.testing.assert_close(hdf5.load(V2_FILE, "solution").y[0], fresh.embed(fresh.embed(x)), rtol=0, atol=1e-14)
+    found = check(V2_FILE)
+    assert found.ok and found.unchecked == []
+    q = tmp_path / "v2.h5"  # an append raises the version; the old model group is still read
+    q.write_bytes(V2_FILE.read_bytes())
+    hdf5.append(q, fresh, "model3")
+    with h5py.File(q, "r") as f:
+        assert f.attrs["format_version"] == 3 and "field_weight" in f["model3"] and "field.weight" in f["model"]
+    for g in ("model", "model3"):
+        assert torch.equal(hdf5.load_model(q, g).field.weight, fresh.field.weight)
 
 
 # --- crafted configs, devices ---------------------------------------------------------------------
@@ -330,12 +355,12 @@ def test_h5py_errors_while_writing_name_the_file(tmp_path, monkeypatch):
 def test_inspect_exits_1_naming_the_damaged_dataset(tmp_path, capsys):
     p = hdf5.save(tmp_path / "m.h5", ResNet(2, 2, 1, 3, seed=0))
     assert main(["inspect", str(p)]) == 0
-    _flip_bit(p, _chunk_offset(p, "model/out.weight") + 2)
+    _flip_bit(p, _chunk_offset(p, "model/out_weight") + 2)
     capsys.readouterr()
     assert main(["inspect", str(p)]) == 1
     out, err = capsys.readouterr()
     assert "/model  ResNet" in out  # the tree is still printed
-    assert "/model/out.weight" in err and "checksum" in err and str(p) in err
+    assert "/model/out_weight" in err and "checksum" in err and str(p) in err
 
 
 def test_inspect_does_not_crash_on_a_missing_dimension_scale(tmp_path, capsys):

@@ -84,7 +84,9 @@ def test_odenet_trace_writes_model_grid_and_trace(tmp_path, capsys):
     with torch.no_grad():
         assert bit_equal(hdf5.load_model(out, "model")(pts), net(pts))
     root = ET.parse(tmp_path / "trace.xmf").getroot()
-    assert root.find(".//Geometry/DataItem").text == "trace.h5:/trace/states"
+    item = root.find("Domain/Grid[@Name='trace.states']/Geometry/DataItem")  # one grid: the states
+    assert item.get("Format") == "XML" and item.get("Dimensions") == f"{6 * 15} 2"
+    np.testing.assert_array_equal(np.array(item.text.split(), float).reshape(6, 15, 2), tr.states.numpy())
 
     # odenet inspect on the output: a readable summary
     assert main(["inspect", str(out)]) == 0

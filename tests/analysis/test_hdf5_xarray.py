@@ -44,9 +44,9 @@ def test_xarray_opens_solution_with_names_and_exact_times(tmp_path, net):
 def test_xarray_opens_model(tmp_path, net):
     p = hdf5.save(tmp_path / "m.h5", net)
     with xr.open_dataset(p, engine="h5netcdf", group="model") as ds:
-        assert ds["field.weight"].dims == ("layer", "row", "col") and ds["out.weight"].dims == ("output", "col")
+        assert ds["field_weight"].dims == ("layer", "row", "col") and ds["out_weight"].dims == ("output", "col")
         assert not any(d.startswith("phony_dim") for d in ds.dims)
-        np.testing.assert_array_equal(ds["field.weight"].values, net.field.weight.detach().numpy())
+        np.testing.assert_array_equal(ds["field_weight"].values, net.field.weight.detach().numpy())
         assert ds["layer"].values.tolist() == list(range(7))
 
 
@@ -84,6 +84,8 @@ def test_gzip_shuffle_chunks_along_step_no_lzf(tmp_path):
 
 
 def _polylines_from_xdmf(xmf_path):
+    """(name, geometry type, connectivity (S, n+1), points (N, k)) of each Uniform grid, parsed
+    here from the XML (independently of the writer)."""
     root = ET.parse(xmf_path).getroot()
     grids = root.findall(".//Grid[@GridType='Uniform']")
     out = []
@@ -92,9 +94,9 @@ def _polylines_from_xdmf(xmf_path):
         conn = np.array(topo.find("DataItem").text.split(), dtype=np.int64)
         conn = conn.reshape(int(topo.get("NumberOfElements")), int(topo.get("NodesPerElement")))
         item = g.find("Geometry/DataItem")
-        h5file, dset = item.text.strip().split(":")
-        out.append((g.get("Name"), g.find("Geometry").get("GeometryType"), conn, h5file, dset,
-                    tuple(map(int, item.get("Dimensions").split()))))
+        assert item.get("Format") == "XML"
+        points = np.array(item.text.split(), dtype=np.float64).reshape(tuple(map(int, item.get("Dimensions").split())))
+        out.append((g.get("Name"), g.find("Geometry").get("GeometryType"), conn, points))
     return out
 
 
@@ -104,12 +106,10 @@ def test_xdmf_sidecar_describes_each_trajectory_as_a_polyline(tmp_path, net):
     p = hdf5.save(tmp_path / "t.h5", {"run": sol, "model": net})
     xmf = write_xdmf(p, "run")
     assert xmf == tmp_path / "t.xmf"
-    (name, gtype, conn, h5file, dset, dims), = _polylines_from_xdmf(xmf)
-    assert gtype == "XY" and h5file == "t.h5" and dset == "/run/y" and dims == (8, 4, 2)
-    with h5py.File(tmp_path / h5file, "r") as f:
-        nodes = f[dset][()].reshape(-1, 2)  # XDMF reads the dataset flat, row-major
-    for s in range(4):  # polyline s follows sample s through every step
-        np.testing.assert_array_equal(nodes[conn[s]], sol.y[:, s, :].numpy())
+    (name, gtype, conn, points), = _polylines_from_xdmf(xmf)
+    assert name == "run.y" and gtype == "XY" and points.shape == (8 * 4, 2) and conn.shape == (4, 8)
+    for s in range(4):  # polyline s follows sample s through every step, bit for bit (17 digits)
+        np.testing.assert_array_equal(points[conn[s]], sol.y[:, s, :].numpy())
     step_attr = ET.parse(xmf).getroot().find(".//Attribute[@Name='step']/DataItem")
     node_step = np.array(step_attr.text.split(), dtype=np.int64)
     assert node_step.shape == (8 * 4,) and (node_step[conn] == np.arange(8)[None, :]).all()
@@ -121,12 +121,74 @@ def test_xdmf_sidecar_describes_each_trajectory_as_a_polyline(tmp_path, net):
 
 def test_xdmf_takes_three_components_of_wider_states(tmp_path):
     net = ResNet(4, 4, 1, 3, seed=0)
-    p = hdf5.save(tmp_path / "w.h5", net.solve(torch.randn(2, 4, dtype=torch.float64)))
-    root = ET.parse(write_xdmf(p)).getroot()
-    geo = root.find(".//Geometry")
-    slab = geo.find("DataItem")
-    assert geo.get("GeometryType") == "XYZ" and slab.get("ItemType") == "HyperSlab"
-    assert slab.get("Dimensions") == "4 2 3" and slab.find("DataItem").text.split() == "0 0 0 1 1 1 4 2 3".split()
+    sol = net.solve(torch.randn(2, 4, dtype=torch.float64))
+    p = hdf5.save(tmp_path / "w.h5", sol)
+    (_, gtype, conn, points), = _polylines_from_xdmf(write_xdmf(p))
+    assert gtype == "XYZ" and points.shape == (4 * 2, 3)
+    for s in range(2):
+        np.testing.assert_array_equal(points[conn[s]], sol.y[:, s, :3].detach().numpy())
+
+
+def test_xdmf_with_several_trajectories_is_a_collection_of_grids(tmp_path, net):
+    with torch.no_grad():
+        a, b = net.solve(_x(3)), net.solve(_x(5))
+    xmf = write_xdmf(hdf5.save(tmp_path / "two.h5", {"a": a, "b": b}))
+    root = ET.parse(xmf).getroot()
+    assert root.find("Domain/Grid").get("GridType") == "Collection"
+    assert [(n, pts.shape) for n, _, _, pts in _polylines_from_xdmf(xmf)] == [("a.y", (8 * 3, 2)), ("b.y", (8 * 5, 2))]
+
+
+def _trajectories(tmp_path, d):
+    net = ResNet(d, d, 1, 6, seed=3)
+    with torch.no_grad():
+        sol = net.solve(torch.randn(11, d, dtype=torch.float64, generator=torch.Generator().manual_seed(d)))
+    p = hdf5.save(tmp_path / f"t{d}.h5", sol)
+    return sol.y.numpy(), write_xdmf(p)
+
+
+@pytest.mark.parametrize("d", [2, 3, 4])
+def test_meshio_reads_the_xdmf_sidecar(tmp_path, d):
+    meshio = pytest.importorskip("meshio", reason="meshio is not installed: the XDMF sidecar is not checked with it")
+    y, xmf = _trajectories(tmp_path, d)
+    mesh = meshio.read(xmf)
+    n1, S, _ = y.shape
+    assert mesh.points.shape == (n1 * S, min(d, 3))  # every node (the old sidecar gave n1 points)
+    np.testing.assert_array_equal(mesh.points, y[:, :, :3].reshape(n1 * S, -1))
+    (block,) = mesh.cells
+    assert block.data.shape == (S, n1)
+    for s in range(S):
+        np.testing.assert_array_equal(mesh.points[block.data[s]], y[:, s, :3])
+    assert np.array_equal(mesh.point_data["step"], np.repeat(np.arange(n1), S))
+    assert np.array_equal(mesh.cell_data["sample"][0], np.arange(S))
+
+
+@pytest.mark.parametrize("d", [2, 3, 4])
+def test_vtk_reads_the_xdmf_sidecar(tmp_path, d):
+    pytest.importorskip("vtkmodules", reason="vtk is not installed: the XDMF sidecar is not checked with it")
+    try:
+        from vtkmodules.vtkIOXdmf3 import vtkXdmf3Reader as Reader  # ParaView's reader
+    except ImportError:
+        from vtkmodules.vtkIOXdmf2 import vtkXdmfReader as Reader  # the one in vtk's wheels
+    from vtkmodules.util.numpy_support import vtk_to_numpy
+    from vtkmodules.vtkCommonDataModel import VTK_POLY_LINE
+
+    y, xmf = _trajectories(tmp_path, d)
+    n1, S, _ = y.shape
+    reader = Reader()
+    reader.SetFileName(str(xmf))
+    reader.Update()
+    grid = reader.GetOutputDataObject(0)
+    assert grid.GetNumberOfPoints() == n1 * S and grid.GetNumberOfCells() == S
+    pts = vtk_to_numpy(grid.GetPoints().GetData())
+    expected = np.zeros((n1 * S, 3))  # VTK's points are 3-D: XY gets z = 0
+    expected[:, : min(d, 3)] = y[:, :, :3].reshape(n1 * S, -1)
+    np.testing.assert_array_equal(pts, expected)
+    for s in range(S):
+        cell = grid.GetCell(s)
+        assert cell.GetCellType() == VTK_POLY_LINE
+        ids = [cell.GetPointId(i) for i in range(cell.GetNumberOfPoints())]
+        np.testing.assert_array_equal(pts[ids, : min(d, 3)], y[:, s, :3])
+    assert np.array_equal(vtk_to_numpy(grid.GetPointData().GetArray("step")), np.repeat(np.arange(n1), S))
 
 
 def test_h5dump_reads_the_file(tmp_path, net, capsys):
@@ -140,7 +202,7 @@ def test_h5dump_reads_the_file(tmp_path, net, capsys):
         return
     out = subprocess.run([h5dump, "-H", str(p)], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
-    assert 'DATASET "y"' in out.stdout and 'DATASET "field.weight"' in out.stdout and "DIMENSION_LIST" in out.stdout
+    assert 'DATASET "y"' in out.stdout and 'DATASET "field_weight"' in out.stdout and "DIMENSION_LIST" in out.stdout
     assert 'ATTRIBUTE "format"' in out.stdout
 
 
@@ -161,7 +223,7 @@ def test_ncdump_reads_named_dimensions(tmp_path, net, capsys):
     out = subprocess.run([ncdump, str(p)], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert "group: run {" in out.stdout and "double y(step, sample, state) ;" in out.stdout
-    assert "double field.weight(layer, row, col) ;" in out.stdout
+    assert "double field_weight(layer, row, col) ;" in out.stdout
     assert "string kinds(point) ;" in out.stdout and "phony_dim" not in out.stdout
 
 
