@@ -3,9 +3,10 @@ continuum-limit diagnostics, HDF5 export and plots."""
 
 # geometry of the input-output map (trace, certificates, inverses, critical points, maps)
 from .tracing import Crossings, LiouvilleCheck, Trace, crossings, liouville, trace  # noqa: E402
-from .certificates import CertificateReport, certify  # noqa: E402
+from .certificates import CertificateReport, certify, no_critical_point_proof  # noqa: E402
 from .inverse import Inverse, invert  # noqa: E402
-from .critical import CriticalPoint, CriticalPoints, classify, find_critical_points, inject_critical_point  # noqa: E402
+from .critical import (CriticalPoint, CriticalPointContradiction, CriticalPoints, classify,  # noqa: E402
+                       find_critical_points, inject_critical_point)
 from .width_one import LayerFold, WidthOneLayer, layer_fold, width_one_layers  # noqa: E402
 from .maps import JacobianMap, jacobian_map, range_jacobian  # noqa: E402
 

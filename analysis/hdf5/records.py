@@ -105,18 +105,28 @@ def _crossings_schema() -> Schema:
 
 
 def _critical_points_schema() -> Schema:
-    return Schema("CriticalPoints", _import(("analysis.critical",), "CriticalPoints"), fields=(
+    cls = _import(("analysis.critical",), "CriticalPoints")
+
+    def build(v: dict):  # files written before flat regions were reported lack the newer fields
+        return cls(**{k: x for k, x in v.items() if x is not None})
+
+    return Schema("CriticalPoints", cls, fields=(
         Array("points", ("point", "input"), doc="location x*"),
         Array("values", ("point",), doc="Phi(x*)"),
-        Array("gradient_residual", ("point",), doc="|grad Phi(x*)|_2"),
-        Array("hessians", ("point", "input", "input_j"), doc="Hessian of Phi at x*"),
+        Array("gradient_residual", ("point",), doc="|grad g(x*)|_2, g the searched map (see searched_on)"),
+        Array("hessians", ("point", "input", "input_j"), doc="Hessian of the searched map g at x*"),
         Array("eigenvalues", ("point", "eigen"), doc="Hessian eigenvalues, ascending"),
         Array("morse_index", ("point",), doc="number of negative eigenvalues"),
         Array("degenerate", ("point",), doc="singular Hessian"),
         Strings("kinds", ("point",)),
         Array("box", ("input", "bound"), doc="search box [lower, upper] per input"),
         Attr("n_seeds", int), Attr("iterations", int),
-    ), doc="critical points of Phi: location, value, Hessian, Morse index, type", dtype_of="points")
+        Array("flat_points", ("flat_point", "input"), doc="flat-region points (gradient underflow), not counted"),
+        Attr("searched_on", str, doc="logit (Phi = s(g), s monotone) or output (g = Phi)"),
+        Attr("structural", str, doc="why the structure proves there are no critical points"),
+        Attr("gradient_scale", float), Attr("hessian_scale", float), Attr("accept_threshold", float),
+    ), build=build, doc="critical points of the logit g of Phi (or of Phi): location, value, Hessian, Morse index, type",
+        dtype_of="points")
 
 
 def _critical_point_schema() -> Schema:
