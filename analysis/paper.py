@@ -25,6 +25,7 @@ import shutil
 import sys
 import tempfile
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -36,7 +37,7 @@ from odenet.datasets import circles, square
 
 from .bounds import isotonic_bound
 from .certificates import certify
-from .critical import find_critical_points, inject_critical_point
+from .critical import CriticalPointContradiction, find_critical_points, inject_critical_point
 from .maps import jacobian_map
 from .paper_claims import SeedOutcome, contradictions, evaluate_claims, format_fraction
 from .paper_records import PhaseDiagram, RatioStudy, SeedTable, SingularValueMaps
@@ -112,16 +113,19 @@ def representative(values, seeds) -> int:
     return int(order[(len(order) - 1) // 2])
 
 
-def _counts(crit) -> dict:
-    counts = {}
-    for k in crit.kinds:
-        counts[k] = counts.get(k, 0) + 1
-    return counts
+def critical_points(fn, box, resolution: int):
+    """analysis.find_critical_points on ``box``, with its CriticalPointContradiction warning
+    silenced: the reproduction reports that case itself, in the claims table (a network proved
+    free of critical points with some found) and by its exit status."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CriticalPointContradiction)
+        return find_critical_points(fn, box, resolution=resolution)
 
 
-def _flat(crit) -> int:
-    # analysis.critical reports points of flat (saturated) regions apart from critical points
-    return int(getattr(crit, "n_flat", 0))
+def _outcome_fields(crit) -> dict:
+    """The critical-point fields of a SeedOutcome (flat regions of a saturated output apart)."""
+    return dict(critical_points=len(crit), critical_counts={k: v for k, v in crit.counts().items() if v},
+                flat_points=crit.n_flat, proved_free=crit.structural is not None)
 
 
 # --- 1D -------------------------------------------------------------------------------------
@@ -161,11 +165,11 @@ def run_one_d(spec: OneDRun, seed: int, settings: Settings, progress: bool) -> R
             mse = float(((model(data.x_train) - data.y_train) ** 2).mean())
         sup_err = float((fit - X_GRID_1D[:, 0] ** 2).abs().max())
         cert = certify(model)
-        crit = find_critical_points(model, [[-1.0, 1.0]], resolution=settings.critical_resolution * 4)
+        crit = critical_points(model, [[-1.0, 1.0]], settings.critical_resolution * 4)
         fits.append(fit)
         crits.append(crit)
-        outcomes.append(SeedOutcome(spec.name, "1d x²", s, bool(cert.no_critical_points), len(crit), _counts(crit),
-                                    _flat(crit), sup_error=sup_err, mse=mse, isotonic_mse=iso))
+        outcomes.append(SeedOutcome(spec.name, "1d x²", s, bool(cert.no_critical_points), **_outcome_fields(crit),
+                                    sup_error=sup_err, mse=mse, isotonic_mse=iso))
         records.update({f"seed_{s}/model": model, f"seed_{s}/training": member,
                         f"seed_{s}/critical_points": crit, f"seed_{s}/certificate": cert})
     rep = representative([o.sup_error for o in outcomes], seeds)
@@ -201,16 +205,15 @@ def analyse_member(spec: TwoDRun, model: ResNet, data, seed: int, settings: Sett
     window = plane_window(data.x_train)
     cert = certify(model)
     folded = model.fold_batchnorm() if model.batchnorm else model  # eval-mode BN as plain weights
-    crit = find_critical_points(folded, [[window[0], window[1]], [window[2], window[3]]],
-                                resolution=settings.critical_resolution)
+    crit = critical_points(folded, [[window[0], window[1]], [window[2], window[3]]], settings.critical_resolution)
     records = {"model": model, "critical_points": crit, "certificate": cert}
     tun = None
     if spec.dataset == "circles":
         tun = tunnel(lambda x: model(x)[:, 0], window, data.centre, 0.5, settings.grid,
                      points=data.x_test.numpy(), labels=data.y_test[:, 0].numpy(), inner_label=0)
         records["tunnel"] = tun
-    outcome = SeedOutcome(spec.name, spec.dataset, seed, bool(cert.no_critical_points), len(crit), _counts(crit),
-                          _flat(crit), tunnel=None if tun is None else tun.verdict,
+    outcome = SeedOutcome(spec.name, spec.dataset, seed, bool(cert.no_critical_points), **_outcome_fields(crit),
+                          tunnel=None if tun is None else tun.verdict,
                           tunnel_width=math.nan if tun is None else tun.width, accuracy=accuracy)
     return outcome, records, tun, crit
 

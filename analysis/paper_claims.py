@@ -73,6 +73,9 @@ class SeedOutcome:
         By type ("minimum", "maximum", "saddle", "degenerate").
     flat_points : int
         Points of flat regions, reported separately.
+    proved_free : bool
+        The structure proves there is no critical point (certificate, narrow MLP with full-rank
+        square weights, width one: analysis.critical's ``structural``).
     tunnel : str or None
         The tunnel verdict ("tunnel", "closed", "centre-outside"); None where not measured.
     tunnel_width : float
@@ -91,6 +94,7 @@ class SeedOutcome:
     critical_points: int
     critical_counts: dict = field(default_factory=dict)
     flat_points: int = 0
+    proved_free: bool = False
     tunnel: str | None = None
     tunnel_width: float = math.nan
     accuracy: float = math.nan
@@ -146,8 +150,9 @@ CLAIMS = (
     Claim("certified_tunnels", "a certified network cannot enclose the centre: its class region tunnels "
           "(circles; networks whose centre is predicted inner)", "always",
           lambda o: o.certified and o.tunnel in ("tunnel", "closed"), lambda o: o.tunnel == "tunnel"),
-    Claim("certified_no_critical_points", "a certified network has no critical points (the search agrees)",
-          "always", lambda o: o.certified, lambda o: o.critical_points == 0),
+    Claim("proved_no_critical_points", "a network proved free of critical points (certified, or a narrow MLP "
+          "with full-rank square weights) has none: the search agrees", "always",
+          lambda o: o.certified or o.proved_free, lambda o: o.critical_points == 0),
     Claim("1d_sup_bound", "1D, no critical points: sup |Φ - x²| on [-1, 1] ≥ 1/2", "always",
           lambda o: o.task == "1d x²" and o.critical_points == 0, _sup_bound),
     Claim("1d_isotonic_bound", "1D, no critical points: training MSE ≥ the isotonic (best monotone) fit's "

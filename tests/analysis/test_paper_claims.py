@@ -67,9 +67,13 @@ def test_a_certified_network_without_a_tunnel_contradicts_the_theorem():
     assert _verdicts([_circles("circles_standard", 0, "closed", False, crit=2)])["certified_tunnels"].n == 0
 
 
-def test_a_certified_network_with_a_critical_point_contradicts_the_certificate():
-    v = _verdicts([_circles("circles_neural_ode", 0, "tunnel", True, crit=1)])["certified_no_critical_points"]
+def test_a_network_proved_free_of_critical_points_with_one_found_is_a_contradiction():
+    v = _verdicts([_circles("circles_neural_ode", 0, "tunnel", True, crit=1)])["proved_no_critical_points"]
     assert v.verdict == "contradicts"
+    mlp = SeedOutcome("xor_mlp", "xor", 0, False, 2, {"saddle": 2}, proved_free=True)
+    assert _verdicts([mlp])["proved_no_critical_points"].verdict == "contradicts"
+    fine = SeedOutcome("xor_mlp", "xor", 0, False, 0, flat_points=40, proved_free=True)  # plateaus are not points
+    assert _verdicts([fine])["proved_no_critical_points"].verdict == "consistent"
 
 
 def test_can_claims_are_never_contradicted():
