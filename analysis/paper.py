@@ -616,7 +616,7 @@ def _reproduce(out: Path, quick: bool, seed: int, only: tuple, settings: Setting
         hdf5.save(tmp / "paper.h5", records, seed=seed,
                   config=dict(quick=quick, seed=seed, only=list(only), settings=settings.__dict__))
         elapsed = time.perf_counter() - started
-        (tmp / "summary.md").write_text(_summary_document(rows, claims, beyond, seed, quick, settings.seeds, elapsed))
+        (tmp / "summary.md").write_text(_summary_document(rows, claims, beyond, seed, quick, settings, elapsed))
         _replace_folder(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -647,14 +647,16 @@ def _save_fig(fig, path):
     plt.close(fig)
 
 
-def _summary_document(rows, claims, beyond, seed, quick, n_seeds, elapsed) -> str:
+def _summary_document(rows, claims, beyond, seed, quick, settings: Settings, elapsed) -> str:
     from .paper_claims import claims_markdown
 
+    n_seeds = settings.seeds
     bad = contradictions(claims)
     lines = [f"# Reproduction of the tunnel-effect experiments ({'quick' if quick else 'full'} run, "
              f"{n_seeds} seeds per regime from seed {seed})", "",
              "## Claims", "",
-             f"What the theory predicts ({THEORY}, \"Which claims are theorems\"): *always* is a theorem "
+             f"What the theory predicts ({THEORY} §10, \"Which claims are theorems, and which are observations\"): "
+             "*always* is a theorem "
              "that every network in scope must satisfy (one exception contradicts it); *can* is an observation "
              "of the paper's runs, reported as k/n with a Wilson 95 % interval and never contradicted by any "
              "number of seeds.", ""]
@@ -664,8 +666,11 @@ def _summary_document(rows, claims, beyond, seed, quick, n_seeds, elapsed) -> st
               f"One row per regime over its {n_seeds} seeds (models selected on a validation split; test figures "
               "reported only).  Critical points are searched on the logit of a sigmoid output (flat regions of "
               "the saturated sigmoid are reported apart and never counted).  Lower bounds hold for networks "
-              f"without critical points ({THEORY}, \"Lower bounds\").  Figures show the representative seed "
-              "named in the last column.", "", summary_markdown(rows)]
+              f"without critical points ({THEORY} §6); the tunnel effect is §7.  Figures show the representative seed "
+              "named in the last column.  Tunnels are measured on a "
+              f"{settings.grid} × {settings.grid} grid over the window (-r, r)², r = 1.25 max |x| of the training "
+              "data: a tunnel thinner than a grid cell is missed, and one that leaves a larger window is not seen.",
+              "", summary_markdown(rows)]
     if "phase_diagram" in beyond:
         pd = beyond["phase_diagram"]
         below = [(r, w) for r in pd.ratio for w in pd.omega if r * w < 1]

@@ -1,7 +1,8 @@
 """The paper's claims checked against many seeds: one :class:`SeedOutcome` per trained network,
 and :func:`evaluate_claims`, a pure function of those outcomes.
 
-Each claim says what the theory predicts (docs/theory.md, "Which claims are theorems"):
+Each claim says what the theory predicts (docs/theory.md §10, "Which claims are theorems, and
+which are observations"):
 
 - **always** (a theorem, given its hypotheses): every network in scope must satisfy it; one
   network that does not is a *contradiction* (of the code, the numerics or the theory), printed

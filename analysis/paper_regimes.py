@@ -9,8 +9,8 @@ here, so a regime name means the same network, data and training everywhere:
   in exact arithmetic, see :mod:`odenet.ensemble`);
 - :data:`CLI_NAMES`: the short names of ``odenet tunnel --regime`` for the circles runs.
 
-The theory behind the expectations is in docs/theory.md (the tunnel effect and which claims
-are theorems).
+The theory behind the expectations is in docs/theory.md (§7 the tunnel effect, §10 which
+claims are theorems, §11 the experiments).
 """
 from __future__ import annotations
 
