@@ -107,7 +107,7 @@ def member_seeds(seed: int, n: int) -> list[int]:
     return [seed + k for k in range(n)]
 
 
-def representative(values, seeds) -> int:
+def representative(values) -> int:
     """Index of the member whose value is the (lower) median of ``values``: the seed shown."""
     order = np.argsort(np.asarray(values, dtype=np.float64), kind="stable")
     return int(order[(len(order) - 1) // 2])
@@ -172,7 +172,7 @@ def run_one_d(spec: OneDRun, seed: int, settings: Settings, progress: bool) -> R
                                     sup_error=sup_err, mse=mse, isotonic_mse=iso))
         records.update({f"seed_{s}/model": model, f"seed_{s}/training": member,
                         f"seed_{s}/critical_points": crit, f"seed_{s}/certificate": cert})
-    rep = representative([o.sup_error for o in outcomes], seeds)
+    rep = representative([o.sup_error for o in outcomes])
     model = ens.members[rep].model
     records["trace"] = trace(model, X_GRID_1D[::20])
     records["seeds"] = SeedTable.of(spec.name, outcomes, rep)
@@ -241,7 +241,7 @@ def analyse_two_d(spec: TwoDRun, ens, data, seeds: list[int], settings: Settings
         records.update({f"seed_{s}/{k}": v for k, v in recs.items()})
         records[f"seed_{s}/training"] = member
         boundaries.append(evaluate_scalar(lambda x: model(x)[:, 0], bpts).reshape(len(bys), len(bxs)))
-    rep = representative([o.accuracy for o in outcomes], seeds)
+    rep = representative([o.accuracy for o in outcomes])
     model = ens.members[rep].model
     folded = model.fold_batchnorm() if model.batchnorm else model
     coarse = torch.stack(torch.meshgrid(*(torch.linspace(window[0], window[1], 21, dtype=torch.float64),) * 2,
@@ -808,7 +808,7 @@ def tunnel_study(regime: str, *, seed: int = 0, seeds: int = 1, data_seed: int =
         certs.append(recs["certificate"])
         records.update({f"seed_{s}/{k}": v for k, v in recs.items()})
         records[f"seed_{s}/training"] = member
-    rep = representative([o.accuracy for o in outcomes], member_list)
+    rep = representative([o.accuracy for o in outcomes])
     records["seeds"] = SeedTable.of(spec.name, outcomes, rep)
     if out is not None:
         from . import hdf5

@@ -110,8 +110,8 @@ def test_the_same_seed_gives_the_same_table(quick_run, tmp_path):
 
 
 def test_the_representative_is_the_lower_median():
-    assert representative([0.9, 0.7, 0.8], [5, 6, 7]) == 2
-    assert representative([0.9, 0.7, 0.8, 0.6], [5, 6, 7, 8]) == 1  # sorted 0.6 0.7 | 0.8 0.9
+    assert representative([0.9, 0.7, 0.8]) == 2
+    assert representative([0.9, 0.7, 0.8, 0.6]) == 1  # sorted 0.6 0.7 | 0.8 0.9
     assert member_seeds(3, 4) == [3, 4, 5, 6]
 
 
