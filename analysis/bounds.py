@@ -1,6 +1,6 @@
 """Lower bounds on the approximation error of networks without critical points, and closeness
-bounds between a ResNet and its ODE or MLP limit (PAPER.md §5; derived there, not the paper's
-constants).
+bounds between a ResNet and its ODE or MLP limit (docs/theory.md §6 and §8;
+derived there, not the paper's constants).
 
 - :func:`sup_lower_bound`: a target Ψ with a strict interior minimum of depth d on a ball B forces
   ‖Φ - Ψ‖_∞ ≥ d/2 on any Φ without critical points in B.

@@ -1,4 +1,4 @@
-"""Critical points of scalar maps Φ : R^n → R (docs/theory.md §3 and §11):
+"""Critical points of scalar maps Φ : R^n → R (docs/theory.md §3 and §9):
 :func:`find_critical_points`, :func:`classify` and :func:`inject_critical_point`.
 
 **The searched map g.**  For Φ = s ∘ g with s strictly monotone (a ResNet with
@@ -163,7 +163,9 @@ class CriticalPoints:
         return (self[i] for i in range(len(self)))
 
 
-def _check_box(box, dtype, device=None) -> torch.Tensor:
+def check_box(box, dtype, device=None) -> torch.Tensor:
+    """``box`` as a (n, 2) tensor of (low, high) pairs with low < high, finite (a single pair is
+    one dimension); ValueError naming what was received otherwise."""
     try:
         b = torch.as_tensor(box, dtype=dtype, device=device).detach().clone()
     except (TypeError, ValueError, RuntimeError) as e:
@@ -221,15 +223,17 @@ def _searched_map(fn, logit, n: int, dtype, device):
 
 def _check_monotone(phi_values: torch.Tensor, g_values: torch.Tensor) -> None:
     """Φ must be a monotone function of g on the grid nodes (``logit`` given for a callable)."""
-    u = torch.finfo(phi_values.dtype).eps
     order = torch.argsort(g_values)
-    d = phi_values[order].diff()
-    tol = 64 * u * float(phi_values.abs().max())
-    if not (bool((d >= -tol).all()) or bool((d <= tol).all())):
-        i = int(torch.argmax(d.abs() * (d.sign() != torch.sign(d.sum())).to(d.dtype)))
+    p = phi_values[order]
+    d = p.diff()
+    tol = 64 * torch.finfo(p.dtype).eps * float(p.abs().max())
+    direction = 1.0 if float(p[-1]) >= float(p[0]) else -1.0
+    bad = (direction * d < -tol).nonzero()[:, 0]
+    if len(bad):
+        i = int(bad[0])
         raise ValueError("logit must satisfy fn = s ∘ logit with s strictly monotone; on the grid, fn is not "
-                         f"monotone in logit (fn goes from {float(phi_values[order][i]):.6g} to "
-                         f"{float(phi_values[order][i + 1]):.6g} while logit increases)")
+                         f"monotone in logit (logit {float(g_values[order][i]):.6g} -> {float(g_values[order][i + 1]):.6g}"
+                         f" takes fn {float(p[i]):.6g} -> {float(p[i + 1]):.6g})")
 
 
 def _grid(box: torch.Tensor, resolution: int) -> tuple[list[torch.Tensor], torch.Tensor]:
@@ -316,6 +320,36 @@ def _zero_elsewhere(G, hess_fn, x0: torch.Tensor, p: torch.Tensor, r: float, thr
     return (G(p).norm(dim=1) <= threshold) & ((p - x0).norm(dim=1) >= r / 2)
 
 
+def _flat(G, hess_fn, xc: torch.Tensor, converged: torch.Tensor, r: float, threshold: float, tau_h: float,
+          chunk: int) -> torch.Tensor:
+    """(k,) bool for accepted points ``xc`` (k, n): the Hessian is numerically singular
+    (min |λ| ≤ τ_H) and the point is not a verified isolated zero — Newton did not converge there,
+    or |∇g| ≤ threshold at one of the probes x ± r e_i, x ± r v (v the eigenvector of the
+    smallest |λ|), or Newton from the ±r v probes finds another zero (:func:`_zero_elsewhere`)."""
+    k, n = xc.shape
+    flat = torch.zeros(k, dtype=torch.bool, device=xc.device)
+    if k == 0:
+        return flat
+    lam, vec = torch.linalg.eigh(_symmetric_hessians(hess_fn, xc, chunk))
+    s = (lam.abs().amin(1) <= tau_h).nonzero()[:, 0]
+    if len(s) == 0:
+        return flat
+    v = vec[s].gather(2, lam[s].abs().argmin(1)[:, None, None].expand(-1, n, 1))[:, :, 0]
+    dirs = torch.cat([torch.eye(n, dtype=xc.dtype, device=xc.device)[None].expand(len(s), n, n), v[:, None, :]], 1)
+    dirs = torch.cat([dirs, -dirs], 1)  # (s, 2n + 2, n): ±e_i, ±v
+    probes = xc[s][:, None, :] + r * dirs
+    isolated = converged[s] & (G(probes.reshape(-1, n)).norm(dim=1).reshape(len(s), -1) > threshold).all(1)
+    # along the null direction the zero set may curve away from the straight probe: pull the
+    # ±r v probes back onto it and see whether they find a zero away from x
+    j = isolated.nonzero()[:, 0]
+    if len(j):
+        pv = torch.stack([probes[j, n], probes[j, 2 * n + 1]], 1).reshape(-1, n)
+        elsewhere = _zero_elsewhere(G, hess_fn, xc[s][j].repeat_interleave(2, 0), pv, r, threshold, tau_h, chunk)
+        isolated[j] = ~elsewhere.reshape(-1, 2).any(1)
+    flat[s] = ~isolated
+    return flat
+
+
 _N_ALPHA = 16  # backtracking steps of the Newton line search (α down to 2^-15)
 
 
@@ -372,7 +406,7 @@ def find_critical_points(fn, box, *, logit: Callable | None = None, resolution: 
         raise ValueError(f"dtype must be torch.float32 or torch.float64; got {dtype}")
     if device is None and isinstance(fn, ResNet):
         device = fn.field.weight.device
-    box = _check_box(box, dtype, device)
+    box = check_box(box, dtype, device)
     n = box.shape[0]
     if resolution is None:
         resolution = 101 if n <= 2 else max(3, int(round(2e5 ** (1 / n))))
@@ -453,28 +487,9 @@ def find_critical_points(fn, box, *, logit: Callable | None = None, resolution: 
     inside = ((x >= box[:, 0] - margin) & (x <= box[:, 1] + margin)).all(1)
     cand = (inside & (gn <= threshold)).nonzero()[:, 0]
     # 5. flat regions: singular Hessian and not a verified isolated zero
-    flat = torch.zeros(len(cand), dtype=torch.bool, device=x.device)
     grid_step = float((box[:, 1] - box[:, 0]).min()) / (resolution - 1)
-    if len(cand):
-        lam, vec = torch.linalg.eigh(_symmetric_hessians(hess_fn, x[cand], chunk))
-        singular = lam.abs().amin(1) <= tau_h
-        s_idx = singular.nonzero()[:, 0]
-        if len(s_idx):
-            v = vec[s_idx].gather(2, lam[s_idx].abs().argmin(1)[:, None, None].expand(-1, n, 1))[:, :, 0]
-            r = 0.25 * grid_step
-            xs = x[cand[s_idx]]
-            dirs = torch.cat([torch.eye(n, dtype=dtype, device=x.device)[None].expand(len(s_idx), n, n),
-                              v[:, None, :]], 1)
-            dirs = torch.cat([dirs, -dirs], 1)  # (s, 2n + 2, n)
-            probes = xs[:, None, :] + r * dirs
-            isolated = (G(probes.reshape(-1, n)).norm(dim=1).reshape(len(s_idx), -1) > threshold).all(1)
-            # along the null direction the zero set may curve away from the straight probe: pull
-            # the ±r v probes back onto it and see whether they find a zero away from x
-            pv = torch.stack([probes[:, n], probes[:, 2 * n + 1]], 1).reshape(-1, n)
-            elsewhere = _zero_elsewhere(G, hess_fn, xs.repeat_interleave(2, 0), pv, r, threshold, tau_h, chunk)
-            isolated &= ~elsewhere.reshape(-1, 2).any(1)
-            converged = ~moved[cand[s_idx]] | (last_step[cand[s_idx]] <= xtol * diag)
-            flat[s_idx] = ~(isolated & converged)
+    converged = ~moved[cand] | (last_step[cand] <= xtol * diag)
+    flat = _flat(G, hess_fn, x[cand], converged, 0.25 * grid_step, threshold, tau_h, chunk)
     genuine, flats = cand[~flat], cand[flat]
     chosen = _greedy_dedup(x, genuine[torch.argsort(gn[genuine])], dedup_tol)
     pts = x[chosen] if chosen else x.new_zeros(0, n)

@@ -1,4 +1,4 @@
-"""Inverses of certified ResNet blocks by fixed-point iteration (PAPER.md §3).
+"""Inverses of certified ResNet blocks by fixed-point iteration (docs/theory.md §3).
 
 For F_l(h) = ε h + δ σ(W_l h + b_l) with q_l = δ K ‖W_l‖₂ / ε < 1, the preimage of y is the fixed
 point of the contraction

@@ -19,7 +19,7 @@ import torch
 from odenet import ResNet
 from solvers._validate import check_positive_int
 
-from .critical import _check_box
+from .critical import check_box
 from .tracing import block_recursion, check_resnet_eval, input_jacobian, output_jacobian, singular_values
 
 
@@ -74,7 +74,7 @@ def jacobian_map(resnet: ResNet, box=((-1.0, 1.0), (-1.0, 1.0)), resolution=200,
     with ``resolution`` nodes per axis (int or (nx, ny)); needs a model with n_in = 2."""
     check_resnet_eval(resnet, "resnet")
     dtype = resnet.field.weight.dtype
-    box = _check_box(box, dtype, resnet.field.weight.device)
+    box = check_box(box, dtype, resnet.field.weight.device)
     if box.shape[0] != 2 or resnet.n_in != 2:
         raise ValueError(f"jacobian_map is over the input plane: box (2, 2) and n_in = 2; got box "
                          f"{tuple(box.shape)}, n_in={resnet.n_in}")

@@ -1,4 +1,4 @@
-"""The regime sweep (PAPER.md §5–6): train narrow (ε, δ) ResNets across channel ratios r = δ/ε,
+"""The regime sweep (docs/theory.md §6–8, §10–11): train narrow (ε, δ) ResNets across channel ratios r = δ/ε,
 depths and seeds on x² and on the circles, and measure per run how far the error is from the
 lower bounds, whether the network is certified free of critical points, the critical points it
 has, and (circles) whether the enclosed class escapes through a tunnel.

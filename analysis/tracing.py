@@ -1,4 +1,4 @@
-"""Batched trajectories with Jacobians (PAPER.md §3): :func:`trace`, :func:`liouville`,
+"""Batched trajectories with Jacobians (docs/theory.md §3–4): :func:`trace`, :func:`liouville`,
 :func:`crossings`.
 
 For a ResNet the Jacobians come from the forward variational recursion

@@ -1,4 +1,4 @@
-"""Tunnel detection (PAPER.md §5): does the enclosed class's region escape to the boundary?
+"""Tunnel detection (docs/theory.md §7): does the enclosed class's region escape to the boundary?
 
 For Φ : R² → R and a decision level c, the inner class is predicted where Φ < c.  On a grid over a
 window we label the connected components of the sublevel set {Φ < c} (4-connectivity,

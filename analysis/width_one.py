@@ -1,4 +1,4 @@
-"""Width-one layers in closed form (PAPER.md §4).
+"""Width-one layers in closed form (docs/theory.md §5).
 
 F(h) = ε h + δ tanh(w h + b), ε, δ > 0, ρ = δ |w| / ε:
 

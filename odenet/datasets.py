@@ -1,4 +1,4 @@
-"""The paper's data sets (PAPER.md §6), seeded and deterministic, with train/validation/test splits.
+"""The paper's data sets (docs/theory.md §11), seeded and deterministic, with train/validation/test splits.
 
 - :func:`square`:  y = x² for x uniform on [low, high] (default 300 points on [-1, 1]).
 - :func:`circles`: class 0 uniform in the disc r ≤ r_in, class 1 uniform in the annulus

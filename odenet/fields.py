@@ -150,7 +150,7 @@ class SmoothField(nn.Module):
 
 
 class DampedField(nn.Module):
-    """g(t, x) = -γ x + a f(t, x): the associated ODE of a ResNet (PAPER.md §2).
+    """g(t, x) = -γ x + a f(t, x): the associated ODE of a ResNet (docs/theory.md §2).
 
     Euler with step h on g is x + h g = (1 - γ h) x + a h f, the block x ↦ ε x + δ f with
     ε = 1 - γ h and δ = a h.  Piecewise exactly where f is.

@@ -1,4 +1,4 @@
-"""The (ε, δ) residual family (PAPER.md §1–2).
+"""The (ε, δ) residual family (docs/theory.md §1–2).
 
     h_0     = A(x)                                   identity, affine W_in x + b_in, or σ(W_in x + b_in)
     h_{l+1} = ε h_l + δ σ(W_l h_l + b_l),  l = 0..L-1
@@ -238,7 +238,7 @@ class ResNet(nn.Module):
         return self.delta / self.h
 
     def ode(self) -> DampedField:
-        """The associated ODE x' = -γ x + a σ(W(t) x + b(t)) on [0, T] (PAPER.md §2)."""
+        """The associated ODE x' = -γ x + a σ(W(t) x + b(t)) on [0, T] (docs/theory.md §2)."""
         return DampedField(self.field, self.gamma, self.gain)
 
     def refined_weights(self, m: int) -> tuple[float, float]:

@@ -1,10 +1,11 @@
 """Homeomorphism certificates and inverses: margins against numpy's SVD, certified networks
-without critical points, one sign of det, and exact inverses."""
+without critical points, one sign of det, exact inverses, and the structural proofs that a
+network has no critical points (each checked against the search)."""
 import numpy as np
 import pytest
 import torch
 
-from analysis import certify, find_critical_points, invert, jacobian_map
+from analysis import certify, find_critical_points, invert, jacobian_map, no_critical_point_proof
 from odenet import ResNet
 
 
@@ -129,3 +130,51 @@ def test_invert_refuses_a_singular_input_map_before_any_work():
     with pytest.raises(ValueError, match="W_in is singular"):
         invert(m, y)
     assert invert(m, y, through_input=False).x is None  # the blocks alone still invert
+
+
+@pytest.mark.filterwarnings("error::analysis.critical.CriticalPointContradiction")
+def test_structural_proofs_name_their_reason_and_agree_with_the_search():
+    box2 = [(-3.0, 3.0), (-3.0, 3.0)]
+    # certified
+    m = certified_model(0)
+    assert no_critical_point_proof(m).startswith("certified: δK‖W_l‖₂ < ε")
+    # narrow MLP, full-rank weights (random, then large), tanh and softplus
+    for act, scale in (("tanh", 1.0), ("tanh", 4.0), ("softplus", 3.0)):
+        mlp = ResNet.mlp(2, 2, 1, 3, activation=act, seed=1).eval()
+        with torch.no_grad():
+            mlp.field.weight.mul_(scale)
+        assert not certify(mlp).no_critical_points  # the certificate says nothing for ε = 0
+        proof = no_critical_point_proof(mlp)
+        assert proof.startswith("narrow MLP") and f"{act}' > 0" in proof
+        cps = find_critical_points(mlp, box2, resolution=41)
+        assert len(cps) == 0 and cps.structural == proof
+    # width one, ε > 0, a large positive weight: not certified (δ‖W‖ = 7 > ε) but monotone
+    w1 = ResNet(1, 1, 1, 2, eps=1.0, delta=1.0, seed=0).eval()
+    w1.set_block(0, [[7.0]], [0.3]).set_block(1, [[-0.9]], [0.0])
+    assert not certify(w1).no_critical_points
+    assert no_critical_point_proof(w1).startswith("width one")
+    assert len(find_critical_points(w1, [(-3.0, 3.0)])) == 0
+    # ... and with w = -5 < -ε/δ it folds: no proof, and the search finds the two folds
+    w1.set_block(1, [[-5.0]], [0.0])
+    assert no_critical_point_proof(w1) is None
+    assert len(find_critical_points(w1, [(-3.0, 3.0)])) >= 2
+
+
+def test_no_structural_proof_without_its_hypotheses():
+    relu = ResNet.mlp(2, 2, 1, 3, activation="relu", seed=1).eval()  # σ' = 0 on a half-line
+    assert no_critical_point_proof(relu) is None
+    singular = ResNet.mlp(2, 2, 1, 3, seed=1).eval()
+    singular.set_block(1, [[1.0, 2.0], [2.0, 4.0]])  # rank 1
+    assert no_critical_point_proof(singular) is None
+    augmented = ResNet.mlp(2, 3, 1, 2, input_map="affine", seed=1).eval()  # DA^T has a kernel
+    assert no_critical_point_proof(augmented) is None
+    zero_out = ResNet.mlp(2, 2, 1, 3, seed=1).eval()
+    with torch.no_grad():
+        zero_out.out.weight.zero_()
+    assert no_critical_point_proof(zero_out) is None
+    # BatchNorm with γ = 0 on one channel folds to a rank-1 block weight
+    bn = ResNet.mlp(2, 2, 1, 2, batchnorm=True, seed=1)
+    with torch.no_grad():
+        bn.field.bn[0].weight[1] = 0.0
+    assert no_critical_point_proof(bn.eval()) is None
+    assert no_critical_point_proof(ResNet.mlp(2, 2, 1, 2, batchnorm=True, seed=1).eval()).startswith("narrow MLP")

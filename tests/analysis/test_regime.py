@@ -1,4 +1,4 @@
-"""Regime behaviour (PAPER.md §5–6): the sweep's records, and on the circles with the paper's
+"""Regime behaviour (docs/theory.md §6–8, §10–11): the sweep's records, and on the circles with the paper's
 settings: the neural-ODE and MLP regimes show a tunnel, the standard and augmented networks don't."""
 import math
 

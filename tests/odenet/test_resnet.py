@@ -12,7 +12,7 @@ from tests.helpers import with_random_batchnorm
 
 
 def naive_forward(net: ResNet, x: torch.Tensor) -> torch.Tensor:
-    """An independent re-implementation of PAPER.md §1 (eval mode, BN folded by hand)."""
+    """An independent re-implementation of docs/theory.md §1 (eval mode, BN folded by hand)."""
     h = net.embed(x)
     W, b = net.field.effective_weights()
     sigma = net.activation.fn
@@ -98,7 +98,7 @@ def test_adaptive_flow_agrees_with_the_scipy_reference():
 
 @pytest.mark.parametrize("eps, delta", [(1.0, 0.1), (0.3, 0.7), (0.0, 1.0), (2.0, 1.0)])
 def test_associated_ode_euler_step_is_the_block(eps, delta):
-    """x + h(-γ x + a f) = ε x + δ f with γ = (1-ε)/h, a = δ/h (PAPER.md §2)."""
+    """x + h(-γ x + a f) = ε x + δ f with γ = (1-ε)/h, a = δ/h (docs/theory.md §2)."""
     net = ResNet(2, 2, 1, depth=5, eps=eps, delta=delta, T=1.3, seed=7)
     assert math.isclose(net.gamma, (1 - eps) / (1.3 / 5)) and math.isclose(net.gain, delta / (1.3 / 5))
     x = torch.randn(20, 2, dtype=torch.float64)
