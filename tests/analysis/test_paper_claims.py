@@ -65,6 +65,9 @@ def test_a_certified_network_without_a_tunnel_contradicts_the_theorem():
     assert _verdicts([_circles("circles_neural_ode", 0, "centre-outside", True)])["certified_tunnels"].n == 0
     # and an uncertified network that closes is outside the theorem's scope
     assert _verdicts([_circles("circles_standard", 0, "closed", False, crit=2)])["certified_tunnels"].n == 0
+    # unless the structure proves it free of critical points all the same (a narrow MLP)
+    proved = SeedOutcome("circles_mlp", "circles", 0, False, 0, proved_free=True, tunnel="closed")
+    assert _verdicts([proved])["certified_tunnels"].verdict == "contradicts"
 
 
 def test_a_network_proved_free_of_critical_points_with_one_found_is_a_contradiction():
@@ -112,7 +115,7 @@ def test_a_contradiction_makes_the_reproduction_exit_non_zero_and_still_write(tm
     code = paper.main(["--out", str(out), "--only", "circles", "--seeds", "3", "--quiet"])
     assert code == 1
     err = capsys.readouterr().err
-    assert "CONTRADICTION" in err and "certified network cannot enclose" in err
+    assert "CONTRADICTION" in err and "cannot enclose the centre" in err
     summary = (out / "summary.md").read_text()
     assert "**CONTRADICTS**" in summary and "CONTRADICTION(S)" in summary
     assert summary.index("## Claims") < summary.index("## Regimes")
