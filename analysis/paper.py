@@ -28,6 +28,7 @@ import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 import torch
@@ -107,7 +108,7 @@ def member_seeds(seed: int, n: int) -> list[int]:
     return [seed + k for k in range(n)]
 
 
-def representative(values) -> int:
+def representative(values: Sequence[float]) -> int:
     """Index of the member whose value is the (lower) median of ``values``: the seed shown."""
     order = np.argsort(np.asarray(values, dtype=np.float64), kind="stable")
     return int(order[(len(order) - 1) // 2])

@@ -259,3 +259,22 @@ def test_replacing_results_keeps_the_old_ones_until_the_new_are_in_place(tmp_pat
     paper._replace_folder(new, out)
     assert (out / "summary.md").read_text() == "new"
     assert sorted(os.listdir(tmp_path)) == ["results"]
+
+
+def test_the_seed_table_round_trips_through_hdf5_and_opens_in_xarray(tmp_path):
+    from analysis.paper_claims import SeedOutcome
+    from analysis.paper_records import SeedTable
+
+    outcomes = [SeedOutcome("circles_standard", "circles", s, s == 1, 2 * s, {"saddle": 2 * s}, flat_points=s,
+                            tunnel=("tunnel", "closed", "centre-outside")[s], tunnel_width=0.25 if s == 0 else np.nan,
+                            accuracy=0.8 + 0.01 * s) for s in range(3)]
+    table = SeedTable.of("circles_standard", outcomes, 2)
+    assert table.representative == 2 and list(table.tunnel) == ["tunnel", "closed", "centre-outside"]
+    path = hdf5.save(tmp_path / "t.h5", {"runs/circles_standard/seeds": table})
+    back = hdf5.load(path, "runs/circles_standard/seeds")
+    assert list(back.seed) == [0, 1, 2] and list(back.certified) == [0, 1, 0]
+    assert list(back.critical_points) == [0, 2, 4] and list(back.tunnel) == ["tunnel", "closed", "centre-outside"]
+    np.testing.assert_array_equal(back.accuracy, [0.8, 0.81, 0.8 + 0.02])
+    assert back.tunnel_width[0] == 0.25 and np.isnan(back.tunnel_width[1:]).all() and np.isnan(back.sup_error).all()
+    with xr.open_dataset(path, engine="h5netcdf", group="runs/circles_standard/seeds") as ds:
+        assert ds.sizes["member"] == 3 and "phony_dim_0" not in ds.dims
