@@ -552,11 +552,9 @@ def reproduce(out: str | os.PathLike = "results", *, quick: bool = False, seed: 
 
 
 def _reproduce(out: Path, quick: bool, seed: int, only: tuple, settings: Settings, progress: bool) -> Reproduction:
-    import matplotlib.pyplot as plt
     from tqdm.auto import tqdm
 
     from . import hdf5
-    from .paper_claims import claims_markdown
     from .plots.paper import error_vs_ratio, loss_curves, phase_diagram as plot_phase, tunnel_vs_ratio
 
     jobs = []
