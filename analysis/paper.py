@@ -40,7 +40,7 @@ from .bounds import isotonic_bound
 from .certificates import certify
 from .critical import CriticalPointContradiction, find_critical_points, inject_critical_point
 from .maps import jacobian_map
-from .paper_claims import SeedOutcome, contradictions, evaluate_claims, format_fraction
+from .paper_claims import SeedOutcome, contradictions, evaluate_claims, format_fraction, markdown_cell
 from .paper_records import PhaseDiagram, RatioStudy, SeedTable, SingularValueMaps
 from .paper_regimes import (BATCH_1D, BATCH_2D, CIRCLES, INJECTION, ONE_D, XOR, OneDRun, TwoDRun,
                             plane_window)
@@ -486,7 +486,7 @@ def summary_markdown(rows: list[dict]) -> str:
     def fmt(v):
         if isinstance(v, float):
             return "—" if math.isnan(v) else f"{v:.3g}"
-        return str(v)
+        return markdown_cell(v)
 
     head = "| " + " | ".join(h for h, _ in SUMMARY_COLUMNS) + " |"
     sep = "|" + "|".join("---" for _ in SUMMARY_COLUMNS) + "|"

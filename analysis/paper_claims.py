@@ -198,11 +198,17 @@ def contradictions(verdicts: Sequence[ClaimVerdict]) -> list[ClaimVerdict]:
     return [v for v in verdicts if v.verdict == "contradicts"]
 
 
+def markdown_cell(text: str) -> str:
+    """``text`` safe inside a markdown table cell: '|' (as in |Φ - x²|) escaped, newlines as spaces."""
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
 def claims_markdown(verdicts: Sequence[ClaimVerdict]) -> str:
     """The claims table (markdown): claim, theory, measured k/n with its Wilson 95 % interval,
     verdict, note."""
     lines = ["| claim | theory | measured k/n [95 % Wilson] | verdict | note |", "|---|---|---|---|---|"]
     for v in verdicts:
         verdict = "**CONTRADICTS**" if v.verdict == "contradicts" else v.verdict
-        lines.append(f"| {v.claim.statement} | {v.claim.theory} | {format_fraction(v.k, v.n)} | {verdict} | {v.note} |")
+        cells = (v.claim.statement, v.claim.theory, format_fraction(v.k, v.n), verdict, v.note)
+        lines.append("| " + " | ".join(markdown_cell(c) for c in cells) + " |")
     return "\n".join(lines) + "\n"

@@ -59,7 +59,10 @@ def test_a_certified_network_without_a_tunnel_contradicts_the_theorem():
     bad = good + [_circles("circles_neural_ode", 7, "closed", True)]
     v = _verdicts(bad)["certified_tunnels"]
     assert v.verdict == "contradicts" and (v.k, v.n) == (3, 4) and v.offenders == (("circles_neural_ode", 7),)
-    assert "CONTRADICTS" in claims_markdown(evaluate_claims(bad))
+    table = claims_markdown(evaluate_claims(bad))
+    assert "CONTRADICTS" in table
+    # every row has the header's five cells: the '|' of |Φ - x²| is escaped
+    assert {line.replace("\\|", "").count("|") for line in table.strip().splitlines()} == {6}
     assert [c.claim.key for c in contradictions(evaluate_claims(bad))] == ["certified_tunnels"]
     # a network whose centre is not predicted inner says nothing about the theorem
     assert _verdicts([_circles("circles_neural_ode", 0, "centre-outside", True)])["certified_tunnels"].n == 0
