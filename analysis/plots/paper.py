@@ -180,7 +180,7 @@ def tunnel_level_sets(result, x_data=None, y_data=None, *, title: str):
     centre's component), with its verdict and width in the title."""
     verdict = result.verdict + (f", width {result.width:.3f}" if result.tunnel else "")
     return level_sets(result.xs, result.ys, result.values, result.level, component_mask=result.mask,
-                      x_data=x_data, y_data=y_data, title=f"{title} ({verdict})")
+                      x_data=x_data, y_data=y_data, title=f"{title}\n{verdict}")
 
 
 def decision_boundaries(xs, ys, values, level: float, titles, *, x_data=None, y_data=None,
@@ -224,7 +224,7 @@ def decision_boundaries(xs, ys, values, level: float, titles, *, x_data=None, y_
     if x_data is not None:
         h, _ = axes[0, 0].get_legend_handles_labels()
         handles += h
-    fig.legend(handles=handles, loc="lower center", ncol=min(len(handles), 4), fontsize=8, frameon=False)
+    fig.legend(handles=handles, loc="lower center", ncol=min(len(handles), 4), fontsize=8, frameon=False, markerscale=4)
     fig.suptitle(title, fontsize=10)
     return fig
 
