@@ -91,6 +91,18 @@ def test_summary_has_the_claims_table_first_and_a_row_per_regime(quick_run):
 
 
 @pytest.mark.slow
+def test_the_injected_critical_point_survives_the_retraining_of_every_seed(quick_run):
+    out, result = quick_run
+    row = next(r for r in result.rows if r["run"] == "injection")
+    assert row["grad_at_x0"] < 1e-12  # DF_0(0) = 0 exactly, whatever the later blocks learnt
+    for s in member_seeds(0, SEEDS):
+        model = hdf5.load_model(out / "paper.h5", f"runs/injection/seed_{s}/model")
+        assert torch.equal(model.field.weight[0], -(model.eps / model.delta) * torch.eye(2, dtype=torch.float64))
+        assert torch.equal(model.field.bias[0], torch.zeros(2, dtype=torch.float64))
+    assert all(o.critical_points >= 1 for o in result.outcomes if o.run == "injection")
+
+
+@pytest.mark.slow
 def test_one_d_networks_without_critical_points_respect_both_bounds(quick_run):
     _, result = quick_run
     one_d = [o for o in result.outcomes if o.task == "1d x²"]
