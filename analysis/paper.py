@@ -45,10 +45,11 @@ from .paper_records import PhaseDiagram, RatioStudy, SeedTable, SingularValueMap
 from .paper_regimes import (BATCH_1D, BATCH_2D, CIRCLES, INJECTION, ONE_D, XOR, OneDRun, TwoDRun,
                             plane_window)
 from .tracing import trace
-from .tunnel import evaluate_scalar, tunnel
+from .tunnel import evaluate_scalar, grid, tunnel
 from .width_one import width_one_layers
 
 EXPERIMENTS = ("1d", "circles", "xor", "injection", "beyond")
+NO_BOUNDARY = "no decision boundary"  # tunnel verdict when Φ does not cross 0.5 on the window
 THEORY = "docs/theory.md"
 
 
@@ -208,13 +209,18 @@ def analyse_member(spec: TwoDRun, model: ResNet, data, seed: int, settings: Sett
     folded = model.fold_batchnorm() if model.batchnorm else model  # eval-mode BN as plain weights
     crit = critical_points(folded, [[window[0], window[1]], [window[2], window[3]]], settings.critical_resolution)
     records = {"model": model, "critical_points": crit, "certificate": cert}
-    tun = None
+    tun, verdict = None, None
     if spec.dataset == "circles":
-        tun = tunnel(lambda x: model(x)[:, 0], window, data.centre, 0.5, settings.grid,
-                     points=data.x_test.numpy(), labels=data.y_test[:, 0].numpy(), inner_label=0)
-        records["tunnel"] = tun
+        prob = lambda x: model(x)[:, 0]  # noqa: E731
+        values = evaluate_scalar(prob, grid(window, settings.grid)[2])
+        if values.min() < 0.5 < values.max():
+            tun = tunnel(prob, window, data.centre, 0.5, settings.grid, points=data.x_test.numpy(),
+                         labels=data.y_test[:, 0].numpy(), inner_label=0)
+            records["tunnel"], verdict = tun, tun.verdict
+        else:  # one class predicted on the whole window (an untrained or collapsed network)
+            verdict = NO_BOUNDARY
     outcome = SeedOutcome(spec.name, spec.dataset, seed, bool(cert.no_critical_points), **_outcome_fields(crit),
-                          tunnel=None if tun is None else tun.verdict,
+                          tunnel=verdict,
                           tunnel_width=math.nan if tun is None else tun.width, accuracy=accuracy)
     return outcome, records, tun, crit
 
@@ -464,7 +470,8 @@ def _aggregate(name, task, regime, eps, delta, depth, width, outcomes: list, rep
     if any(v is not None for v in verdicts):
         k_tun = verdicts.count("tunnel")
         row["k_tunnel"] = k_tun
-        other = ", ".join(f"{verdicts.count(v)} {v}" for v in ("closed", "centre-outside") if verdicts.count(v))
+        other = ", ".join(f"{verdicts.count(v)} {v}" for v in ("closed", "centre-outside", NO_BOUNDARY)
+                          if verdicts.count(v))
         row["tunnel"] = format_fraction(k_tun, n) + (f" ({other})" if other else "")
         row["tunnel_width"] = _spread([o.tunnel_width for o in outcomes if o.tunnel == "tunnel"])
     else:
@@ -816,23 +823,24 @@ def tunnel_study(regime: str, *, seed: int = 0, seeds: int = 1, data_seed: int =
                   config=dict(regime=spec.name, seeds=member_list, data_seed=data_seed, epochs=epochs, batchnorm=bn,
                               resolution=settings.grid))
     if figure is not None:
-        _tunnel_figure(spec, data, member_list, tunnels, rep, figure, overwrite)
+        _tunnel_figure(spec, data, member_list, ens.members, outcomes, tunnels, rep, settings.grid, figure, overwrite)
     return TunnelStudy(spec, bn, data, member_list, ens.members, outcomes, tunnels, certs)
 
 
-def _tunnel_figure(spec, data, seeds, tunnels, rep, path: Path, overwrite: bool) -> None:
+def _tunnel_figure(spec, data, seeds, members, outcomes, tunnels, rep, resolution: int, path: Path,
+                   overwrite: bool) -> None:
     import matplotlib.pyplot as plt
 
     from .hdf5.atomic import atomic_path
     from .plots.paper import decision_boundaries, tunnel_level_sets
 
     head = f"{spec.regime}: ε={spec.eps:g}, δ={spec.delta:g}, L={spec.depth}, m={spec.width}"
-    if len(seeds) == 1:
+    if len(seeds) == 1 and tunnels[0] is not None:
         fig = tunnel_level_sets(tunnels[0], data.x_test, data.y_test, title=f"{head}, seed {seeds[0]}")
     else:
-        t0 = tunnels[0]
-        fig = decision_boundaries(t0.xs, t0.ys, [t.values for t in tunnels], t0.level,
-                                  [f"seed {s}: {t.verdict}" for s, t in zip(seeds, tunnels)],
+        xs, ys, pts = grid(plane_window(data.x_train), resolution)
+        values = [evaluate_scalar(lambda x: m.model(x)[:, 0], pts).reshape(len(ys), len(xs)) for m in members]
+        fig = decision_boundaries(xs, ys, values, 0.5, [f"seed {s}: {o.tunnel}" for s, o in zip(seeds, outcomes)],
                                   x_data=data.x_test, y_data=data.y_test, highlight=rep,
                                   title=f"{head}: decision boundaries of {len(seeds)} seeds (framed: median accuracy)")
     try:

@@ -97,9 +97,10 @@ def _cmd_tunnel(args) -> int:
     print(f"{args.regime} (eps={spec.eps}, delta={spec.delta}, L={spec.depth}, width={spec.width}, "
           f"batchnorm={study.batchnorm}, seeds={study.seeds[0]}..{study.seeds[-1]}, data seed {args.data_seed})")
     for s, member, o, t, cert in zip(study.seeds, study.members, study.outcomes, study.tunnels, study.certificates):
-        print(f"{t.verdict}: seed {s}, width {t.width:.3f}, area {t.area:.3f}, {len(t.tunnel_points)} of "
-              f"{len(study.data.x_test)} test points in the tunnel; test accuracy {o.accuracy:.3f}, best epoch "
-              f"{member.best_epoch}; {o.critical_points} critical points; {cert.verdict}")
+        where = ("" if t is None else f", width {t.width:.3f}, area {t.area:.3f}, {len(t.tunnel_points)} of "
+                 f"{len(study.data.x_test)} test points in the tunnel")
+        print(f"{o.tunnel}: seed {s}{where}; test accuracy {o.accuracy:.3f}, best epoch {member.best_epoch}; "
+              f"{o.critical_points} critical points; {cert.verdict}")
     k_tun = sum(o.tunnel == "tunnel" for o in study.outcomes)
     k_cert = sum(o.certified for o in study.outcomes)
     print(f"tunnel {format_fraction(k_tun, n)}; certified {format_fraction(k_cert, n)} (Wilson 95 % intervals)")

@@ -192,7 +192,9 @@ def test_tunnel_command_with_seeds_writes_records_and_figure(tmp_path, capsys):
     text = capsys.readouterr().out
     lines = text.splitlines()
     assert lines[0].startswith("mlp (eps=0.1, delta=1.0, L=6, width=2, batchnorm=True, seeds=0..2")
-    assert sum(l.split(":")[0] in ("tunnel", "closed", "centre-outside") for l in lines[1:4]) == 3
+    # 3 epochs: a network may not cross Φ = 0.5 on the window yet, which is reported, not an error
+    assert sum(l.split(":")[0] in ("tunnel", "closed", "centre-outside", "no decision boundary")
+               for l in lines[1:4]) == 3
     assert "Wilson" in lines[4]
     table = hdf5.load(out, "seeds")
     assert list(table.seed) == [0, 1, 2]
