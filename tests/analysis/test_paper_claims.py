@@ -150,3 +150,13 @@ def test_the_summary_row_reports_k_of_n_with_intervals():
     assert row["critical_kinds"] == "saddle 1 [0, 4]"  # median of 0, 2, 4, 0
     assert row["tunnel_width"] == "0.3 [0.3, 0.3]"
     assert row["metric"] == "test acc 0.900 ± 0.000"
+
+
+def test_a_network_without_a_decision_boundary_is_reported_not_judged():
+    import analysis.paper as paper
+
+    flat = _circles("circles_neural_ode", 0, paper.NO_BOUNDARY, True)
+    assert _verdicts([flat])["certified_tunnels"].n == 0
+    row = paper._aggregate("circles_neural_ode", "circles", "neural-ODE", 1.0, 0.1, 20, 2,
+                           [flat, _circles("circles_neural_ode", 1, "tunnel", True)], 0)
+    assert row["tunnel"].startswith("1/2") and "1 no decision boundary" in row["tunnel"]
