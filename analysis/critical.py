@@ -173,7 +173,8 @@ def check_box(box, dtype, device=None) -> torch.Tensor:
     if b.ndim == 1 and b.shape == (2,):
         b = b[None]
     if b.ndim != 2 or b.shape[1] != 2 or b.shape[0] == 0:
-        raise ValueError(f"box must have shape (n, 2): one (low, high) pair per input dimension; got shape {tuple(b.shape)}")
+        raise ValueError("box must have shape (n, 2): one (low, high) pair per input dimension; "
+                         f"got shape {tuple(b.shape)}")
     if not torch.isfinite(b).all():
         raise ValueError(f"box must be finite; got {b.tolist()}")
     if not (b[:, 0] < b[:, 1]).all():
@@ -231,9 +232,10 @@ def _check_monotone(phi_values: torch.Tensor, g_values: torch.Tensor) -> None:
     bad = (direction * d < -tol).nonzero()[:, 0]
     if len(bad):
         i = int(bad[0])
+        g = g_values[order]
         raise ValueError("logit must satisfy fn = s ∘ logit with s strictly monotone; on the grid, fn is not "
-                         f"monotone in logit (logit {float(g_values[order][i]):.6g} -> {float(g_values[order][i + 1]):.6g}"
-                         f" takes fn {float(p[i]):.6g} -> {float(p[i + 1]):.6g})")
+                         f"monotone in logit (logit {float(g[i]):.6g} -> {float(g[i + 1]):.6g} takes fn "
+                         f"{float(p[i]):.6g} -> {float(p[i + 1]):.6g})")
 
 
 def _grid(box: torch.Tensor, resolution: int) -> tuple[list[torch.Tensor], torch.Tensor]:
@@ -547,7 +549,8 @@ def classify(g, points: torch.Tensor, *, hessian_scale: float, degenerate_tol: f
     index = (lam < -tau).sum(1)
     kinds = ["degenerate" if dg else "minimum" if i == 0 else "maximum" if i == n else "saddle"
              for dg, i in zip(degenerate.tolist(), index.tolist())]
-    return dict(values=values.detach(), hessians=H, eigenvalues=lam, morse_index=index, degenerate=degenerate, kinds=kinds)
+    return dict(values=values.detach(), hessians=H, eigenvalues=lam, morse_index=index, degenerate=degenerate,
+                kinds=kinds)
 
 
 def inject_critical_point(resnet: ResNet, block: int, x0) -> ResNet:

@@ -125,7 +125,7 @@ def _critical_points_schema() -> Schema:
         Attr("searched_on", str, doc="logit (Phi = s(g), s monotone) or output (g = Phi)"),
         Attr("structural", str, doc="why the structure proves there are no critical points"),
         Attr("gradient_scale", float), Attr("hessian_scale", float), Attr("accept_threshold", float),
-    ), build=build, doc="critical points of the logit g of Phi (or of Phi): location, value, Hessian, Morse index, type",
+    ), build=build, doc="critical points of the logit g of Phi (or of Phi): location, value, Hessian, Morse type",
         dtype_of="points")
 
 
