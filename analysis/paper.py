@@ -672,7 +672,8 @@ def _summary_document(rows, claims, beyond, seed, quick, settings: Settings, ela
               f"One row per regime over its {n_seeds} seeds (models selected on a validation split; test figures "
               "reported only).  Critical points are searched on the logit of a sigmoid output (flat regions of "
               "the saturated sigmoid are reported apart and never counted).  Lower bounds hold for networks "
-              f"without critical points ({THEORY} §6); the tunnel effect is §7.  Figures show the representative seed "
+              f"without critical points ({THEORY} §6); the tunnel effect is §7.  Figures show the representative "
+              "seed "
               "named in the last column.  Tunnels are measured on a "
               f"{settings.grid} × {settings.grid} grid over the window (-r, r)², r = 1.25 max |x| of the training "
               "data: a tunnel thinner than a grid cell is missed, and one that leaves a larger window is not seen.",

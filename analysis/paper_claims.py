@@ -151,7 +151,8 @@ CLAIMS = (
     Claim("certified_tunnels", "a network proved free of critical points (certified, or a narrow MLP with "
           "full-rank square weights) cannot enclose the centre: its class region tunnels (circles; networks whose "
           "centre is predicted inner)", "always",
-          lambda o: (o.certified or o.proved_free) and o.tunnel in ("tunnel", "closed"), lambda o: o.tunnel == "tunnel"),
+          lambda o: (o.certified or o.proved_free) and o.tunnel in ("tunnel", "closed"),
+          lambda o: o.tunnel == "tunnel"),
     Claim("proved_no_critical_points", "a network proved free of critical points (certified, or a narrow MLP "
           "with full-rank square weights) has none: the search agrees", "always",
           lambda o: o.certified or o.proved_free, lambda o: o.critical_points == 0),

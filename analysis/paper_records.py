@@ -1,8 +1,9 @@
-"""Records of the studies beyond the paper (analysis.paper) and their HDF5 schemas.
+"""Records of the paper reproduction (analysis.paper) and their HDF5 schemas: each regime's seed
+table and the studies beyond the paper.
 
-Dimension names: ``member`` (the seeds of one regime), ``ratio`` (channel ratio δ/ε, the coordinate), ``omega`` (weight-norm bound
-ω = ‖W_l‖₂), ``stop`` (the partial network of blocks 0..stop-1), ``x`` and ``y`` (the input
-plane).
+Dimension names: ``member`` (the seeds of one regime), ``ratio`` (channel ratio δ/ε, the
+coordinate), ``omega`` (weight-norm bound ω = ‖W_l‖₂), ``stop`` (the partial network of blocks
+0..stop-1), ``x`` and ``y`` (the input plane).
 """
 from __future__ import annotations
 

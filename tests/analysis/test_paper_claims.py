@@ -55,7 +55,8 @@ def _verdicts(outcomes):
 def test_a_certified_network_without_a_tunnel_contradicts_the_theorem():
     good = [_circles("circles_neural_ode", s, "tunnel", True) for s in range(3)]
     v = _verdicts(good)
-    assert v["certified_tunnels"].verdict == "consistent" and (v["certified_tunnels"].k, v["certified_tunnels"].n) == (3, 3)
+    c = v["certified_tunnels"]
+    assert c.verdict == "consistent" and (c.k, c.n) == (3, 3)
     bad = good + [_circles("circles_neural_ode", 7, "closed", True)]
     v = _verdicts(bad)["certified_tunnels"]
     assert v.verdict == "contradicts" and (v.k, v.n) == (3, 4) and v.offenders == (("circles_neural_ode", 7),)
@@ -108,7 +109,8 @@ def test_a_contradiction_makes_the_reproduction_exit_non_zero_and_still_write(tm
     from analysis.paper_records import SeedTable
 
     def fabricated(spec, seed, settings, progress):
-        outcomes = [_circles(spec.name, seed + k, "closed" if k == 0 else "tunnel", True) for k in range(settings.seeds)]
+        outcomes = [_circles(spec.name, seed + k, "closed" if k == 0 else "tunnel", True)
+                    for k in range(settings.seeds)]
         row = paper._aggregate(spec.name, "circles", spec.regime, spec.eps, spec.delta, spec.depth, spec.width,
                                outcomes, seed)
         return paper.RegimeResult(row, outcomes, {"seeds": SeedTable.of(spec.name, outcomes, 0)})
