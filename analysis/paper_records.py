@@ -1,8 +1,9 @@
-"""Records of the studies beyond the paper (analysis.paper) and their HDF5 schemas.
+"""Records of the paper reproduction (analysis.paper) and their HDF5 schemas: each regime's seed
+table and the studies beyond the paper.
 
-Dimension names: ``ratio`` (channel ratio δ/ε, the coordinate), ``omega`` (weight-norm bound
-ω = ‖W_l‖₂), ``stop`` (the partial network of blocks 0..stop-1), ``x`` and ``y`` (the input
-plane).
+Dimension names: ``member`` (the seeds of one regime), ``ratio`` (channel ratio δ/ε, the
+coordinate), ``omega`` (weight-norm bound ω = ‖W_l‖₂), ``stop`` (the partial network of blocks
+0..stop-1), ``x`` and ``y`` (the input plane).
 """
 from __future__ import annotations
 
@@ -10,7 +11,39 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .hdf5.schema import Array, Attr, Schema, register
+from .hdf5.schema import Array, Attr, Schema, Strings, register
+
+
+@dataclass
+class SeedTable:
+    """One regime's verdicts over its members, stacked along ``member``: the training ``seed``,
+    ``certified`` (1/0), genuine ``critical_points`` and ``flat_points``, the ``tunnel`` verdict
+    ("tunnel", "closed", "centre-outside", "n/a"), ``tunnel_width``, test ``accuracy`` (2D) and
+    ``sup_error``, training ``mse`` and its ``isotonic_mse`` bound (1D); NaN where not measured.
+    ``representative``: the seed whose figures are drawn."""
+
+    run: str
+    seed: np.ndarray
+    certified: np.ndarray
+    critical_points: np.ndarray
+    flat_points: np.ndarray
+    tunnel: list
+    tunnel_width: np.ndarray
+    accuracy: np.ndarray
+    sup_error: np.ndarray
+    mse: np.ndarray
+    isotonic_mse: np.ndarray
+    representative: int
+
+    @classmethod
+    def of(cls, run: str, outcomes, representative: int) -> "SeedTable":
+        """The table of ``outcomes`` (analysis.paper_claims.SeedOutcome, one per member);
+        ``representative`` is the index of the member shown."""
+        col = lambda name, dtype=np.float64: np.array([getattr(o, name) for o in outcomes], dtype=dtype)
+        return cls(run, col("seed", np.int64), col("certified", np.int8), col("critical_points", np.int64),
+                   col("flat_points", np.int64), [o.tunnel or "n/a" for o in outcomes], col("tunnel_width"),
+                   col("accuracy"), col("sup_error"), col("mse"), col("isotonic_mse"),
+                   int(outcomes[representative].seed))
 
 
 @dataclass
@@ -51,6 +84,12 @@ class SingularValueMaps:
 
 
 SCHEMAS = (
+    register(Schema("SeedTable", SeedTable, fields=(
+        Attr("run", str), Array("seed", ("member",)), Array("certified", ("member",)),
+        Array("critical_points", ("member",)), Array("flat_points", ("member",)), Strings("tunnel", ("member",)),
+        Array("tunnel_width", ("member",)), Array("accuracy", ("member",)), Array("sup_error", ("member",)),
+        Array("mse", ("member",)), Array("isotonic_mse", ("member",)), Attr("representative", int)),
+        doc="one regime's verdicts over its seeds")),
     register(Schema("PhaseDiagram", PhaseDiagram, fields=(
         Array("ratio", ("ratio",), doc="channel ratio delta/eps"), Array("omega", ("omega",), doc="weight norm omega"),
         Array("fraction", ("ratio", "omega"), doc="fraction of networks with critical points"),

@@ -132,40 +132,33 @@ def _cmd_converge(args) -> int:
 
 
 def _cmd_tunnel(args) -> int:
-    """Train one regime of the paper's circles experiment and report its tunnel (analysis.tunnel)."""
-    from analysis import certify, data_window, tunnel
-    from odenet import ResNet, train
-    from odenet.datasets import circles
+    """Train one circles regime of the reproduction for one or more seeds and report the tunnels
+    (analysis.paper.tunnel_study: the same network, data, training and analysis as `reproduce`)."""
+    from analysis.paper import tunnel_study
+    from analysis.paper_claims import format_fraction
+    from solvers._validate import check_positive_int, check_seed
 
-    from solvers._validate import check_memory, check_seed
-
-    check_seed("--seed", args.seed)
+    check_seed("--seed", args.seed)  # named as the flag, before the library names its argument
     check_seed("--data-seed", args.data_seed)
-    eps, delta, depth, width, epochs = TUNNEL_REGIMES[args.regime]
-    epochs = epochs if args.epochs is None else args.epochs  # an explicit 0 is refused by train, not replaced
-    if args.resolution < 3:  # refused before training, not after
-        raise ValueError(f"--resolution must be >= 3; got {args.resolution}")
-    # the tunnel's grid: resolution² points, each with its state (width) and a dozen per-point arrays
-    check_memory(args.resolution ** 2 * (16 + 4 * width) * 8, f"--resolution {args.resolution} "
-                 f"({args.resolution ** 2} grid points)")
-    data = circles(seed=args.data_seed)
-    net = ResNet(2, width, 1, depth, eps=eps, delta=delta, input_map="activated", batchnorm=args.batchnorm,
-                 output="sigmoid")
-    fit = train(net, data, epochs=epochs, batch_size=128, loss="bce", seed=args.seed,
-                freeze=["field.bias"] if args.batchnorm else [], progress=not args.quiet)
-    t = tunnel(fit.model, data_window(data.x), data.centre, 0.5, args.resolution, points=data.x_test,
-               labels=data.y_test[:, 0])
-    print(f"{args.regime} (eps={eps}, delta={delta}, L={depth}, width={width}, batchnorm={args.batchnorm}, "
-          f"seed={args.seed}): test accuracy {fit.metrics['test_accuracy']:.3f}, best epoch {fit.best_epoch}")
-    print(f"{t.verdict}: width {t.width:.3f}, area {t.area:.3f}, {len(t.tunnel_points)} of {len(data.x_test)} "
-          f"test points in the tunnel")
-    print(certify(fit.model).verdict)
+    check_positive_int("--seeds", args.seeds)
+    study = tunnel_study(args.regime, seed=args.seed, seeds=args.seeds, data_seed=args.data_seed, epochs=args.epochs,
+                         batchnorm=args.batchnorm, resolution=args.resolution, out=args.out, figure=args.figure,
+                         overwrite=args.overwrite, progress=not args.quiet)
+    spec, n = study.spec, len(study.seeds)
+    print(f"{args.regime} (eps={spec.eps}, delta={spec.delta}, L={spec.depth}, width={spec.width}, "
+          f"batchnorm={study.batchnorm}, seeds={study.seeds[0]}..{study.seeds[-1]}, data seed {args.data_seed})")
+    for s, member, o, t, cert in zip(study.seeds, study.members, study.outcomes, study.tunnels, study.certificates):
+        where = ("" if t is None else f", width {t.width:.3f}, area {t.area:.3f}, {len(t.tunnel_points)} of "
+                 f"{len(study.data.x_test)} test points in the tunnel")
+        print(f"{o.tunnel}: seed {s}{where}; test accuracy {o.accuracy:.3f}, best epoch {member.best_epoch}; "
+              f"{o.critical_points} critical points; {cert.verdict}")
+    k_tun = sum(o.tunnel == "tunnel" for o in study.outcomes)
+    k_cert = sum(o.certified for o in study.outcomes)
+    print(f"tunnel {format_fraction(k_tun, n)}; certified {format_fraction(k_cert, n)} (Wilson 95 % intervals)")
+    for name in ("out", "figure"):
+        if getattr(args, name):
+            print(f"wrote {getattr(args, name)}")
     return 0
-
-
-# the paper's circles regimes (PAPER.md §6): eps, delta, blocks, width, epochs
-TUNNEL_REGIMES = {"neural-ode": (1.0, 0.1, 20, 2, 100), "mlp": (0.1, 1.0, 6, 2, 300),
-                  "standard": (1.0, 1.0, 10, 2, 300), "augmented": (0.0, 1.0, 1, 3, 300)}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -262,13 +255,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="print nothing")
     p.set_defaults(func=_cmd_converge)
 
-    p = sub.add_parser("tunnel", help="train a regime on the circles and report the tunnel (verdict, width, lost points)")
-    p.add_argument("--regime", choices=sorted(TUNNEL_REGIMES), default="neural-ode", help="the paper's regime")
-    p.add_argument("--seed", type=int, default=0, help="training seed (initialisation and data order)")
+    p = sub.add_parser("tunnel", help="train a circles regime for one or more seeds and report the tunnels",
+                       description="Train a circles regime of the reproduction (same network, data, epochs, "
+                                   "BatchNorm and analysis as `odenet reproduce`) and report each seed's tunnel.")
+    # the names are checked by the command (analysis.paper_regimes.CLI_NAMES, the table shared with
+    # `reproduce`): importing analysis here would slow every other command down
+    p.add_argument("--regime", default="neural-ode",
+                   help="neural-ode (default), neural-ode-bn, mlp, standard, augmented, or a circles run name "
+                        "of the reproduction such as circles_standard")
+    p.add_argument("--seed", type=int, default=0, help="first training seed (initialisation and data order)")
+    p.add_argument("--seeds", type=int, default=1, help="number of seeds, trained together as an ensemble")
     p.add_argument("--data-seed", type=int, default=0, help="seed of the circles data set")
-    p.add_argument("--epochs", type=int, default=None, help="default: the paper's for the regime")
-    p.add_argument("--batchnorm", action="store_true", help="BatchNorm in the blocks, as the paper's code")
-    p.add_argument("--resolution", type=int, default=201, help="grid points per axis")
+    p.add_argument("--epochs", type=int, default=None, help="default: the reproduction's for the regime")
+    p.add_argument("--batchnorm", action=argparse.BooleanOptionalAction, default=None,
+                   help="BatchNorm in the blocks (default: the regime's, as in `reproduce`)")
+    p.add_argument("--resolution", type=int, default=None, help="grid points per axis (default: the reproduction's)")
+    p.add_argument("--out", default=None, metavar="FILE.h5", help="write every seed's records to this HDF5 file")
+    p.add_argument("--figure", default=None, metavar="FILE.png",
+                   help="write the level sets (one seed) or all seeds' decision boundaries")
+    p.add_argument("--overwrite", action="store_true", help="replace --out / --figure if they exist")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_tunnel)
     for action in sub._choices_actions:  # a command's --help starts with its one-line help at least
