@@ -1,0 +1,48 @@
+"""Figures of the literature studies (analysis.literature).  matplotlib is imported inside each
+function; every function takes the study's ``data`` dict (StudyResult.data) and returns the
+Figure."""
+from __future__ import annotations
+
+import numpy as np
+
+
+def _fig(ncols: int, width: float = 4.2, height: float = 3.6):
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, ncols, figsize=(width * ncols, height), constrained_layout=True)
+    return fig, np.atleast_1d(axes)
+
+
+def iresnet_figure(data: dict):
+    """(a) worst |h^j - h*| against the iteration j per q with the slope log q; (b) iterations to
+    1e-6 and the a-priori count against q; (c) worst log-det truncation error and its bound
+    against the number of terms."""
+    fig, (a, b, c) = _fig(3)
+    q = np.asarray(data["q"])
+    j = np.asarray(data["iteration"])
+    cmap = __import__("matplotlib").colormaps["viridis"]
+    for i, qi in enumerate(q):
+        col = cmap(i / max(len(q) - 1, 1))
+        e = np.asarray(data["error_worst"][i])
+        a.semilogy(j, e, color=col, label=f"q = {qi:g}")
+        a.semilogy(j, e[0] * qi ** j, ":", color=col)
+    a.set(xlabel="iteration j", ylabel="max |h^j - h*|", title="fixed-point inversion (dotted: q^j)", ylim=(1e-16, None))
+    a.legend(fontsize=7)
+    it, bound = np.asarray(data["iterations"]), np.asarray(data["iteration_bound"])
+    b.plot(q, np.median(it, 1), "o-", label="median iterations")
+    b.fill_between(q, it.min(1), it.max(1), alpha=0.3, label="range over blocks")
+    b.plot(q, bound.max(1), "k--", label="a-priori count (max)")
+    b.set(xlabel="q = δK‖W‖/ε", ylabel="iterations to 1e-6", yscale="log", title="iterations against q")
+    b.legend(fontsize=7)
+    n = np.asarray(data["terms"])
+    for i, qi in enumerate(q):
+        col = cmap(i / max(len(q) - 1, 1))
+        c.semilogy(n, np.maximum(data["logdet_error_worst"][i], 1e-17), color=col, label=f"q = {qi:g}")
+        c.semilogy(n, data["logdet_bound"][i], "--", color=col)
+    c.set(xlabel="terms n", ylabel="|series - slogdet|", title="power-series log-det (dashed: bound)",
+          ylim=(1e-17, None))
+    c.legend(fontsize=7)
+    return fig

@@ -1,0 +1,87 @@
+"""analysis.literature: the registry, the runner's files and input checks, the studies' small pure
+functions; each study's --quick form in a slow test that checks its claims rows are written."""
+import math
+
+import h5py
+import numpy as np
+import pytest
+import torch
+
+from analysis import hdf5
+from analysis.literature import STUDIES, claims_markdown, run_studies, study_names
+from analysis.literature.iresnet2019 import logdet_truncation_bound, power_series_logdet
+from analysis.literature.records import ClaimRow, StudyRecord
+
+
+def test_registry_names_sources_and_modules():
+    assert study_names()[0] == "iresnet2019"
+    for name, s in STUDIES.items():
+        assert s.name == name and s.source and s.description
+        assert callable(s.run)
+
+
+@pytest.mark.parametrize("names", [["nope"], [], "sander", ["all", "iresnet2019"]])
+def test_run_studies_rejects_unknown_names_before_any_work(tmp_path, names):
+    with pytest.raises(ValueError, match="names must"):
+        run_studies(names, tmp_path / "out", progress=False)
+    assert not (tmp_path / "out").exists()
+
+
+def test_run_studies_rejects_bad_seeds_and_a_file_as_out(tmp_path):
+    with pytest.raises(ValueError, match="seeds"):
+        run_studies("all", tmp_path, seeds=1, progress=False)
+    f = tmp_path / "file"
+    f.write_text("x")
+    with pytest.raises(ValueError, match="out must be a folder"):
+        run_studies(["iresnet2019"], f, progress=False)
+
+
+def test_claim_row_rejects_unknown_verdicts_and_table_escapes_pipes():
+    with pytest.raises(ValueError, match="verdict"):
+        ClaimRow("s", "c", "src", "e", "m", "maybe")
+    md = claims_markdown([ClaimRow("s", "|x| < 1", "src", "e", "m", "contradicts", "why")])
+    assert "\\|x\\| < 1" in md and "**contradicts**" in md
+
+
+def test_power_series_logdet_converges_to_slogdet_within_the_bound():
+    g = torch.Generator().manual_seed(0)
+    m, q, eps, delta = 5, 0.7, 2.0, 1.0
+    W = torch.randn(m, m, generator=g, dtype=torch.float64)
+    W *= q * eps / delta / torch.linalg.matrix_norm(W, ord=2)
+    b = torch.randn(m, generator=g, dtype=torch.float64)
+    h = torch.randn(7, m, generator=g, dtype=torch.float64)
+    series = power_series_logdet(W, b, h, eps, delta, 60)
+    # exact Jacobian by autograd, independently of the closed form used in the series
+    F = lambda x: eps * x + delta * torch.tanh(W @ x + b)  # noqa: E731
+    exact = torch.stack([torch.linalg.slogdet(torch.autograd.functional.jacobian(F, x)).logabsdet for x in h])
+    err = (series - exact).abs().amax(1).numpy()
+    bound = logdet_truncation_bound(q, m, 60)
+    assert (err <= bound + 1e-12).all()
+    assert err[-1] < 1e-8 and err[0] > 1e-3  # it converges, and one term is not enough
+    assert bound[1] == pytest.approx(m * q ** 3 / (3 * (1 - q)))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", study_names())
+def test_quick_study_writes_its_group_figure_and_claims_rows(tmp_path, name):
+    rows = run_studies([name], tmp_path, quick=True, progress=False)
+    assert rows and all(r.study == name and r.verdict in ("consistent", "contradicts") for r in rows)
+    assert all(r.measured and r.expected for r in rows)
+    rec = hdf5.load(tmp_path / "literature.h5", name)
+    assert isinstance(rec, StudyRecord) and rec.claim == [r.claim for r in rows]
+    assert rec.config["quick"] is True
+    md = (tmp_path / "literature.md").read_text()
+    assert all(r.claim.replace("|", "\\|") in md for r in rows)
+    assert list((tmp_path / "figures").glob(f"literature_{name}*.png"))
+
+
+@pytest.mark.slow
+def test_rerunning_a_study_replaces_its_group_and_rows(tmp_path):
+    first = run_studies(["iresnet2019"], tmp_path, quick=True, seeds=2, progress=False)
+    before = (tmp_path / "literature.md").read_text()
+    run_studies(["iresnet2019"], tmp_path, quick=True, seeds=3, progress=False)  # replaced, not duplicated
+    with h5py.File(tmp_path / "literature.h5") as f:
+        assert list(f) == ["iresnet2019"]
+    assert hdf5.load(tmp_path / "literature.h5", "iresnet2019").config["seeds"] == 3
+    claim = first[0].claim.replace("|", "\\|")
+    assert before.count(claim) == (tmp_path / "literature.md").read_text().count(claim) == 1
