@@ -46,6 +46,9 @@ STUDIES: dict[str, Study] = {s.name: s for s in (
     Study("iresnet2019", "Behrmann, Grathwohl, Chen, Duvenaud, Jacobsen, Invertible residual networks, ICML 2019",
           "fixed-point inversion rate, bi-Lipschitz bounds and the power-series log-det of certified blocks",
           "iresnet2019"),
+    Study("sander2022", "Sander, Ablin, Peyré, Do residual neural networks discretize neural ODEs?, NeurIPS 2022",
+          "trained linear ResNets' weight increments ~ 1/N; reverse-Euler reconstruction error ~ 1/N (Heun 1/N²)",
+          "sander2022"),
 )}
 
 

@@ -46,3 +46,26 @@ def iresnet_figure(data: dict):
           ylim=(1e-17, None))
     c.legend(fontsize=7)
     return fig
+
+
+def sander_figure(data: dict):
+    """(a) max increment of the trained weights against N (targets and median, N^-1 guide);
+    (b) reverse reconstruction error against N for Euler and Heun (medians, N^-1 and N^-2 guides)."""
+    fig, (a, b) = _fig(2)
+    N, inc = np.asarray(data["N"]), np.asarray(data["max_increment"])
+    a.loglog(N, inc, color="0.7", lw=0.8)
+    med = np.median(inc, 1)
+    a.loglog(N, med, "o-", color="C0", label="median over targets")
+    a.loglog(N, med[0] * N[0] / N, "k--", label="N^-1")
+    a.set(xlabel="N", ylabel="max_n |A_{n+1} - A_n|", title="trained linear ResNet increments")
+    a.set_xticks(N, [str(n) for n in N])
+    a.xaxis.set_minor_formatter(__import__("matplotlib").ticker.NullFormatter())
+    a.legend(fontsize=8)
+    lv = np.asarray(data["levels"])
+    for key, col, p in (("error_euler", "C1", 1), ("error_heun", "C2", 2)):
+        e = np.median(np.asarray(data[key]), 0)
+        b.loglog(lv, e, "o-", color=col, label=key.split("_")[1])
+        b.loglog(lv, e[0] * (lv[0] / lv) ** p, "--", color=col, lw=0.8, label=f"N^-{p}")
+    b.set(xlabel="N", ylabel="‖y_0 - x_0‖ / ‖x_0‖", title="forward then reverse reconstruction")
+    b.legend(fontsize=8)
+    return fig

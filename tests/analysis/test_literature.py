@@ -85,3 +85,45 @@ def test_rerunning_a_study_replaces_its_group_and_rows(tmp_path):
     assert hdf5.load(tmp_path / "literature.h5", "iresnet2019").config["seeds"] == 3
     claim = first[0].claim.replace("|", "\\|")
     assert before.count(claim) == (tmp_path / "literature.md").read_text().count(claim) == 1
+
+
+# --- sander2022 ------------------------------------------------------------------------------------
+def test_linear_resnet_gradient_step_matches_autograd():
+    from analysis.literature.sander2022 import train_linear_resnet
+
+    rng = np.random.default_rng(0)
+    Y = np.eye(2) + rng.standard_normal((3, 2, 2))
+    N, rate = 5, 0.1
+    # one step from a random A is not reachable through the function (it starts at 0): check the
+    # first step from 0 against autograd of ½‖∏(I + A_n/N) - Y‖² at A = 0
+    A1, _, _ = train_linear_resnet(N, Y, rate=rate, max_iter=1)
+    A = torch.zeros(3, N, 2, 2, dtype=torch.float64, requires_grad=True)
+    X = torch.eye(2, dtype=torch.float64).expand(3, 2, 2)
+    for n in range(N):
+        X = (torch.eye(2, dtype=torch.float64) + A[:, n] / N) @ X
+    (0.5 * (X - torch.as_tensor(Y)).square().sum()).backward()
+    assert np.allclose(A1, -rate * N * A.grad.numpy(), atol=1e-14)
+    # and a second step, from a non-zero A, through the prefix/suffix products
+    A2, _, _ = train_linear_resnet(N, Y, rate=rate, max_iter=2)
+    At = torch.tensor(A1, requires_grad=True)
+    X = torch.eye(2, dtype=torch.float64).expand(3, 2, 2)
+    for n in range(N):
+        X = (torch.eye(2, dtype=torch.float64) + At[:, n] / N) @ X
+    (0.5 * (X - torch.as_tensor(Y)).square().sum()).backward()
+    assert np.allclose(A2, A1 - rate * N * At.grad.numpy(), atol=1e-13)
+
+
+def test_reconstruction_check_flags_a_sign_inverted_backward_step():
+    from analysis.literature.sander2022 import reconstruction_check, reconstruction_error
+
+    g = torch.Generator().manual_seed(1)
+    W, b = torch.randn(4, 4, generator=g, dtype=torch.float64), torch.randn(4, generator=g, dtype=torch.float64)
+    f = lambda x: torch.tanh(x @ W.T + b)  # noqa: E731
+    x0 = torch.randn(8, 4, generator=g, dtype=torch.float64)
+    N = [4, 8, 16, 32, 64, 128]
+    good = reconstruction_check(N, [reconstruction_error(f, x0, n) for n in N])
+    bad = reconstruction_check(N, [reconstruction_error(f, x0, n, backward_sign=+1.0) for n in N])
+    assert not good.flagged and abs(good.slope + 1) < 0.1
+    assert bad.flagged and abs(bad.slope) < 0.1
+    # closed form: f constant c -> Euler is exact both ways, error 0 (nothing to flag)
+    assert reconstruction_error(lambda x: torch.ones_like(x), x0, 8) < 1e-15
