@@ -49,6 +49,9 @@ STUDIES: dict[str, Study] = {s.name: s for s in (
     Study("sander2022", "Sander, Ablin, Peyré, Do residual neural networks discretize neural ODEs?, NeurIPS 2022",
           "trained linear ResNets' weight increments ~ 1/N; reverse-Euler reconstruction error ~ 1/N (Heun 1/N²)",
           "sander2022"),
+    Study("marion2025", "Marion, Fermanian, Biau, Vert, Scaling ResNets in the large-depth regime, JMLR 2025",
+          "at initialisation: explode / non-trivial / identity against the scaling L^-β for i.i.d., smooth and "
+          "fractional-noise weights", "marion2025"),
 )}
 
 

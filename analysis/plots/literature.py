@@ -69,3 +69,25 @@ def sander_figure(data: dict):
     b.set(xlabel="N", ylabel="‖y_0 - x_0‖ / ‖x_0‖", title="forward then reverse reconstruction")
     b.legend(fontsize=8)
     return fig
+
+
+def marion_figure(data: dict):
+    """(a) i.i.d. and (b) smooth weights: median |h_L - h_0|/|h_0| against L per β; (c) the
+    slope of log r on log L over (H, β) for fGn weights with the critical β(H) marked."""
+    fig, axes = _fig(3)
+    L = np.asarray(data["L"])
+    for ax, kind in zip(axes[:2], ("iid", "smooth")):
+        for b, r, g in zip(data[f"{kind}_beta"], data[f"{kind}_ratio"], data[f"{kind}_grad_ratio"]):
+            line, = ax.loglog(L, np.clip(r, 1e-12, 1e12), "o-", label=f"β = {b:g}: |h_L-h_0|/|h_0|")
+            ax.loglog(L, np.clip(g, 1e-12, 1e12), "x:", color=line.get_color(), label=f"β = {b:g}: gradient ratio")
+        ax.set(xlabel="L", ylabel="median over draws", title=f"{kind} weights")
+        ax.legend(fontsize=6)
+    c = axes[2]
+    H, B, S = np.asarray(data["fgn_hurst"]), np.asarray(data["fgn_beta"]), np.clip(data["fgn_slope"], -2, 2)
+    im = c.pcolormesh(B, H, S, cmap="coolwarm", vmin=-2, vmax=2, shading="nearest")
+    fig.colorbar(im, ax=c, label="slope of log r on log L (clipped to ±2)")
+    c.plot(data["fgn_critical_beta"], H, "ko-", label="critical β (slope 0)")
+    c.plot(np.maximum(0.5, 2 * H - 1), H, "g--", label="max(½, 2H - 1)")
+    c.set(xlabel="β", ylabel="Hurst index H", title="fGn weights")
+    c.legend(fontsize=7)
+    return fig

@@ -127,3 +127,32 @@ def test_reconstruction_check_flags_a_sign_inverted_backward_step():
     assert bad.flagged and abs(bad.slope) < 0.1
     # closed form: f constant c -> Euler is exact both ways, error 0 (nothing to flag)
     assert reconstruction_error(lambda x: torch.ones_like(x), x0, 8) < 1e-15
+
+
+# --- marion2025 ------------------------------------------------------------------------------------
+def test_propagate_closed_form_for_identity_weights_and_positive_states():
+    from analysis.literature.marion2025 import propagate
+
+    L, d, c, beta = 50, 3, 0.7, 0.5
+    V = c * torch.eye(d, dtype=torch.float64).expand(2, L, d, d).clone()
+    W = torch.eye(d, dtype=torch.float64).expand(2, L, d, d).clone()
+    h0 = torch.tensor([[1.0, 2.0, 0.5], [0.2, 0.1, 3.0]], dtype=torch.float64)  # ReLU(h) = h while h > 0
+    u = torch.tensor([[1.0, 0.0, 0.0], [0.0, 3.0, 4.0]], dtype=torch.float64)
+    r, g = propagate(V, W, beta, h0, u)
+    growth = (1 + c * L ** -beta) ** L
+    assert np.allclose(r, growth - 1, rtol=1e-12) and np.allclose(g, growth, rtol=1e-12)
+    r0, g0 = propagate(torch.zeros_like(V), W, beta, h0, u)
+    assert np.allclose(r0, 0) and np.allclose(g0, 1)
+
+
+def test_regime_and_critical_beta_on_synthetic_power_laws():
+    from analysis.literature.marion2025 import critical_beta, regime
+
+    L = np.array([10, 100, 1000])
+    assert regime(L, 0.5 * L ** -0.5) == "identity"
+    assert regime(L, 0.5 * L ** 0.0) == "non-trivial"
+    assert regime(L, 0.5 * L ** 0.5) == "explode"
+    assert regime(L, np.array([1.0, 10.0, np.inf])) == "explode"
+    betas = np.array([0.3, 0.5, 0.7, 0.9])
+    assert critical_beta(betas, 0.6 - betas) == pytest.approx(0.6)  # s(β) = β_c - β crosses 0 at β_c
+    assert math.isnan(critical_beta(betas, np.ones(4)))
