@@ -52,6 +52,10 @@ STUDIES: dict[str, Study] = {s.name: s for s in (
     Study("marion2025", "Marion, Fermanian, Biau, Vert, Scaling ResNets in the large-depth regime, JMLR 2025",
           "at initialisation: explode / non-trivial / identity against the scaling L^-β for i.i.d., smooth and "
           "fractional-noise weights", "marion2025"),
+    Study("morse2024", "Kuehn & Kuntz, Analysis of the geometric structure of neural networks and neural ODEs via "
+          "Morse functions, arXiv 2405.09351",
+          "critical points by architecture: none for narrow, non-degenerate for augmented, degenerate for bottleneck",
+          "morse2024"),
 )}
 
 

@@ -91,3 +91,26 @@ def marion_figure(data: dict):
     c.set(xlabel="β", ylabel="Hurst index H", title="fGn weights")
     c.legend(fontsize=7)
     return fig
+
+
+def morse_figure(data: dict):
+    """One example Φ per architecture (contours, the critical points found) and the histogram of
+    min |λ(∇²Φ)| / C at every point found, per architecture."""
+    fig, axes = _fig(4, width=3.6)
+    ax = np.asarray(data["grid_axis"])
+    for a, fam in zip(axes[:3], ("narrow", "augmented", "bottleneck")):
+        if f"example_{fam}_phi" in data:
+            a.contourf(ax, ax, data[f"example_{fam}_phi"], 30, cmap="viridis")
+            P = np.asarray(data[f"example_{fam}_points"])
+            if P.size:
+                a.plot(P[:, 0], P[:, 1], "r.", ms=4)
+        a.set(title=f"{fam}: Φ and its critical points", xlabel="x₁", ylabel="x₂")
+    h = axes[3]
+    for fam in ("augmented", "bottleneck"):
+        v = np.asarray(data[f"{fam}_min_eig_ratio"])
+        if v.size:
+            h.hist(np.log10(np.maximum(v, 1e-18)), bins=30, alpha=0.6, label=fam)
+    h.axvline(-6, color="k", ls="--", label="degeneracy threshold")
+    h.set(xlabel="log10 min |λ| / C", ylabel="points found", yscale="log", title="Hessians at the points found")
+    h.legend(fontsize=7)
+    return fig

@@ -156,3 +156,24 @@ def test_regime_and_critical_beta_on_synthetic_power_laws():
     betas = np.array([0.3, 0.5, 0.7, 0.9])
     assert critical_beta(betas, 0.6 - betas) == pytest.approx(0.6)  # s(β) = β_c - β crosses 0 at β_c
     assert math.isnan(critical_beta(betas, np.ones(4)))
+
+
+# --- morse2024 -------------------------------------------------------------------------------------
+def test_morse_architectures_have_the_gradient_structure_the_claims_rest_on():
+    from torch.func import grad, vmap
+
+    from analysis.literature.morse2024 import random_network
+
+    g = torch.Generator().manual_seed(4)
+    x = 3 * torch.rand(200, 2, generator=g, dtype=torch.float64) - 1.5
+    for _ in range(5):
+        bn = random_network("bottleneck", g)
+        G = vmap(grad(lambda p: bn(p[None])[0]))(x)
+        # Φ depends on a·x only: all gradients are parallel (2x2 minors vanish)
+        minors = G[:-1, 0] * G[1:, 1] - G[:-1, 1] * G[1:, 0]
+        assert minors.abs().max() <= 1e-12 * G.norm(dim=1).max() ** 2
+        nw = random_network("narrow", g)
+        Gn = vmap(grad(lambda p: nw(p[None])[0]))(x)
+        assert (Gn.norm(dim=1) > 0).all()
+    with pytest.raises(ValueError, match="family"):
+        random_network("wide", g)
