@@ -56,6 +56,10 @@ STUDIES: dict[str, Study] = {s.name: s for s in (
           "Morse functions, arXiv 2405.09351",
           "critical points by architecture: none for narrow, non-degenerate for augmented, degenerate for bottleneck",
           "morse2024"),
+    Study("marion2024", "Marion, Wu, Sander, Biau, Implicit regularization of deep residual networks towards "
+          "neural ODEs, ICLR 2024",
+          "trained weights stay smooth in depth: increments and distance to a deep reference ~ 1/L; long training",
+          "marion2024"),
 )}
 
 

@@ -114,3 +114,25 @@ def morse_figure(data: dict):
     h.set(xlabel="log10 min |λ| / C", ylabel="points found", yscale="log", title="Hessians at the points found")
     h.legend(fontsize=7)
     return fig
+
+
+def marion2024_figure(data: dict):
+    """(a) increments and distances to the reference against L (medians, L^-1 guide); (b) the
+    long run's loss; (c) its increments |V_{k+1} - V_k| and norms |V_k| against k/L."""
+    fig, (a, b, c) = _fig(3)
+    L = np.asarray(data["L"])
+    for key, mk in (("increment_V", "o-"), ("increment_W", "s-"), ("distance_V", "o--"), ("distance_W", "s--")):
+        v = np.median(np.asarray(data[key]), 1)
+        a.loglog(L, v, mk, label=key.replace("_", " "))
+    a.loglog(L, np.median(data["increment_V"], 1)[0] * L[0] / L, "k:", label="L^-1")
+    a.set(xlabel="L", ylabel="max over k (median over seeds)", title="after 50 steps")
+    a.legend(fontsize=7)
+    loss = np.asarray(data["long_loss"])
+    b.semilogy(loss, lw=0.8)
+    b.set(xlabel="step", ylabel="loss", title="long training, L = 64")
+    inc, nrm = np.asarray(data["long_increments_V"]), np.asarray(data["long_V_norm"])
+    k = np.arange(nrm.shape[1]) / nrm.shape[1]
+    c.plot(k, nrm.T, color="C0", lw=0.8)
+    c.plot(k[:-1], 64 * inc.T, color="C1", lw=0.8)
+    c.set(xlabel="k / L", ylabel="|V_k| (blue), L |V_{k+1} - V_k| (orange)", title="trained V, smooth in k")
+    return fig
