@@ -139,8 +139,9 @@ def run_studies(names: Sequence[str] | str = "all", out: str | os.PathLike = "re
     """Run the studies ``names`` (``"all"`` or a list of :data:`STUDIES` keys) and write
     ``out``/literature.h5, ``out``/figures/literature_<study>*.png and ``out``/literature.md
     (module docstring).  ``seeds``: draws per verdict (None: each study's default); ``seed``: the
-    base seed.  Every file is written atomically under the lock of ``out``/literature.md, so a
-    failure leaves the previous results whole.  Returns the claims rows of the studies run."""
+    base seed.  Each study's files are written as soon as it finishes, atomically and under the
+    lock of ``out``/literature.md: a failure or an interruption leaves the studies already written
+    (and any earlier results) whole.  Returns the claims rows of the studies run."""
     from analysis import hdf5
     from analysis.hdf5.atomic import atomic_path, atomic_write_text, exclusive_lock
 
@@ -155,29 +156,29 @@ def run_studies(names: Sequence[str] | str = "all", out: str | os.PathLike = "re
         raise ValueError(f"out's parent folder {str(out.resolve().parent)!r} does not exist")
     from tqdm.auto import tqdm
 
-    results = []
+    import matplotlib.pyplot as plt
+
+    h5, md = out / "literature.h5", out / "literature.md"
+    rows = []
     bar = tqdm(names, desc="literature", unit="study", disable=not progress)
     for name in bar:
         bar.set_postfix_str(name)
-        results.append(run_study(name, quick=quick, seeds=seeds, seed=seed))
-    bar.close()
-
-    import matplotlib.pyplot as plt
-
-    (out / "figures").mkdir(parents=True, exist_ok=True)
-    h5, md = out / "literature.h5", out / "literature.md"
-    with exclusive_lock(md):
-        recs = {r.name: StudyRecord.of(r, wall, cpu) for r, wall, cpu in results}
-        for r, _, _ in results:
+        r, wall, cpu = run_study(name, quick=quick, seeds=seeds, seed=seed)
+        # each study is written as soon as it is done: an interrupted "all" keeps the finished ones
+        (out / "figures").mkdir(parents=True, exist_ok=True)
+        with exclusive_lock(md):
             for stem, fig in r.figures.items():
                 with atomic_path(out / "figures" / f"literature_{stem}.png") as tmp:
                     fig.savefig(tmp, dpi=110, format="png")
                 plt.close(fig)
-        config = dict(quick=quick, seeds=seeds, seed=seed)
-        if h5.exists():
-            hdf5.append(h5, recs, replace=True, seed=seed, config=config)
-        else:
-            hdf5.save(h5, recs, seed=seed, config=config)
-        stored = {g: hdf5.load(h5, g) for g, t in hdf5.list_records(h5).items() if t == "StudyRecord"}
-        atomic_write_text(md, _document(stored))
-    return [row for r, _, _ in results for row in r.claims]
+            rec = {r.name: StudyRecord.of(r, wall, cpu)}
+            config = dict(quick=quick, seeds=seeds, seed=seed)
+            if h5.exists():
+                hdf5.append(h5, rec, replace=True, seed=seed, config=config)
+            else:
+                hdf5.save(h5, rec, seed=seed, config=config)
+            stored = {g: hdf5.load(h5, g) for g, t in hdf5.list_records(h5).items() if t == "StudyRecord"}
+            atomic_write_text(md, _document(stored))
+        rows += r.claims
+    bar.close()
+    return rows

@@ -177,3 +177,23 @@ def test_morse_architectures_have_the_gradient_structure_the_claims_rest_on():
         assert (Gn.norm(dim=1) > 0).all()
     with pytest.raises(ValueError, match="family"):
         random_network("wide", g)
+
+
+def test_run_studies_keeps_finished_studies_when_a_later_one_fails(tmp_path, monkeypatch):
+    import analysis.literature as lit
+    from analysis.literature.records import StudyResult
+
+    def fake(name, *, quick, seeds, seed):
+        if name == "sander2022":
+            raise KeyboardInterrupt  # an interruption after the first study
+        row = ClaimRow(name, "a | claim", "src", "1", "1", "consistent")
+        return StudyResult(name, "src", {"x": np.arange(3.0)}, [row], config={"quick": quick}), 1.0, 0.5
+
+    monkeypatch.setattr(lit, "run_study", fake)
+    with pytest.raises(KeyboardInterrupt):
+        run_studies(["iresnet2019", "sander2022"], tmp_path, progress=False)
+    rec = hdf5.load(tmp_path / "literature.h5", "iresnet2019")
+    assert np.array_equal(rec.data["x"], np.arange(3.0)) and rec.rows()[0].claim == "a | claim"
+    md = (tmp_path / "literature.md").read_text()
+    assert "a \\| claim" in md and "sander2022" not in md
+    assert not list(tmp_path.glob(".*.tmp"))  # no temporary file left behind
