@@ -174,6 +174,6 @@ def run(*, quick: bool = False, seeds: int | None = None, seed: int = 0) -> Stud
     return StudyResult(NAME, SOURCE, data, claims, figures={NAME: sander_figure(data)},
                        scaled=(f"(a) N ∈ {Ns} (published 25..400 on a finer grid), {S} targets with det Y > 0.05 "
                                "(det ≤ 0 is unreachable), gradient descent with lr = N/10 on ½‖X - Y‖² (an "
-                               "N-independent step of X; lr = 40 at N = 400); (b) N = 2..{int(levels[-1])}, "
+                               f"N-independent step of X; lr = 40 at N = 400); (b) N = 2..{int(levels[-1])}, "
                                f"{S} residuals tanh(W x + b), width {m}"),
                        config=dict(N=Ns, targets=S, rate=0.1, tol=1e-5, width=m, levels=levels.tolist()))
