@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .records import ClaimRow, StudyResult, fraction_row
+from .records import StudyResult, fraction_row
 
 NAME = "morse2024"
 SOURCE = "Kuehn & Kuntz, arXiv 2405.09351"

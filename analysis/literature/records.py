@@ -4,21 +4,20 @@ the verdict rules shared by the studies, and the HDF5 record of a study (:class:
 A claim row is: claim | source | expected | measured | verdict, with verdict
 
 - ``"consistent"``: the measurement agrees with the published claim (a fitted exponent whose
-  interval meets the expected value's tolerance band, a bound that holds on every sample, a
-  fraction whose Wilson interval allows the claimed one);
+  interval meets the expected value's tolerance band; a theorem that holds on every draw,
+  reported as k/n with its Wilson 95 % interval; a stated threshold met);
 - ``"contradicts"``: it does not; ``note`` says how and why this run may differ (scaled sizes,
   another optimiser, ...).  A contradiction is reported, never tuned away.
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from analysis.convergence import OrderFit
-from analysis.hdf5.schema import Array, Attr, Json, Mapping, Schema, Strings, register
+from analysis.hdf5.schema import Attr, Json, Mapping, Schema, Strings, register
 
 VERDICTS = ("consistent", "contradicts")
 
@@ -115,7 +114,3 @@ def fraction_row(study: str, source: str, claim: str, k: int, n: int, expected: 
     return ClaimRow(study, claim, source, expected, format_fraction(int(k), int(n)),
                     "consistent" if ok else "contradicts", note)
 
-
-def finite(x) -> float:
-    x = float(x)
-    return x if math.isfinite(x) else math.nan
