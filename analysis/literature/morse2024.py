@@ -11,7 +11,9 @@ seeds, damped Newton, acceptance relative to the gradient scale):
   almost every weight, are non-degenerate (Morse: min |λ(∇²Φ)| above the degeneracy threshold);
 - **bottleneck** (2 → 1 → 8 → 1): Φ depends on x only through a·x, so every critical point lies on
   a line of critical points, with a singular Hessian: degenerate (the search reports such
-  non-isolated sets apart, as flat points; their Hessians are classified here).
+  non-isolated sets apart, as flat points; those where ∇Φ is a true zero, |∇Φ| ≤ 1e-12 times the
+  gradient scale, are counted and their Hessians classified here, while saturation plateaus,
+  where tanh only makes ∇Φ small, are not critical points).
 """
 from __future__ import annotations
 
@@ -55,7 +57,8 @@ def run(*, quick: bool = False, seeds: int | None = None, seed: int = 0) -> Stud
     axis = torch.linspace(-3, 3, 101, dtype=torch.float64)
     grid = torch.cartesian_prod(axis, axis)
     n_points = {f: np.zeros(draws, dtype=np.int64) for f in FAMILIES}
-    n_flat = {f: np.zeros(draws, dtype=np.int64) for f in FAMILIES}
+    n_flat = {f: np.zeros(draws, dtype=np.int64) for f in FAMILIES}     # points on lines of critical points
+    plateau = {f: np.zeros(draws, dtype=np.int64) for f in FAMILIES}    # flat points that are no zeros
     degenerate = {f: np.zeros(draws, dtype=np.int64) for f in FAMILIES}   # degenerate points (incl. flat)
     min_eig = {f: [] for f in FAMILIES}      # min |λ| / C at every point found (flat ones included)
     min_grad = np.zeros(draws)               # narrow: min |∇Φ| on the grid / gradient scale
@@ -65,9 +68,15 @@ def run(*, quick: bool = False, seeds: int | None = None, seed: int = 0) -> Stud
             phi = random_network(fam, g)
             cp = find_critical_points(phi, box)
             one = lambda x, phi=phi: phi(x[None])[0]  # noqa: E731
-            pts = torch.cat([cp.points, cp.flat_points])
+            # non-isolated points count when ∇Φ is a true zero there (|∇Φ| ≤ 1e-12 S: a line of
+            # critical points), not when a saturated tanh only makes it small (a plateau)
+            flat = cp.flat_points
+            if len(flat):
+                flat = flat[vmap(grad(one))(flat).norm(dim=1) <= 1e-12 * cp.gradient_scale]
+            plateau[fam][d] = cp.n_flat - len(flat)
+            pts = torch.cat([cp.points, flat])
             cl = classify(one, pts, hessian_scale=cp.hessian_scale)
-            n_points[fam][d], n_flat[fam][d] = len(cp), cp.n_flat
+            n_points[fam][d], n_flat[fam][d] = len(cp), len(flat)
             degenerate[fam][d] = int(cl["degenerate"].sum())
             min_eig[fam] += (cl["eigenvalues"].abs().amin(1) / cp.hessian_scale).tolist()
             if fam == "narrow":
@@ -85,7 +94,9 @@ def run(*, quick: bool = False, seeds: int | None = None, seed: int = 0) -> Stud
     claims = [
         fraction_row(NAME, SOURCE, "narrow networks (2→2→2→1): multi-start Newton finds no critical point",
                      none_narrow, draws, "all draws", none_narrow == draws,
-                     f"min over draws of min |∇Φ| on a 101² grid / gradient scale = {min_grad.min():.3g} (> 0)"),
+                     f"min over draws of min |∇Φ| on a 101² grid / gradient scale = {min_grad.min():.3g} (> 0; "
+                     f"small where tanh saturates); {int((plateau['narrow'] > 0).sum())} draws with saturation "
+                     "plateaus (|∇Φ| small but not zero, reported apart by the search)"),
         fraction_row(NAME, SOURCE, "augmented networks (2→8→1): every critical point found is non-degenerate "
                      "(draws with critical points)", aug_nondeg, with_aug, "almost every draw",
                      with_aug > 0 and aug_nondeg == with_aug,
@@ -100,6 +111,7 @@ def run(*, quick: bool = False, seeds: int | None = None, seed: int = 0) -> Stud
     data = dict(draws=np.arange(draws), min_grad_narrow=min_grad,
                 **{f"{f}_points": n_points[f] for f in FAMILIES}, **{f"{f}_flat": n_flat[f] for f in FAMILIES},
                 **{f"{f}_degenerate": degenerate[f] for f in FAMILIES},
+                **{f"{f}_plateau": plateau[f] for f in FAMILIES},
                 **{f"{f}_min_eig_ratio": np.asarray(min_eig[f], dtype=np.float64) for f in FAMILIES},
                 grid_axis=axis.numpy())
     for fam, (Z, P, kinds) in examples.items():
