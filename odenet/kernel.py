@@ -1,4 +1,4 @@
-"""The one generalised-Euler kernel of the layer field (PAPER.md §1):
+"""The one generalised-Euler kernel of the layer field (docs/theory.md §1–2):
 
     h_{k+1} = ε h_k + δ σ(N_l(W_l h_k + b_l)),       l = k // r   (r sub-steps per layer)
     J_{k+1} = DF_k J_k,   DF_k = ε I + δ diag(σ'(W_l h_k + b_l)) W_l     (optional tangents)

@@ -23,7 +23,7 @@ from solvers._validate import (FLOAT_DTYPES, check_choice, check_finite, check_m
 
 from .activations import get_activation
 from .fields import DampedField, LayerField
-from .maps import INPUT_MAPS, OUTPUTS, apply_input_map, apply_output_map, uniform_
+from .maps import INPUT_MAPS, OUTPUTS, apply_input_map, apply_output_map, check_input, uniform_
 
 _DTYPE_NAMES = {"float32": torch.float32, "float64": torch.float64}
 # config key -> (what it must be, test); n_in, width, n_out, depth are required
@@ -253,14 +253,7 @@ class ResNet(nn.Module):
     def check_input(self, x) -> torch.Tensor:
         """``x`` of shape (batch, n_in) and the model's dtype: the prologue of every evaluation
         (shape and dtype comparisons only, no device synchronisation)."""
-        dtype = self.out.weight.dtype
-        if not isinstance(x, torch.Tensor):
-            raise TypeError(f"x must be a torch.Tensor of shape (batch, {self.n_in}) and dtype {dtype}; "
-                            f"got {type(x).__name__}")
-        if x.ndim != 2 or x.shape[1] != self.n_in or x.dtype != dtype:
-            raise ValueError(f"x must have shape (batch, {self.n_in}) and dtype {dtype} for this model "
-                             f"(n_in={self.n_in}); got shape {tuple(x.shape)} and dtype {x.dtype}")
-        return x
+        return check_input(x, self.n_in, self.out.weight.dtype)
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:
         """h_0 = A(x) for x of shape (batch, n_in) and the model's dtype (else a ValueError naming

@@ -186,7 +186,7 @@ def atomic_create(path: str | os.PathLike, *, overwrite: bool = False) -> Iterat
     """Yield a new HDF5 file (root attributes stamped) that appears under ``path`` only when the
     ``with`` block finishes without an exception: temp file in the same folder, flush, fsync,
     ``os.replace``.  An existing ``path`` raises FileExistsError unless ``overwrite=True``; when
-    ``overwrite=True`` replaces an existing file, the writer's lock of ``path`` is held throughout
+    ``overwrite=True``, the writer's lock of ``path`` is held throughout
     (an append that started first finishes first, one that starts later appends to the new file)."""
     p = Path(path)
     if not isinstance(overwrite, bool):
@@ -197,9 +197,10 @@ def atomic_create(path: str | os.PathLike, *, overwrite: bool = False) -> Iterat
         raise ValueError(f"{os.fspath(path)!r} exists and is not a regular file")
     if not p.parent.is_dir():
         raise FileNotFoundError(f"folder {os.fspath(p.parent)!r} of {os.fspath(path)!r} does not exist")
-    # replacing an existing file must not interleave with an append's read-copy-replace; a new
-    # file has no appender to race with (and no <path>.lock sidecar is left beside it)
-    lock = exclusive_lock(p) if overwrite and p.exists() else contextlib.nullcontext()
+    # replacing a file must not interleave with an append's read-copy-replace, also when the file
+    # appears after the check above; without overwrite the publishing hard link refuses a file
+    # that appeared, so no lock (and no <path>.lock sidecar) is needed
+    lock = exclusive_lock(p) if overwrite else contextlib.nullcontext()
     try:
         with lock, atomic_path(p, overwrite=overwrite) as tmp:
             with h5py.File(tmp, "w", track_order=True) as f:

@@ -291,7 +291,8 @@ OPTIONAL_SCHEMAS = {"Trace": _trace_schema, "LiouvilleCheck": _liouville_schema,
                     "Dataset": _dataset_schema, "EnsembleResult": _ensemble_schema}
 
 #: modules that register schemas of their own records when imported (kept beside the records)
-PROVIDER_MODULES = ("analysis.continuum_hdf5", "analysis.paper_records", "analysis.sweep.store")
+PROVIDER_MODULES = ("analysis.continuum_hdf5", "analysis.paper_records", "analysis.sweep.store",
+                    "analysis.literature.records")
 
 
 def register_available() -> list[str]:
