@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml requirements-dev.txt
 	@test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt 2>&1 | grep -v "is ignored: it is neither" || true
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e . 2>&1 | grep -v "is ignored: it is neither" || true
-	$(PY) -c "import torch, torchdiffeq, scipy, h5py, matplotlib, xarray, h5netcdf, hypothesis, odenet, solvers, analysis"
+	$(PY) -c "import torch, torchdiffeq, scipy, h5py, filelock, matplotlib, xarray, h5netcdf, meshio, vtk, hypothesis, odenet, solvers, analysis"
 	@touch $(STAMP)
 
 test: install

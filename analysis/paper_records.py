@@ -85,10 +85,17 @@ class SingularValueMaps:
 
 SCHEMAS = (
     register(Schema("SeedTable", SeedTable, fields=(
-        Attr("run", str), Array("seed", ("member",)), Array("certified", ("member",)),
-        Array("critical_points", ("member",)), Array("flat_points", ("member",)), Strings("tunnel", ("member",)),
-        Array("tunnel_width", ("member",)), Array("accuracy", ("member",)), Array("sup_error", ("member",)),
-        Array("mse", ("member",)), Array("isotonic_mse", ("member",)), Attr("representative", int)),
+        Attr("run", str), Array("seed", ("member",), doc="training seed of the member"),
+        Array("certified", ("member",), doc="1 if every block has delta K |W_l| < eps, else 0"),
+        Array("critical_points", ("member",), doc="number of critical points found (flat points excluded)"),
+        Array("flat_points", ("member",), doc="number of flat-region points (never counted as critical)"),
+        Strings("tunnel", ("member",), doc="tunnel verdict of the member"),
+        Array("tunnel_width", ("member",), doc="tunnel width (NaN: no tunnel)"),
+        Array("accuracy", ("member",), doc="test accuracy"),
+        Array("sup_error", ("member",), doc="sup error to the target on the evaluation grid"),
+        Array("mse", ("member",), doc="mean squared error on the training sample"),
+        Array("isotonic_mse", ("member",), doc="mean squared error of the sample's best monotone fit"),
+        Attr("representative", int)),
         doc="one regime's verdicts over its seeds")),
     register(Schema("PhaseDiagram", PhaseDiagram, fields=(
         Array("ratio", ("ratio",), doc="channel ratio delta/eps"), Array("omega", ("omega",), doc="weight norm omega"),

@@ -86,8 +86,11 @@ class StudyRecord:
 
 STUDY_RECORD = register(Schema("StudyRecord", StudyRecord, fields=(
     Attr("study", str), Attr("source", str), Attr("scaled", str), Mapping("data", doc="the study's arrays"),
-    Strings("claim", ("claim",)), Strings("expected", ("claim",)), Strings("measured", ("claim",)),
-    Strings("verdict", ("claim",)), Strings("note", ("claim",)), Json("config"),
+    Strings("claim", ("claim",), doc="the published claim"),
+    Strings("expected", ("claim",), doc="what the claim predicts"),
+    Strings("measured", ("claim",), doc="what this study measured"),
+    Strings("verdict", ("claim",), doc="consistent or contradicts"),
+    Strings("note", ("claim",), doc="explanation of the verdict, settings scaled"), Json("config"),
     Attr("wall_seconds", float), Attr("cpu_seconds", float)), doc="one literature study (analysis.literature)"))
 
 
