@@ -39,3 +39,16 @@ def test_reproduce_passes_its_options_through(capsys, tmp_path):
     assert exit_.value.code == 0 and "--quick" in capsys.readouterr().out
     assert main(["reproduce", "--quick", "--only", "nope", "--out", str(tmp_path / "r")]) == 2
     assert "only must name experiments" in capsys.readouterr().err
+
+
+def test_reproduce_lists_and_refuses_literature_studies(capsys, tmp_path):
+    from analysis.literature import STUDIES
+
+    assert main(["reproduce", "--list"]) == 0
+    out = capsys.readouterr().out
+    assert all(name in out for name in STUDIES) and all(s.source in out for s in STUDIES.values())
+    assert main(["reproduce", "--study", "nosuchstudy", "--out", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err
+    assert "nosuchstudy" in err and not (tmp_path / "r").exists()
+    assert main(["reproduce", "--study", "all", "--seed", "-1", "--out", str(tmp_path / "r")]) == 2
+    assert "--seed must be a non-negative integer" in capsys.readouterr().err
