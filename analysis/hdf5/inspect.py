@@ -110,13 +110,18 @@ def _group_lines(g: h5py.Group, indent: str, config: bool, damaged: list[str], f
                 lines.append(f"{indent}{k:<{width}}  UNREADABLE: {exc}")
     for k, v in items:
         if isinstance(v, h5py.Group):
-            try:
-                t = v.attrs.get(TYPE_ATTR, "group")
-            except _READ_ERRORS:
-                t = "group"
-            lines.append(f"{indent}{k}/  {_fmt(t)}")
-            lines += _group_lines(v, indent + "  ", config, damaged, full)
+            lines += _subgroup_lines(v, f"{indent}{k}/", indent + "  ", config, damaged, full)
     return lines
+
+
+def _subgroup_lines(g: h5py.Group, head: str, indent: str, config: bool, damaged: list[str], full: bool
+                    ) -> list[str]:
+    """A group's heading (its record type, or "group") and its contents."""
+    try:
+        t = g.attrs.get(TYPE_ATTR, "group")
+    except _READ_ERRORS:
+        t = "group"
+    return [f"{head}  {_fmt(t)}"] + _group_lines(g, indent, config, damaged, full)
 
 
 def _summary(f: h5py.File, path: str | os.PathLike, config: bool, damaged: list[str], full: bool = False
@@ -130,12 +135,7 @@ def _summary(f: h5py.File, path: str | os.PathLike, config: bool, damaged: list[
         return lines + [f"UNREADABLE root group: {exc}"]
     for k, v in items:
         if isinstance(v, h5py.Group):
-            try:
-                t = v.attrs.get(TYPE_ATTR, "group")
-            except _READ_ERRORS:
-                t = "group"
-            lines.append(f"/{k}  {_fmt(t)}")
-            lines += _group_lines(v, "    ", config, damaged, full)
+            lines += _subgroup_lines(v, f"/{k}", "    ", config, damaged, full)
         else:
             lines.append(f"/{k}  {getattr(v, 'dtype', '?')} {getattr(v, 'shape', '?')}")
     return lines
