@@ -20,7 +20,7 @@ def integrate_reference(method: str, pieces: list, grid: TimeGrid, x0: torch.Ten
     _check_float64_field(pieces[0], grid.t0, x0)
     y = x0.detach().to(torch.float64).cpu().numpy().ravel()
     times, states, step_piece = [grid.t0], [y.copy()], []
-    stats = dict(nfev=0, n_accepted=0, n_rejected=None)
+    stats = dict(nfev=0, njev=0, nlu=0, n_accepted=0, n_rejected=None)
     error = None
     for l, f in enumerate(pieces):
         a, b = grid.boundary(l), grid.boundary(l + 1)
@@ -32,6 +32,8 @@ def integrate_reference(method: str, pieces: list, grid: TimeGrid, x0: torch.Ten
 
         sol = solve_ivp(rhs, (a, b), y, method=method, rtol=rtol, atol=atol)
         stats["nfev"] += int(sol.nfev)
+        stats["njev"] += int(sol.njev)
+        stats["nlu"] += int(sol.nlu)
         n = len(sol.t) - 1
         stats["n_accepted"] += n
         if record_all:
