@@ -13,6 +13,7 @@ solver's own error at the step ends.  Building it costs one field evaluation per
 """
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 
@@ -61,3 +62,23 @@ def hermite_from_record(t: torch.Tensor, y: torch.Tensor, step_fields: list) -> 
         left.append(f(t[k].item(), y[k]))
         right.append(f(t[k + 1].item(), y[k + 1]))
     return HermiteInterpolant(t, y, torch.stack(left).to(y.dtype), torch.stack(right).to(y.dtype))
+
+
+class ScipyDense:
+    """Callable ``sol(t)`` over scipy's dense output of each piece, ``pieces = [(a, b, OdeSolution)]``,
+    reshaped to the batch ``shape`` (batch, d); same call convention as :class:`HermiteInterpolant`."""
+
+    def __init__(self, pieces: list, shape: tuple, dtype: torch.dtype, device):
+        self.pieces, self.shape, self.dtype, self.device = pieces, shape, dtype, device
+
+    def __call__(self, t) -> torch.Tensor:
+        scalar = not isinstance(t, (torch.Tensor, list, tuple)) or (isinstance(t, torch.Tensor) and t.ndim == 0)
+        tq = torch.as_tensor(t, dtype=torch.float64).reshape(-1).cpu().numpy()
+        lo, hi = self.pieces[0][0], self.pieces[-1][1]
+        if not np.isfinite(tq).all() or (tq < lo).any() or (tq > hi).any():
+            raise ValueError(f"t must lie in [{lo}, {hi}]; got {t!r}")
+        starts = np.array([a for a, _, _ in self.pieces])
+        which = np.clip(np.searchsorted(starts, tq, side="right") - 1, 0, len(self.pieces) - 1)
+        out = np.stack([self.pieces[w][2](ti) for w, ti in zip(which, tq)])
+        y = torch.from_numpy(out).view((len(tq),) + tuple(self.shape)).to(self.dtype).to(self.device)
+        return y[0] if scalar else y

@@ -6,7 +6,7 @@ import torch
 from ._validate import (check_choice, check_memory, check_nonnegative, check_positive, check_positive_int, check_real,
                         check_state)
 from .adaptive import ADAPTIVE_METHODS, BOUNDARIES, integrate_adaptive
-from .dense import hermite_from_record
+from .dense import ScipyDense, hermite_from_record
 from .fields import all_pieces, is_piecewise, split_pieces
 from .fixed import has_euler_kernel, integrate_fixed
 from .methods import FIXED_METHODS, ExplicitRK, GeneralisedEuler
@@ -42,13 +42,15 @@ def solve(field, x0: torch.Tensor, t_span: tuple[float, float] | None = None, *,
         ``t_eval`` and torchdiffeq's ``t``.  Fixed-step methods: every time must be a node
         t0 + k h of the step grid (to 1e-12 relative); any other time is a ValueError naming it
         and the grid, raised before any work when ``steps`` is given.  Adaptive and reference
-        methods: the piecewise cubic Hermite interpolant of the accepted steps
-        (:mod:`solvers.dense`, fourth order: error h^4/384 max|y^(4)| per step, plus the
-        solver's own error), at two extra field evaluations per step, not counted in ``nfev``.
+        methods: adaptive (torchdiffeq) ones use the piecewise cubic Hermite interpolant of the
+        accepted steps (:mod:`solvers.dense`, fourth order: error h^4/384 max|y^(4)| per step,
+        plus the solver's own error), at two extra field evaluations per step, not counted in
+        ``nfev``; reference (scipy) ones use scipy's own dense output (``dense_output=True``,
+        of the method's interpolation order, e.g. 7 for DOP853).
         Needs ``record="all"``.
     dense : bool
-        Also return ``Solution.sol``, the callable Hermite interpolant ``sol(t)`` over every
-        recorded step (the same interpolant as above, for every method).  Needs ``record="all"``.
+        Also return ``Solution.sol``, the callable interpolant ``sol(t)`` over every recorded step
+        (the same interpolant as above; for fixed-step methods the Hermite one).  Needs ``record="all"``.
     method : str or a fixed-step method object
         Fixed steps: ``"euler"``, ``"heun"``, ``"midpoint"``, ``"ralston"``, ``"ssprk3"``,
         ``"rk4"`` (the objects of :data:`solvers.FIXED_METHODS`), or a method object such as
@@ -104,7 +106,7 @@ def solve(field, x0: torch.Tensor, t_span: tuple[float, float] | None = None, *,
         L = field.pieces.pieces if is_piecewise(field) else 1
         if fixed and span is not None and isinstance(steps, int) and steps > 0 and steps % L == 0:
             _match_nodes(t_eval, TimeGrid(float(span[0]), float(span[1]), steps, L).nodes(device="cpu"))
-    sol = _solve_record(field, x0, t_span, method=method, steps=steps, eps=eps, delta=delta, rtol=rtol, atol=atol,
+    sol = _solve_record(field, x0, t_span, scipy_dense=dense or want_t, method=method, steps=steps, eps=eps, delta=delta, rtol=rtol, atol=atol,
                         record=record, max_steps=max_steps, first_step=first_step, boundaries=boundaries)
     interp = None
     if dense or (want_t and not fixed):
@@ -114,9 +116,10 @@ def solve(field, x0: torch.Tensor, t_span: tuple[float, float] | None = None, *,
             step_fields = [pieces[int(l)] for l in sol.step_piece[:n]]
         else:
             step_fields = [field] * n
-        interp = hermite_from_record(sol.t, sol.y, step_fields)
-        if dense:
-            sol.sol = interp
+        interp = (ScipyDense(sol.extras["scipy_dense"], tuple(x0.shape), sol.y.dtype, sol.y.device)
+                  if sol.method in REFERENCE_METHODS else hermite_from_record(sol.t, sol.y, step_fields))
+        if dense:  # a 1-D solve's sol(t) drops the batch of one, like its y
+            sol.sol = (lambda t, _i=interp: _i(t).select(-2, 0)) if single else interp
     if want_t:
         kept = t_eval if sol.success else t_eval[t_eval <= sol.t[-1].item()]
         sol.y = sol.y[_match_nodes(kept, sol.t)] if fixed else interp(kept)
@@ -160,7 +163,7 @@ def _match_nodes(t_eval: torch.Tensor, nodes: torch.Tensor) -> torch.Tensor:
     return idx
 
 
-def _solve_record(field, x0: torch.Tensor, t_span, *, method, steps, eps, delta, rtol, atol, record, max_steps,
+def _solve_record(field, x0: torch.Tensor, t_span, *, scipy_dense: bool = False, method, steps, eps, delta, rtol, atol, record, max_steps,
                   first_step, boundaries) -> Solution:
     """:func:`solve` on a batch, returning every recorded step (no t_eval, no dense output)."""
     # --- every check first: bad input costs nothing and touches nothing ---------------------
@@ -233,12 +236,14 @@ def _solve_record(field, x0: torch.Tensor, t_span, *, method, steps, eps, delta,
             method, pieces, piece_grid, x0, rtol, atol, record_all, max_steps, first_step, boundaries)
         y = torch.stack(states)
     else:
-        times, y, step_piece, stats, error = integrate_reference(method, pieces, piece_grid, x0, rtol, atol, record_all)
+        times, y, step_piece, stats, error = integrate_reference(method, pieces, piece_grid, x0, rtol, atol, record_all,
+                                                                     scipy_dense)
     t = torch.tensor(times, dtype=torch.float64, device=x0.device)
     n = stats["n_accepted"]
     status = SUCCESS if error is None else FAILED
     message = _REACHED if error is None else error
-    return Solution(t=t, y=y, nfev=stats["nfev"], njev=stats.get("njev", 0), nlu=stats.get("nlu", 0),
+    extras = {"scipy_dense": stats["dense"]} if stats.get("dense") else {}
+    return Solution(t=t, y=y, nfev=stats["nfev"], njev=stats.get("njev", 0), nlu=stats.get("nlu", 0), extras=extras,
                     n_steps=n + (stats["n_rejected"] or 0), n_accepted=n, n_rejected=stats["n_rejected"], status=status, message=message, method=method,
                     step_piece=torch.tensor(step_piece, dtype=torch.int64) if record_all else None)
 
