@@ -135,3 +135,17 @@ def test_to_xarray_dims_values_units():
     assert ds.attrs["nfev"] == out.nfev == 16
     one = solvers.solve(field, Y0, (0.0, 1.0), method="rk4", steps=4).to_xarray()
     assert one["y"].dims == ("time", "state")
+
+
+def test_piecewise_field_interpolates_within_each_layer():
+    # a ResNet's field jumps at layer boundaries: the interpolant must use each step's own piece
+    from odenet import ResNet
+    net = ResNet.neural_ode(n_in=2, width=2, n_out=1, depth=5, T=1.0, seed=1)
+    x = torch.randn(4, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    t_off = [0.03, 0.21, 0.4, 0.41, 0.777, 0.99]
+    ref = solvers.solve(net.ode(), x, method="DOP853", t_eval=t_off)
+    for method in ("dopri5", "bosh3"):
+        got = solvers.solve(net.ode(), x, method=method, rtol=1e-10, atol=1e-12, t_eval=t_off)
+        assert got.y.shape == (6, 4, 2)
+        with torch.no_grad():
+            assert (got.y - ref.y).abs().max() < 1e-7, method
