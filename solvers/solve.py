@@ -97,15 +97,16 @@ def solve(field, x0: torch.Tensor, t_span: tuple[float, float] | None = None, *,
     want_t = t_eval is not None
     if (want_t or dense) and record != "all":
         raise ValueError(f"t_eval and dense=True need record='all'; got record={record!r}")
-    fixed = isinstance(method, (ExplicitRK, GeneralisedEuler)) or method in FIXED_METHODS
+    fixed = isinstance(method, (ExplicitRK, GeneralisedEuler)) or (isinstance(method, str) and method in FIXED_METHODS)
     span = t_span
     if span is None and is_piecewise(field):
         span = (field.pieces.t0, field.pieces.t1)
     if want_t:
         t_eval = _check_t_eval(t_eval, span)
         L = field.pieces.pieces if is_piecewise(field) else 1
-        if fixed and span is not None and isinstance(steps, int) and steps > 0 and steps % L == 0:
-            _match_nodes(t_eval, TimeGrid(float(span[0]), float(span[1]), steps, L).nodes(device="cpu"))
+        n = L if steps is None and is_piecewise(field) else steps
+        if fixed and span is not None and isinstance(n, int) and n > 0 and n % L == 0:  # else _solve_record refuses
+            _match_nodes(t_eval, TimeGrid(float(span[0]), float(span[1]), n, L).nodes(device="cpu"))
     sol = _solve_record(field, x0, t_span, scipy_dense=dense or want_t, method=method, steps=steps, eps=eps, delta=delta, rtol=rtol, atol=atol,
                         record=record, max_steps=max_steps, first_step=first_step, boundaries=boundaries)
     interp = None

@@ -149,3 +149,15 @@ def test_piecewise_field_interpolates_within_each_layer():
         assert got.y.shape == (6, 4, 2)
         with torch.no_grad():
             assert (got.y - ref.y).abs().max() < 1e-7, method
+
+
+def test_piecewise_fixed_step_t_eval_defaults_to_one_step_per_layer():
+    from odenet import ResNet
+    net = ResNet.neural_ode(n_in=2, width=2, n_out=1, depth=4, T=2.0, seed=0)
+    x = torch.randn(3, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        full = solvers.solve(net.ode(), x, method="rk4")
+        picked = solvers.solve(net.ode(), x, method="rk4", t_eval=[0.5, 2.0])
+    assert full.t.tolist() == [0.0, 0.5, 1.0, 1.5, 2.0] and torch.equal(picked.y, full.y[[1, 4]])
+    with pytest.raises(ValueError, match="0.7 is not a node"):
+        solvers.solve(net.ode(), x, method="rk4", t_eval=[0.7])
