@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable
 
 import torch
 
@@ -53,10 +52,12 @@ class Solution:
     message: str
     method: str
     njev: int = 0
-    nlu: int = 0
-    sol: Callable[..., torch.Tensor] | None = None
     step_piece: torch.Tensor | None = None
     extras: dict = field(default_factory=dict)
+    # not dataclass fields, so records saved before them (analysis.hdf5) keep their schema:
+    # set on the instance by solve (an interpolant is not data to save)
+    nlu = 0
+    sol = None  # Callable[..., Tensor] | None
 
     @property
     def success(self) -> bool:

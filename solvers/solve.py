@@ -117,7 +117,7 @@ def solve(field, x0: torch.Tensor, t_span: tuple[float, float] | None = None, *,
             step_fields = [pieces[int(l)] for l in sol.step_piece[:n]]
         else:
             step_fields = [field] * n
-        interp = (ScipyDense(sol.extras["scipy_dense"], tuple(x0.shape), sol.y.dtype, sol.y.device)
+        interp = (ScipyDense(sol.extras.pop("scipy_dense"), tuple(x0.shape), sol.y.dtype, sol.y.device)
                   if sol.method in REFERENCE_METHODS else hermite_from_record(sol.t, sol.y, step_fields))
         if dense:  # a 1-D solve's sol(t) drops the batch of one, like its y
             sol.sol = (lambda t, _i=interp: _i(t).select(-2, 0)) if single else interp
@@ -243,10 +243,13 @@ def _solve_record(field, x0: torch.Tensor, t_span, *, scipy_dense: bool = False,
     n = stats["n_accepted"]
     status = SUCCESS if error is None else FAILED
     message = _REACHED if error is None else error
-    extras = {"scipy_dense": stats["dense"]} if stats.get("dense") else {}
-    return Solution(t=t, y=y, nfev=stats["nfev"], njev=stats.get("njev", 0), nlu=stats.get("nlu", 0), extras=extras,
-                    n_steps=n + (stats["n_rejected"] or 0), n_accepted=n, n_rejected=stats["n_rejected"], status=status, message=message, method=method,
-                    step_piece=torch.tensor(step_piece, dtype=torch.int64) if record_all else None)
+    extras = {"scipy_dense": stats["dense"]} if stats.get("dense") else {}  # taken out again by solve
+    solution = Solution(t=t, y=y, nfev=stats["nfev"], njev=stats.get("njev", 0), extras=extras,
+                        n_steps=n + (stats["n_rejected"] or 0), n_accepted=n, n_rejected=stats["n_rejected"],
+                        status=status, message=message, method=method,
+                        step_piece=torch.tensor(step_piece, dtype=torch.int64) if record_all else None)
+    solution.nlu = stats.get("nlu", 0)
+    return solution
 
 
 _REACHED = "The solver successfully reached the end of the integration interval."
