@@ -15,12 +15,14 @@ REFERENCE_METHODS = ("DOP853", "RK45", "Radau", "LSODA", "BDF")
 
 
 def integrate_reference(method: str, pieces: list, grid: TimeGrid, x0: torch.Tensor, rtol: float,
-                        atol: float, record_all: bool):
+                        atol: float, record_all: bool, dense: bool = False):
+    """Integrate piece by piece; with ``dense``, ``stats["dense"]`` holds scipy's dense output of
+    each piece as (a, b, OdeSolution)."""
     shape = x0.shape
     _check_float64_field(pieces[0], grid.t0, x0)
     y = x0.detach().to(torch.float64).cpu().numpy().ravel()
     times, states, step_piece = [grid.t0], [y.copy()], []
-    stats = dict(nfev=0, n_accepted=0, n_rejected=None)
+    stats = dict(nfev=0, njev=0, nlu=0, n_accepted=0, n_rejected=None, dense=[])
     error = None
     for l, f in enumerate(pieces):
         a, b = grid.boundary(l), grid.boundary(l + 1)
@@ -30,8 +32,12 @@ def integrate_reference(method: str, pieces: list, grid: TimeGrid, x0: torch.Ten
             with torch.no_grad():
                 return f(t, x).detach().to(torch.float64).cpu().numpy().ravel()
 
-        sol = solve_ivp(rhs, (a, b), y, method=method, rtol=rtol, atol=atol)
+        sol = solve_ivp(rhs, (a, b), y, method=method, rtol=rtol, atol=atol, dense_output=dense)
+        if dense and sol.sol is not None:
+            stats["dense"].append((a, b, sol.sol))
         stats["nfev"] += int(sol.nfev)
+        stats["njev"] += int(sol.njev)
+        stats["nlu"] += int(sol.nlu)
         n = len(sol.t) - 1
         stats["n_accepted"] += n
         if record_all:

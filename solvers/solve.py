@@ -6,7 +6,8 @@ import torch
 from ._validate import (check_choice, check_memory, check_nonnegative, check_positive, check_positive_int, check_real,
                         check_state)
 from .adaptive import ADAPTIVE_METHODS, BOUNDARIES, integrate_adaptive
-from .fields import is_piecewise, split_pieces
+from .dense import ScipyDense, hermite_from_record
+from .fields import all_pieces, is_piecewise, split_pieces
 from .fixed import has_euler_kernel, integrate_fixed
 from .methods import FIXED_METHODS, ExplicitRK, GeneralisedEuler
 from .grid import TimeGrid
@@ -17,7 +18,7 @@ METHODS = tuple(FIXED_METHODS) + ADAPTIVE_METHODS + tuple(REFERENCE_METHODS)
 
 
 def solve(field, x0: torch.Tensor, t_span: tuple[float, float] | None = None, *,
-          method: str | ExplicitRK | GeneralisedEuler = "euler",
+          t_eval=None, dense: bool = False, method: str | ExplicitRK | GeneralisedEuler = "euler",
           steps: int | None = None, eps: float = 1.0, delta: float | None = None,
           rtol: float | None = None, atol: float | None = None, record: str = "all",
           max_steps: int | None = None, first_step: float | None = None, boundaries: str = "carry") -> Solution:
@@ -29,11 +30,27 @@ def solve(field, x0: torch.Tensor, t_span: tuple[float, float] | None = None, *,
         The vector field.  A piecewise field (``field.pieces``, ``field.piece(l)``; see
         :mod:`solvers.fields`) is integrated one piece at a time: fixed steps never straddle a
         boundary, adaptive solvers restart at each boundary.
-    x0 : Tensor, shape (batch, d)
-        Initial states, finite, of dtype float32 or float64 (float16, bfloat16 and integer
+    x0 : Tensor, shape (batch, d) or (d,)
+        Initial states.  A 1-D ``x0`` (scipy's and torchdiffeq's common case) is solved as a
+        batch of one (the field is called with shape (1, d)) and ``y`` comes back as (n_t, d).
+        Initial states are finite, of dtype float32 or float64 (float16, bfloat16 and integer
         dtypes are refused: the error analysis this toolkit does needs at least single precision).
     t_span : (t0, t1), optional
         Defaults to the span of a piecewise field.
+    t_eval : sequence or 1-D tensor of times, optional
+        Sorted (non-decreasing) times in ``t_span`` at which to return the state, as scipy's
+        ``t_eval`` and torchdiffeq's ``t``.  Fixed-step methods: every time must be a node
+        t0 + k h of the step grid (to 1e-12 relative); any other time is a ValueError naming it
+        and the grid, raised before any work when ``steps`` is given.  Adaptive and reference
+        methods: adaptive (torchdiffeq) ones use the piecewise cubic Hermite interpolant of the
+        accepted steps (:mod:`solvers.dense`, fourth order: error h^4/384 max|y^(4)| per step,
+        plus the solver's own error), at two extra field evaluations per step, not counted in
+        ``nfev``; reference (scipy) ones use scipy's own dense output (``dense_output=True``,
+        of the method's interpolation order, e.g. 7 for DOP853).
+        Needs ``record="all"``.
+    dense : bool
+        Also return ``Solution.sol``, the callable interpolant ``sol(t)`` over every recorded step
+        (the same interpolant as above; for fixed-step methods the Hermite one).  Needs ``record="all"``.
     method : str or a fixed-step method object
         Fixed steps: ``"euler"``, ``"heun"``, ``"midpoint"``, ``"ralston"``, ``"ssprk3"``,
         ``"rk4"`` (the objects of :data:`solvers.FIXED_METHODS`), or a method object such as
@@ -64,10 +81,92 @@ def solve(field, x0: torch.Tensor, t_span: tuple[float, float] | None = None, *,
     Returns
     -------
     Solution
-        ``t`` (steps + 1,), ``y`` (steps + 1, batch, d) and the solver statistics.  A non-finite
+        ``t`` (steps + 1,), ``y`` (steps + 1, batch, d) and the solver statistics; with ``t_eval``,
+        ``t`` is ``t_eval`` and ``y`` (len(t_eval), batch, d), ``step_piece`` None.  If the
+        integration failed, only the times of ``t_eval`` it reached are returned.  A non-finite
         state ends the integration with ``status = -1`` and a message naming the step; the
         states up to the last finite one are kept.
     """
+    if not callable(field):
+        raise TypeError(f"field must be callable f(t, x); got {type(field).__name__}")
+    single = isinstance(x0, torch.Tensor) and x0.ndim == 1
+    if single:
+        x0 = x0.unsqueeze(0)
+    if not isinstance(dense, bool):
+        raise TypeError(f"dense must be a bool; got {type(dense).__name__}")
+    want_t = t_eval is not None
+    if (want_t or dense) and record != "all":
+        raise ValueError(f"t_eval and dense=True need record='all'; got record={record!r}")
+    fixed = isinstance(method, (ExplicitRK, GeneralisedEuler)) or (isinstance(method, str) and method in FIXED_METHODS)
+    span = t_span
+    if span is None and is_piecewise(field):
+        span = (field.pieces.t0, field.pieces.t1)
+    if want_t:
+        t_eval = _check_t_eval(t_eval, span)
+        L = field.pieces.pieces if is_piecewise(field) else 1
+        n = L if steps is None and is_piecewise(field) else steps
+        if fixed and span is not None and isinstance(n, int) and n > 0 and n % L == 0:  # else _solve_record refuses
+            _match_nodes(t_eval, TimeGrid(float(span[0]), float(span[1]), n, L).nodes(device="cpu"))
+    sol = _solve_record(field, x0, t_span, scipy_dense=dense or want_t, method=method, steps=steps, eps=eps, delta=delta, rtol=rtol, atol=atol,
+                        record=record, max_steps=max_steps, first_step=first_step, boundaries=boundaries)
+    interp = None
+    if dense or (want_t and not fixed):
+        n = len(sol.t) - 1
+        if is_piecewise(field):
+            pieces = all_pieces(field)
+            step_fields = [pieces[int(l)] for l in sol.step_piece[:n]]
+        else:
+            step_fields = [field] * n
+        interp = (ScipyDense(sol.extras.pop("scipy_dense"), tuple(x0.shape), sol.y.dtype, sol.y.device)
+                  if sol.method in REFERENCE_METHODS else hermite_from_record(sol.t, sol.y, step_fields))
+        if dense:  # a 1-D solve's sol(t) drops the batch of one, like its y
+            sol.sol = (lambda t, _i=interp: _i(t).select(-2, 0)) if single else interp
+    if want_t:
+        kept = t_eval if sol.success else t_eval[t_eval <= sol.t[-1].item()]
+        sol.y = sol.y[_match_nodes(kept, sol.t)] if fixed else interp(kept)
+        sol.t = kept.to(sol.t.device)
+        sol.step_piece = None
+    if single:
+        sol.y = sol.y[:, 0]
+    return sol
+
+
+def _check_t_eval(t_eval, span) -> torch.Tensor:
+    try:
+        t = torch.as_tensor(t_eval, dtype=torch.float64).detach().cpu()
+    except (TypeError, ValueError, RuntimeError):
+        raise TypeError(f"t_eval must be a 1-D sequence or tensor of times; got {type(t_eval).__name__}") from None
+    if t.ndim != 1 or t.numel() == 0 or not torch.isfinite(t).all():
+        raise ValueError(f"t_eval must be a non-empty 1-D array of finite times; got {t_eval!r}")
+    if (t[1:] < t[:-1]).any():
+        raise ValueError(f"t_eval must be sorted (non-decreasing); got {t.tolist()}")
+    if span is not None:
+        lo, hi = float(span[0]), float(span[1])
+        if t[0] < lo or t[-1] > hi:
+            raise ValueError(f"t_eval must lie in t_span [{lo}, {hi}]; got times from {t[0].item()} to {t[-1].item()}")
+    return t
+
+
+def _match_nodes(t_eval: torch.Tensor, nodes: torch.Tensor) -> torch.Tensor:
+    """Index of the node equal (to 1e-12 relative) to each requested time; ValueError otherwise."""
+    nodes = nodes.detach().cpu().to(torch.float64)
+    idx = torch.searchsorted(nodes, t_eval).clamp(max=len(nodes) - 1)
+    below = (idx - 1).clamp(min=0)
+    idx = torch.where((nodes[below] - t_eval).abs() < (nodes[idx] - t_eval).abs(), below, idx)
+    tol = 1e-12 * max(1.0, nodes.abs().max().item())
+    off = (nodes[idx] - t_eval).abs() > tol
+    if off.any():
+        bad = t_eval[off][0].item()
+        h = (nodes[-1] - nodes[0]).item() / max(1, len(nodes) - 1)
+        raise ValueError(f"t_eval time {bad!r} is not a node of the fixed-step grid t0 + k*h "
+                         f"(t0={nodes[0].item()}, h={h}, {len(nodes)} nodes); use times on the grid, "
+                         f"change steps, or use an adaptive method for interpolated output")
+    return idx
+
+
+def _solve_record(field, x0: torch.Tensor, t_span, *, scipy_dense: bool = False, method, steps, eps, delta, rtol, atol, record, max_steps,
+                  first_step, boundaries) -> Solution:
+    """:func:`solve` on a batch, returning every recorded step (no t_eval, no dense output)."""
     # --- every check first: bad input costs nothing and touches nothing ---------------------
     if not callable(field):
         raise TypeError(f"field must be callable f(t, x); got {type(field).__name__}")
@@ -138,14 +237,19 @@ def solve(field, x0: torch.Tensor, t_span: tuple[float, float] | None = None, *,
             method, pieces, piece_grid, x0, rtol, atol, record_all, max_steps, first_step, boundaries)
         y = torch.stack(states)
     else:
-        times, y, step_piece, stats, error = integrate_reference(method, pieces, piece_grid, x0, rtol, atol, record_all)
+        times, y, step_piece, stats, error = integrate_reference(method, pieces, piece_grid, x0, rtol, atol, record_all,
+                                                                     scipy_dense)
     t = torch.tensor(times, dtype=torch.float64, device=x0.device)
     n = stats["n_accepted"]
     status = SUCCESS if error is None else FAILED
     message = _REACHED if error is None else error
-    return Solution(t=t, y=y, nfev=stats["nfev"], n_steps=n + (stats["n_rejected"] or 0),
-                    n_accepted=n, n_rejected=stats["n_rejected"], status=status, message=message, method=method,
-                    step_piece=torch.tensor(step_piece, dtype=torch.int64) if record_all else None)
+    extras = {"scipy_dense": stats["dense"]} if stats.get("dense") else {}  # taken out again by solve
+    solution = Solution(t=t, y=y, nfev=stats["nfev"], njev=stats.get("njev", 0), extras=extras,
+                        n_steps=n + (stats["n_rejected"] or 0), n_accepted=n, n_rejected=stats["n_rejected"],
+                        status=status, message=message, method=method,
+                        step_piece=torch.tensor(step_piece, dtype=torch.int64) if record_all else None)
+    solution.nlu = stats.get("nlu", 0)
+    return solution
 
 
 _REACHED = "The solver successfully reached the end of the integration interval."

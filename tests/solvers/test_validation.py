@@ -16,7 +16,7 @@ FIELD = PiecewiseLinear([[[0.0, 1.0], [-1.0, 0.0]]] * 3, T=1.0)
 @pytest.mark.parametrize("kwargs, pattern", [
     (dict(x0=torch.tensor([[0.0, float("nan")]], dtype=torch.float64)), "x0 must be finite"),
     (dict(x0=torch.tensor([[0.0, float("inf")]], dtype=torch.float64)), "x0 must be finite"),
-    (dict(x0=torch.zeros(2, dtype=torch.float64)), r"x0 must have shape \(batch, d\)"),
+    (dict(x0=torch.tensor(0.0, dtype=torch.float64)), r"x0 must have shape \(batch, d\)"),  # 1-D is (d,), accepted
     (dict(x0=torch.zeros(2, 2, 2, dtype=torch.float64)), r"x0 must have shape \(batch, d\)"),
     (dict(x0=torch.zeros(0, 2, dtype=torch.float64)), "x0 must not be empty"),
     (dict(x0=torch.zeros(4, 2, dtype=torch.int64)), "x0 must have dtype float32 or float64; got dtype torch.int64"),
