@@ -135,7 +135,10 @@ def run(*, quick: bool = False, seeds: int | None = None, seed: int = 0) -> Stud
     data["epoch"] = np.arange(1, epochs + 1)
     data["recon_error"] = np.asarray([r.error for r in recon])
     data["recon_flagged"] = np.asarray([r.flagged for r in recon])
-    data["recon_label"] = labels
+    # which flow each error belongs to, as numbers (the HDF5 data mapping stores numeric arrays)
+    data["recon_annuli"] = np.asarray([lab.startswith("annuli") for lab in labels])
+    data["recon_augment"] = np.asarray([int(" anode " in lab) for lab in labels])
+    data["recon_seed"] = np.asarray([int(lab.rsplit(" ", 1)[1]) for lab in labels])
     data["recon_threshold"] = recon[0].threshold
 
     n = n_seeds
