@@ -60,6 +60,9 @@ STUDIES: dict[str, Study] = {s.name: s for s in (
           "neural ODEs, ICLR 2024",
           "trained weights stay smooth in depth: increments and distance to a deep reference ~ 1/L; long training",
           "marion2024"),
+    Study("anode2019", "Dupont, Doucet, Teh, Augmented neural ODEs, NeurIPS 2019",
+          "1-D flip impossible for a neural ODE (MSE >= 1), solved when augmented; annuli accuracy and nfev; "
+          "forward-backward reconstruction of every trained flow", "anode2019"),
 )}
 
 

@@ -197,3 +197,60 @@ def test_run_studies_keeps_finished_studies_when_a_later_one_fails(tmp_path, mon
     md = (tmp_path / "literature.md").read_text()
     assert "a \\| claim" in md and "sander2022" not in md
     assert not list(tmp_path.glob(".*.tmp"))  # no temporary file left behind
+
+
+# --- anode2019 -------------------------------------------------------------------------------------
+def test_annuli_sampler_radii_labels_and_published_radius_law():
+    from scipy import stats
+
+    from analysis.literature.anode2019 import annuli
+
+    x, y = annuli(4001, torch.Generator().manual_seed(0))
+    r = x.norm(dim=1)
+    assert x.shape == (4001, 2) and int((y == 0).sum()) == 2000 and int((y == 1).sum()) == 2001
+    assert (r[y == 0] <= 0.5).all() and ((r[y == 1] >= 1) & (r[y == 1] <= 1.5)).all()
+    # r = r0 + (r1 - r0) sqrt(u): ((r - r0)/(r1 - r0))² is uniform on [0, 1]
+    u = ((r[y == 1] - 1) / 0.5).square().numpy()
+    assert stats.kstest(u, "uniform").pvalue > 1e-3
+    with pytest.raises(ValueError, match="n must"):
+        annuli(1, torch.Generator())
+
+
+def test_flip_mse_closed_form_and_the_bound_for_ordered_1d_flows():
+    from analysis.literature.anode2019 import flip_mse
+    from odenet import NeuralODE
+
+    assert float(flip_mse(torch.tensor([1.0, -1.0]))) == 0.0
+    assert float(flip_mse(torch.tensor([[0.0], [0.0]]))) == 1.0
+    x = torch.tensor([[-1.0], [1.0]], dtype=torch.float64)
+    for seed in range(5):
+        # any 1-D flow keeps the order: z_T(-1) < z_T(1), hence ½[(a-1)² + (b+1)²] ≥ 1 for a ≤ b
+        m = NeuralODE(1, 1, 1, field="mlp", hidden=8, seed=seed)
+        with torch.no_grad():
+            z = m.integrate(m.embed(x))
+        assert z[0, 0] < z[1, 0] and float(flip_mse(z[:, 0])) >= 1.0
+    a, b = np.meshgrid(np.linspace(-3, 3, 61), np.linspace(-3, 3, 61))
+    ordered = a <= b
+    vals = 0.5 * ((a - 1) ** 2 + (b + 1) ** 2)
+    assert vals[ordered].min() == pytest.approx(1.0)
+
+
+def test_anode_figure_draws_every_seed_and_marks_flagged_flows():
+    import matplotlib.pyplot as plt
+
+    from analysis.plots.literature import anode_figure
+
+    rng = np.random.default_rng(0)
+    data = {"flip_loss_node": np.ones((2, 5)), "flip_loss_anode": np.linspace(1, 1e-4, 10)[None].repeat(2, 0),
+            "epoch": np.arange(1, 4), "annuli_acc_node": rng.random((2, 3)), "annuli_acc_anode": rng.random((2, 3)),
+            "annuli_nfev_node": np.full((2, 3), 14.0), "annuli_nfev_anode": np.full((2, 3), 20.0),
+            "recon_error": np.array([1e-4, 0.5, 1e-3]), "recon_flagged": np.array([False, True, False]),
+            "recon_threshold": 0.1}
+    fig = anode_figure(data)
+    a, b, c, d = fig.axes[:4]
+    assert len(a.lines) == 4 + 1 and len(b.lines) == 4 and len(c.lines) == 4  # 2 seeds x 2 models (+ bound)
+    assert np.allclose(c.lines[2].get_ydata(), 20.0)
+    passed, flagged = d.lines[0], d.lines[1]
+    assert np.allclose(flagged.get_ydata(), [0.5]) and np.allclose(passed.get_xdata(), [0, 2])
+    assert d.lines[2].get_ydata()[0] == 0.1
+    plt.close(fig)
