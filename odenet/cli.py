@@ -261,8 +261,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dry-run", action="store_true", help="list the runs (id, status, parameters) and exit")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--overwrite", action="store_true", help="replace OUT.h5 / OUT.csv and take over OUT.d when this sweep did not write them (default: refuse)")
-    p.add_argument("--max-runs", type=int, default=100_000, help="refuse a sweep of more runs, counted without listing them (default 100000)")
-    p.add_argument("--dask-timeout", type=float, default=60.0, metavar="SECONDS", help="wait this long for a first Dask worker, then exit with status 2 (default 60)")
+    p.add_argument("--max-runs", type=int, default=None, help="refuse a sweep of more runs, counted without listing them (default 100000)")
+    p.add_argument("--dask-timeout", type=float, default=None, metavar="SECONDS", help="wait this long for a first Dask worker, then exit with status 2 (default 60)")
     p.set_defaults(func=_cmd_sweep)
     p = sub.add_parser("converge", help="convergence to the flow: observed orders, Richardson, work-precision",
                        description="Refinement studies of fixed-step methods (errors against the step, observed "

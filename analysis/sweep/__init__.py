@@ -17,8 +17,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .executors import (DaskExecutor, LocalExecutor, NoWorkersError, SerialExecutor, check_timeout, check_workers,
-                        make_executor)
+from .executors import (DASK_TIMEOUT, DaskExecutor, LocalExecutor, NoWorkersError, SerialExecutor, check_timeout,
+                        check_workers, make_executor)
 from .runner import RunOutput, run_task
 from .spec import MAX_RUNS, Run, SweepSpec, SweepSpecError, canonical_json, config_id, load_spec
 from .store import SweepBusyError, SweepConflictError, SweepStore, check_outputs, output_paths, read_table
@@ -26,7 +26,7 @@ from .store import SweepBusyError, SweepConflictError, SweepStore, check_outputs
 __all__ = ["load_spec", "run_sweep", "plan_tasks", "dry_run", "SweepSpec", "Run", "SweepSpecError",
            "SweepConflictError", "SweepBusyError", "NoWorkersError", "SweepResult", "SweepStore", "RunOutput",
            "run_task", "read_table", "output_paths", "check_outputs", "config_id", "canonical_json",
-           "make_executor", "SerialExecutor", "LocalExecutor", "DaskExecutor", "MAX_RUNS"]
+           "make_executor", "SerialExecutor", "LocalExecutor", "DaskExecutor", "MAX_RUNS", "DASK_TIMEOUT"]
 
 
 @dataclass
@@ -86,7 +86,7 @@ def default_out(spec: SweepSpec) -> Path:
 def run_sweep(sweep: SweepSpec | str | os.PathLike | dict, out: str | os.PathLike | None = None, *,
               workers: int | None = None, scheduler=None, dask: bool = False, ensemble: bool = True,
               ensemble_size: int | None = None, progress: bool = True, executor=None, overwrite: bool = False,
-              max_runs: int = MAX_RUNS, dask_timeout: float = 60.0) -> SweepResult:
+              max_runs: int = MAX_RUNS, dask_timeout: float = DASK_TIMEOUT) -> SweepResult:
     """Run (or resume) a sweep and assemble its results (module docstring).
 
     Parameters

@@ -21,10 +21,11 @@ def sweep_command(args) -> int:
     complete, 1 when some failed, 130 when interrupted (SIGINT or SIGTERM: what is complete is
     assembled), 2 on a bad file, a sweep larger than --max-runs, a conflicting or busy output, or a
     Dask scheduler without workers for --dask-timeout seconds."""
-    from . import NoWorkersError, SweepBusyError, check_timeout, dry_run, load_spec, run_sweep
+    from . import DASK_TIMEOUT, MAX_RUNS, NoWorkersError, SweepBusyError, check_timeout, dry_run, load_spec, run_sweep
 
-    check_timeout(args.dask_timeout)  # ValueErrors (SweepSpecError too): reported by odenet.cli.main
-    spec = load_spec(args.file, max_runs=args.max_runs)
+    dask_timeout = DASK_TIMEOUT if args.dask_timeout is None else args.dask_timeout
+    check_timeout(dask_timeout)  # ValueErrors (SweepSpecError too): reported by odenet.cli.main
+    spec = load_spec(args.file, max_runs=MAX_RUNS if args.max_runs is None else args.max_runs)
     if args.dry_run:
         rows = dry_run(spec, args.out if args.out is not None else spec.name, overwrite=args.overwrite)
         print(_format_rows(rows))
@@ -38,7 +39,7 @@ def sweep_command(args) -> int:
     try:
         res = run_sweep(spec, args.out, workers=args.workers, scheduler=args.scheduler, dask=args.dask,
                         ensemble=args.ensemble, ensemble_size=args.ensemble_size, progress=not args.quiet,
-                        overwrite=args.overwrite, dask_timeout=args.dask_timeout)
+                        overwrite=args.overwrite, dask_timeout=dask_timeout)
     except (SweepBusyError, NoWorkersError, ImportError, OSError) as exc:  # busy, no workers/dask, scheduler, disk
         print(f"odenet sweep: error: {exc}", file=sys.stderr)
         return 2

@@ -29,6 +29,9 @@ from typing import Callable, Iterable, Iterator
 from .runner import run_task
 
 
+#: seconds a Dask client waits for its first worker before NoWorkersError
+DASK_TIMEOUT = 60.0
+
 class SerialExecutor:
     """Run tasks in this process."""
 
@@ -131,7 +134,7 @@ class DaskExecutor:
     events: Callable[[str], None] | None = None
 
     def __init__(self, scheduler=None, workers: int | None = None, threads: int | None = 1, *,
-                 timeout: float = 60.0):
+                 timeout: float = DASK_TIMEOUT):
         try:
             from dask.distributed import Client, LocalCluster
         except ImportError:  # pragma: no cover - dask is an optional dependency
@@ -239,7 +242,8 @@ def check_timeout(timeout) -> float:
     return float(timeout)
 
 
-def make_executor(workers: int | None = None, scheduler=None, dask: bool = False, *, dask_timeout: float = 60.0):
+def make_executor(workers: int | None = None, scheduler=None, dask: bool = False, *,
+                  dask_timeout: float = DASK_TIMEOUT):
     """The executor for these options: Dask if ``scheduler`` or ``dask`` (waiting at most
     ``dask_timeout`` s for a worker), else local processes (``workers`` >= 1, default all
     cores), or this process for ``workers == 0``."""
