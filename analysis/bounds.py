@@ -19,7 +19,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from solvers._validate import check_nonnegative, check_positive, check_positive_int, check_real
+from solvers.validation import check_nonnegative, check_positive, check_positive_int, check_real
 
 
 # --- sup norm ---------------------------------------------------------------------------------

@@ -101,7 +101,7 @@ def build_problem(args):
 
 
 def _check_batch_memory(batch: int, d: int, extra: int = 0) -> None:
-    from solvers._validate import check_memory
+    from solvers.validation import check_memory
 
     check_memory((STATE_COPIES * batch * d + extra) * 8, f"--batch {batch} inputs of dimension {d}")
 
@@ -134,7 +134,7 @@ def _table(study) -> str:
 def run(args) -> int:
     """The body of `odenet converge`."""
     import solvers
-    from solvers._validate import check_output_path, check_seed
+    from solvers.validation import check_output_path, check_seed
 
     from .convergence import ReferenceAccuracyWarning, refinement_study, work_precision
 

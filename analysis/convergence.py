@@ -30,7 +30,7 @@ import torch
 from scipy import stats
 
 import solvers
-from solvers._validate import check_choice, check_positive, check_positive_int, check_state
+from solvers.validation import check_choice, check_positive, check_positive_int, check_state
 
 __all__ = ["OrderFit", "ConvergenceStudy", "WorkPrecision", "ReferenceAccuracyWarning", "fit_order",
            "richardson_orders", "refinement_study", "depth_study", "work_precision", "error_norms"]

@@ -61,7 +61,7 @@ import torch
 from torch.func import grad, grad_and_value, hessian, vmap
 
 from odenet import ResNet
-from solvers._validate import check_nonnegative, check_positive, check_positive_int
+from solvers.validation import check_nonnegative, check_positive, check_positive_int
 
 from .certificates import no_critical_point_proof
 from .tracing import check_resnet_eval

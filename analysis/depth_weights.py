@@ -19,7 +19,7 @@ import math
 
 import torch
 
-from solvers._validate import check_positive, check_positive_int
+from solvers.validation import check_positive, check_positive_int
 
 __all__ = ["smooth_weights", "iid_weights", "load_weights", "layer_times"]
 

@@ -29,7 +29,7 @@ import numpy as np
 import torch
 
 import solvers
-from solvers._validate import check_choice, check_positive, check_positive_int
+from solvers.validation import check_choice, check_positive, check_positive_int
 
 from .convergence import fit_order
 from .depth_weights import iid_weights, load_weights, smooth_weights

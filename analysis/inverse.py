@@ -16,7 +16,7 @@ import torch
 
 from odenet import ResNet
 from odenet.kernel import generalised_euler
-from solvers._validate import check_positive, check_positive_int, check_state
+from solvers.validation import check_positive, check_positive_int, check_state
 
 from .certificates import block_margins
 from .tracing import check_resnet_eval

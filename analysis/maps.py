@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import torch
 
 from odenet import ResNet
-from solvers._validate import check_positive_int
+from solvers.validation import check_positive_int
 
 from .critical import check_box
 from .tracing import block_run, check_resnet_eval, input_jacobian, output_jacobian, singular_values, slogdet

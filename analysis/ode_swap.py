@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 import solvers
-from solvers._validate import check_choice, check_positive, check_positive_int, check_state
+from solvers.validation import check_choice, check_positive, check_positive_int, check_state
 
 from .convergence import OrderFit, error_norms, fit_order
 

@@ -35,7 +35,7 @@ import torch
 
 from odenet import ResNet, train, train_ensemble
 from odenet.datasets import circles, square
-from solvers._validate import check_memory, check_output_path, check_positive_int, check_seed
+from solvers.validation import check_memory, check_output_path, check_positive_int, check_seed
 
 from .bounds import isotonic_bound
 from .certificates import certify
@@ -762,7 +762,7 @@ class TunnelStudy:
 
 def check_output_file(name: str, path, suffixes: tuple, overwrite: bool) -> Path | None:
     """Refuse, before any work, an output ``path`` whose suffix is not among ``suffixes`` or that
-    :func:`solvers._validate.check_output_path` refuses (missing folder, a folder, an existing
+    :func:`solvers.validation.check_output_path` refuses (missing folder, a folder, an existing
     file without ``overwrite``).  None passes through."""
     if path is None:
         return None

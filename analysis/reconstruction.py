@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from solvers._validate import check_positive, check_state
+from solvers.validation import check_positive, check_state
 
 __all__ = ["Reconstruction", "reconstruction_error"]
 

@@ -24,7 +24,7 @@ import torch
 
 from odenet import ResNet, train_ensemble
 from odenet.datasets import circles, square
-from solvers._validate import check_nonnegative, check_positive, check_positive_int
+from solvers.validation import check_nonnegative, check_positive, check_positive_int
 
 from .bounds import isotonic_bound, model_bounds, sup_lower_bound
 from .certificates import certify

@@ -32,7 +32,7 @@ from torch.func import jacfwd, jacrev, vmap
 import solvers
 from odenet import ResNet
 from odenet.kernel import activation_and_derivative, generalised_euler
-from solvers._validate import check_nonnegative, check_positive, check_positive_int, check_state
+from solvers.validation import check_nonnegative, check_positive, check_positive_int, check_state
 from solvers.fields import is_piecewise, split_pieces
 from solvers.grid import TimeGrid
 from solvers.methods import FIXED_METHODS

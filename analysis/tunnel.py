@@ -31,7 +31,7 @@ import numpy as np
 import torch
 from scipy import ndimage
 
-from solvers._validate import check_real
+from solvers.validation import check_real
 
 VERDICTS = ("tunnel", "closed", "centre-outside")
 _FOUR = ndimage.generate_binary_structure(2, 1)

@@ -24,7 +24,7 @@ def _cmd_demo(args) -> int:
     import torch
 
     from odenet import ResNet
-    from solvers._validate import check_seed
+    from solvers.validation import check_seed
 
     if not (1 <= args.depth <= DEMO_MAX_DEPTH) or not (1 <= args.width <= DEMO_MAX_WIDTH) \
             or not (math.isfinite(args.T) and args.T > 0):
@@ -124,7 +124,7 @@ def _reproduce_studies(argv: list[str]) -> int:
     """``odenet reproduce --study NAME|a,b|all`` and ``--list``: published continuum-limit
     experiments, each with its claims rows (results/literature.h5, .md, figures)."""
     from analysis.literature import STUDIES, claims_markdown, run_studies
-    from solvers._validate import check_positive_int, check_seed
+    from solvers.validation import check_positive_int, check_seed
 
     parser = argparse.ArgumentParser(prog="odenet reproduce", description="Published continuum-limit and "
                                      "invertibility experiments, each with a claim, the measurement and a verdict.")
@@ -171,7 +171,7 @@ def _cmd_tunnel(args) -> int:
     (analysis.paper.tunnel_study: the same network, data, training and analysis as `reproduce`)."""
     from analysis.paper import tunnel_study
     from analysis.paper_claims import format_fraction
-    from solvers._validate import check_positive_int, check_seed
+    from solvers.validation import check_positive_int, check_seed
 
     check_seed("--seed", args.seed)  # named as the flag, before the library names its argument
     check_seed("--data-seed", args.data_seed)

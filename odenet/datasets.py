@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from solvers._validate import (check_memory, check_nonnegative, check_positive, check_positive_int, check_real,
+from solvers.validation import (check_memory, check_nonnegative, check_positive, check_positive_int, check_real,
                                check_seed)
 
 # bytes per point of the largest data set (circles): x, y, radii, angles and the permuted copies

@@ -32,7 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from solvers._validate import check_memory, check_seed
+from solvers.validation import check_memory, check_seed
 
 from .kernel import generalised_euler
 from .neural_ode import NeuralODE

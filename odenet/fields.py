@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from solvers import TimeGrid
-from solvers._validate import check_positive, check_positive_int
+from solvers.validation import check_positive, check_positive_int
 
 from .activations import Activation, get_activation
 from solvers.methods import has_storage

@@ -55,7 +55,7 @@ from torch import nn
 
 import solvers
 from solvers import TimeGrid
-from solvers._validate import check_choice, check_positive, check_positive_int, check_state
+from solvers.validation import check_choice, check_positive, check_positive_int, check_state
 
 from .activations import get_activation
 from .fields import LayerField, SmoothField

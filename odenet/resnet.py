@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 import solvers
-from solvers._validate import (FLOAT_DTYPES, check_choice, check_finite, check_memory, check_nonnegative,
+from solvers.validation import (FLOAT_DTYPES, check_choice, check_finite, check_memory, check_nonnegative,
                                check_positive, check_positive_int, check_seed)
 
 from .activations import get_activation

@@ -32,7 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from solvers._validate import check_choice, check_finite, check_positive, check_positive_int, check_seed
+from solvers.validation import check_choice, check_finite, check_positive, check_positive_int, check_seed
 
 LOSSES = ("mse", "bce")
 SELECTS = ("best_val", "last")

@@ -12,6 +12,7 @@ from .grid import TimeGrid
 from .reference import REFERENCE_METHODS
 from .solution import Solution
 from .solve import METHODS, solve
+from . import validation
 
 __all__ = ["solve", "euler_iteration", "ExplicitRK", "GeneralisedEuler", "get_method", "Solution", "TimeGrid",
-           "PiecewiseField", "is_piecewise", "METHODS", "FIXED_METHODS", "ADAPTIVE_METHODS", "REFERENCE_METHODS"]
+           "PiecewiseField", "is_piecewise", "METHODS", "FIXED_METHODS", "ADAPTIVE_METHODS", "REFERENCE_METHODS", "validation"]

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import torch
 
-from ._validate import check_positive_int, check_real
+from .validation import check_positive_int, check_real
 
 
 @dataclass(frozen=True)

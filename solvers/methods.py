@@ -17,7 +17,7 @@ from fractions import Fraction
 
 import torch
 
-from ._validate import check_nonnegative, check_positive
+from .validation import check_nonnegative, check_positive
 
 
 def has_storage(x: torch.Tensor) -> bool:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import torch
 
-from ._validate import (check_choice, check_memory, check_nonnegative, check_positive, check_positive_int, check_real,
+from .validation import (check_choice, check_memory, check_nonnegative, check_positive, check_positive_int, check_real,
                         check_state)
 from .adaptive import ADAPTIVE_METHODS, BOUNDARIES, integrate_adaptive
 from .dense import ScipyDense, hermite_from_record

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import torch
 
-from solvers._validate import check_memory, check_output_path
+from solvers.validation import check_memory, check_output_path
 
 from .grid import SampleGrid, grid_shape, parse_grid
 from .inspect import inspect

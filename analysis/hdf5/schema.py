@@ -57,7 +57,7 @@ from typing import Any, Callable
 import h5py
 import numpy as np
 
-from solvers._validate import available_memory
+from solvers.validation import available_memory
 
 from .format import check_version
 

@@ -36,7 +36,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from solvers._validate import available_memory, check_seed, format_bytes as human_bytes
+from solvers.validation import available_memory, check_seed, format_bytes as human_bytes
 
 from .limits import task_memory
 

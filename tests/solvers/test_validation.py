@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from solvers import solve
-from solvers._validate import SEED_LIMIT, available_memory, check_memory, check_output_path, check_seed
+from solvers.validation import SEED_LIMIT, available_memory, check_memory, check_output_path, check_seed
 from tests.solvers.fields import PiecewiseLinear, oscillating_linear
 
 X0 = torch.zeros(4, 2, dtype=torch.float64)
@@ -73,7 +73,7 @@ def test_non_callable_field():
         solve(3.0, X0, (0.0, 1.0), method="rk4", steps=4)
 
 
-# --- the shared checks (solvers._validate): seeds, memory, output paths ---------------------------
+# --- the shared checks (solvers.validation): seeds, memory, output paths ---------------------------
 @pytest.mark.parametrize("value, error", [
     (-1, ValueError), (2 ** 63, ValueError), (np.uint64(2 ** 63), ValueError), (-np.int64(2), ValueError),
     (True, TypeError), (np.bool_(True), TypeError), (3.0, TypeError), ("3", TypeError),

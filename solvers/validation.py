@@ -1,5 +1,15 @@
-"""Argument checks shared by the solvers: each raises ValueError (or TypeError) naming the
-argument, the value received and what is allowed."""
+"""Argument checks, public and shared by every floor (solvers, odenet, analysis, the CLI).
+
+Each ``check_*`` function returns the value it accepts (converted where the contract says so)
+and otherwise raises, *before any work is done*, a ``ValueError`` (or ``TypeError`` for a value
+of the wrong type) that names the argument, the value received and what is allowed::
+
+    >>> check_positive_int("steps", 0)
+    Traceback (most recent call last):
+    ValueError: steps must be an integer >= 1; got 0
+
+See docs/validation.md for the rules and the messages users see.
+"""
 from __future__ import annotations
 
 import math
