@@ -1,38 +1,33 @@
-"""What we learn: trajectories with Jacobians, certificates, critical points, tunnels, bounds,
-continuum-limit diagnostics, HDF5 export and plots."""
+"""What we learn about a network: geometry of its map, approximation limits, the continuum limit,
+storage and experiments.  The sub-packages are floors; each imports only from the floors below::
 
-# geometry of the input-output map (trace, certificates, inverses, critical points, maps)
-from .tracing import Crossings, LiouvilleCheck, Trace, crossings, liouville, trace  # noqa: E402
-from .certificates import CertificateReport, certify, no_critical_point_proof  # noqa: E402
-from .inverse import Inverse, invert  # noqa: E402
-from .critical import (CriticalPoint, CriticalPointContradiction, CriticalPoints, classify,  # noqa: E402
-                       find_critical_points, inject_critical_point)
-from .width_one import LayerFold, WidthOneLayer, layer_fold, width_one_layers  # noqa: E402
-from .maps import JacobianMap, jacobian_map, range_jacobian  # noqa: E402
+    analysis.experiments   the paper's reproduction, literature studies, sweeps
+    analysis.plots         figures (matplotlib)
+    analysis.geometry  analysis.approximation  analysis.continuum
+    analysis.io            HDF5 storage, XDMF, atomic writes and locks (alias: analysis.hdf5)
+    odenet                 models, training, data
+    solvers                integrators
 
-# the tunnel effect and approximation limits (analysis.tunnel is the function; the module stays
-# importable as `from analysis.tunnel import TunnelResult`)
-from .tunnel import TunnelResult, level_sets, tunnel  # noqa: E402
-from .bounds import (ModelBounds, MonotoneFit, critical_weight_norm, euler_ode_bound, extremum_depth,  # noqa: E402
-                     isotonic_bound, model_bounds, monotone_fit, pava, regime_lower_bound, resnet_mlp_bound,
-                     sup_lower_bound, target_sup_bound)
-from .regime import RegimeRun, data_window, regime_sweep  # noqa: E402
+The names users know are re-exported here (``analysis.trace``, ``analysis.certify``,
+``analysis.tunnel``, ``analysis.hdf5.save``, ...).
+"""
+import sys as _sys
 
-# continuum-limit diagnostics: observed orders, refinement and depth studies, work-precision,
-# solver swap, weight regularity, reverse-Euler reconstruction, initialisation scaling
-from .convergence import (ConvergenceStudy, OrderFit, ReferenceAccuracyWarning, WorkPrecision,  # noqa: E402
-                          depth_study, fit_order, refinement_study, richardson_orders, work_precision)
-from .depth_regularity import (DepthSeries, RegularityExponents, ReverseEuler, SolverSwap,  # noqa: E402
-                               WeightRegularity, regularity_exponents, reverse_euler, reverse_euler_study,
-                               solver_swap, swap_study, weight_regularity)
-from .depth_weights import iid_weights, load_weights, smooth_weights  # noqa: E402
-from .init_scaling import InitScaling, init_scaling_study  # noqa: E402
-# neural ODEs: forward-then-backward reconstruction, and the trained flow evaluated as ResNets of depth L
-from .reconstruction import Reconstruction, reconstruction_error  # noqa: E402
-from .ode_swap import DepthSwap, depth_swap  # noqa: E402
+from analysis import io
+from analysis.geometry import *  # noqa: F401,F403
+from analysis.approximation import *  # noqa: F401,F403
+from analysis.continuum import *  # noqa: F401,F403
+from analysis.experiments import *  # noqa: F401,F403
+from analysis import geometry, approximation, continuum, experiments  # noqa: F401
+from analysis.geometry import __all__ as _geometry
+from analysis.approximation import __all__ as _approximation
+from analysis.continuum import __all__ as _continuum
+from analysis.experiments import __all__ as _experiments
 
-# HDF5 export (docs/hdf5-format.md): analysis.hdf5.save / append / load / load_model / list_records
-from . import hdf5  # noqa: E402
+#: the storage package under the name scripts have used since 0.1: ``analysis.hdf5.save(...)``,
+#: ``from analysis.hdf5 import load``, ``import analysis.hdf5 as h5``
+hdf5 = io
+_sys.modules.setdefault("analysis.hdf5", io)
 
-# parameter sweeps (docs/sweeps.md): TOML files, resumable, local processes or Dask
-from .sweep import SweepResult, SweepSpec, load_spec, run_sweep  # noqa: E402
+__all__ = ["io", "hdf5", "geometry", "approximation", "continuum", "experiments",
+           *_geometry, *_approximation, *_continuum, *_experiments]

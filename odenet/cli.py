@@ -53,7 +53,7 @@ def _cmd_inspect(args) -> int:
     of interrupted writes beside it.  Exit 0: all datasets read and verified; 1: some dataset cannot
     be read or fails its checksum (named on stderr), or ``--clean`` found a writer running; 2: the
     file cannot be opened as an odenet file."""
-    from analysis.hdf5.inspect import check, describe
+    from analysis.io.inspect import check, describe
 
     try:
         found = check(args.file, clean=args.clean, full=args.full)
@@ -98,7 +98,7 @@ def _cmd_inspect(args) -> int:
 
 def _cmd_trace(args) -> int:
     """Trace a saved model over a grid of inputs and write the result to an HDF5 file."""
-    from analysis.hdf5.commands import trace_to_file
+    from analysis.io.commands import trace_to_file
 
     try:
         path, side = trace_to_file(args.model, args.grid, args.out, group=args.group,
@@ -111,11 +111,11 @@ def _cmd_trace(args) -> int:
 
 
 def _cmd_reproduce(args) -> int:
-    """The paper's experiments end to end (analysis.paper), or with ``--study``/``--list`` the
-    literature studies (analysis.literature)."""
+    """The paper's experiments end to end (analysis.experiments.paper), or with ``--study``/``--list`` the
+    literature studies (analysis.experiments.literature)."""
     if any(a in ("--list", "--study") or a.startswith("--study=") for a in args.rest):
         return _reproduce_studies(args.rest)
-    from analysis.paper import main as reproduce_main
+    from analysis.experiments.paper import main as reproduce_main
 
     return reproduce_main(args.rest)
 
@@ -123,7 +123,7 @@ def _cmd_reproduce(args) -> int:
 def _reproduce_studies(argv: list[str]) -> int:
     """``odenet reproduce --study NAME|a,b|all`` and ``--list``: published continuum-limit
     experiments, each with its claims rows (results/literature.h5, .md, figures)."""
-    from analysis.literature import STUDIES, claims_markdown, run_studies
+    from analysis.experiments.literature import STUDIES, claims_markdown, run_studies
     from solvers.validation import check_positive_int, check_seed
 
     parser = argparse.ArgumentParser(prog="odenet reproduce", description="Published continuum-limit and "
@@ -153,24 +153,24 @@ def _reproduce_studies(argv: list[str]) -> int:
 
 
 def _cmd_sweep(args) -> int:
-    """Run or resume a parameter sweep described by a TOML file (analysis.sweep)."""
-    from analysis.sweep.command import sweep_command
+    """Run or resume a parameter sweep described by a TOML file (analysis.experiments.sweep)."""
+    from analysis.experiments.sweep.command import sweep_command
 
     return sweep_command(args)
 
 
 def _cmd_converge(args) -> int:
-    """Refinement studies (observed orders) and work-precision data for one field (analysis.continuum_cli)."""
-    from analysis.continuum_cli import run
+    """Refinement studies (observed orders) and work-precision data for one field (analysis.continuum.cli)."""
+    from analysis.continuum.cli import run
 
     return run(args)
 
 
 def _cmd_tunnel(args) -> int:
     """Train one circles regime of the reproduction for one or more seeds and report the tunnels
-    (analysis.paper.tunnel_study: the same network, data, training and analysis as `reproduce`)."""
-    from analysis.paper import tunnel_study
-    from analysis.paper_claims import format_fraction
+    (analysis.experiments.paper.tunnel_study: the same network, data, training and analysis as `reproduce`)."""
+    from analysis.experiments.paper import tunnel_study
+    from analysis.experiments.paper_claims import format_fraction
     from solvers.validation import check_positive_int, check_seed
 
     check_seed("--seed", args.seed)  # named as the flag, before the library names its argument
@@ -241,7 +241,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_inspect)
 
     p = sub.add_parser("trace", help="trace a saved model over a grid of inputs and write an HDF5 file")
-    p.add_argument("model", help="HDF5 file holding the model (written by analysis.hdf5.save_model)")
+    p.add_argument("model", help="HDF5 file holding the model (written by analysis.io.save_model)")
     p.add_argument("--grid", required=True, help="x0:x1:nx for n_in = 1, x0:x1:nx,y0:y1:ny for n_in = 2 (write --grid=-1:1:50,... when x0 is negative)")
     p.add_argument("--out", required=True, help="output HDF5 file (groups model, grid, trace); its folder must exist")
     p.add_argument("--group", default=None, help="group of the model in MODEL (default: its only model)")
@@ -293,7 +293,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("tunnel", help="train a circles regime for one or more seeds and report the tunnels",
                        description="Train a circles regime of the reproduction (same network, data, epochs, "
                                    "BatchNorm and analysis as `odenet reproduce`) and report each seed's tunnel.")
-    # the names are checked by the command (analysis.paper_regimes.CLI_NAMES, the table shared with
+    # the names are checked by the command (analysis.experiments.paper_regimes.CLI_NAMES, the table shared with
     # `reproduce`): importing analysis here would slow every other command down
     p.add_argument("--regime", default="neural-ode",
                    help="neural-ode (default), neural-ode-bn, mlp, standard, augmented, or a circles run name "

@@ -1,4 +1,4 @@
-"""Benchmark: writing and reading a trace with analysis.hdf5 against torch.save /
+"""Benchmark: writing and reading a trace with analysis.io against torch.save /
 torch.load(weights_only=True) of the same tensors, both sides in one process, interleaved.
 
     python scripts/bench_hdf5.py [--grid 201] [--depth 20] [--repeats 5] [--threads 1]
@@ -27,7 +27,7 @@ import h5py
 import torch
 
 from analysis import hdf5
-from analysis.tracing import trace
+from analysis.geometry.tracing import trace
 from odenet import ResNet
 
 

@@ -13,8 +13,8 @@ import time
 
 import torch
 
-from analysis.paper import train_two_d
-from analysis.paper_regimes import BATCH_2D, TWO_D
+from analysis.experiments.paper import train_two_d
+from analysis.experiments.paper_regimes import BATCH_2D, TWO_D
 from odenet import train
 
 

@@ -7,9 +7,9 @@ the field on CPU copies of the state and refuse a CUDA field.
 """
 import time, math, sys
 import numpy as np, torch
-from analysis.convergence import refinement_study, depth_study, work_precision
-from analysis.depth_regularity import reverse_euler, weight_regularity, solver_swap, swap_study
-from analysis.depth_weights import smooth_weights, iid_weights, load_weights
+from analysis.continuum.convergence import refinement_study, depth_study, work_precision
+from analysis.continuum.depth_regularity import reverse_euler, weight_regularity, solver_swap, swap_study
+from analysis.continuum.depth_weights import smooth_weights, iid_weights, load_weights
 from odenet import ResNet, SmoothField
 print("cuda", torch.cuda.is_available(), torch.cuda.get_device_name(0) if torch.cuda.is_available() else "")
 dev = torch.device("cuda")

@@ -20,10 +20,10 @@ import math
 import torch
 
 from analysis import hdf5
-from analysis.convergence import depth_study, refinement_study, work_precision
-from analysis.depth_regularity import regularity_exponents, reverse_euler_study, swap_study
-from analysis.depth_weights import iid_weights, load_weights, smooth_weights
-from analysis.init_scaling import init_scaling_study
+from analysis.continuum.convergence import depth_study, refinement_study, work_precision
+from analysis.continuum.depth_regularity import regularity_exponents, reverse_euler_study, swap_study
+from analysis.continuum.depth_weights import iid_weights, load_weights, smooth_weights
+from analysis.continuum.init_scaling import init_scaling_study
 from analysis.plots import continuum as plots
 from odenet import ResNet, SmoothField
 

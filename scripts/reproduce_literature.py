@@ -1,4 +1,4 @@
-"""Run the literature studies (analysis.literature) and write results/literature.h5,
+"""Run the literature studies (analysis.experiments.literature) and write results/literature.h5,
 results/figures/literature_*.png and results/literature.md; the same as
 ``odenet reproduce --study ...``.
 

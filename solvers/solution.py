@@ -54,7 +54,7 @@ class Solution:
     njev: int = 0
     step_piece: torch.Tensor | None = None
     extras: dict = field(default_factory=dict)
-    # not dataclass fields, so records saved before them (analysis.hdf5) keep their schema:
+    # not dataclass fields, so records saved before them (analysis.io) keep their schema:
     # set on the instance by solve (an interpolant is not data to save)
     nlu = 0
     sol = None  # Callable[..., Tensor] | None

@@ -1,7 +1,7 @@
 """Figures of the continuum-limit diagnostics: log-log plots with reference slopes.
 
-Every function takes the records of :mod:`analysis.convergence`, :mod:`analysis.depth_regularity`
-or :mod:`analysis.init_scaling`, draws into ``ax`` (a new figure when None) and returns the
+Every function takes the records of :mod:`analysis.continuum.convergence`, :mod:`analysis.continuum.depth_regularity`
+or :mod:`analysis.continuum.init_scaling`, draws into ``ax`` (a new figure when None) and returns the
 Figure; :func:`save` writes it.  matplotlib is imported lazily with the Agg backend.
 
 A reference slope p is the line C x^p through the first point of the data it accompanies, drawn
@@ -63,7 +63,7 @@ def method_order(method: str, fit=None) -> float | None:
 def convergence(studies: Sequence, *, norm: str = "sup", ax=None, slopes: Sequence[float] | None = None,
                 title: str | None = None):
     """Error (or, without a reference, the increment ‖y_h - y_{h/2}‖) against the step h for each
-    :class:`~analysis.convergence.ConvergenceStudy`, with its fitted order in the legend and a
+    :class:`~analysis.continuum.convergence.ConvergenceStudy`, with its fitted order in the legend and a
     reference slope next to it (``slopes[i]`` for study i; default the order of its method, e.g. 4
     for rk4, or its rounded fitted order for a method of unknown order)."""
     fig, ax = _axes(ax)
@@ -111,7 +111,7 @@ def work_precision(wp, *, norm: str = "sup", ax=None, title: str | None = None):
 def depth_series(series: Sequence, *, norm: str = "rms", ax=None, slopes: Sequence[float] = (-1.0, 0.0),
                  labels: Sequence[str] | None = None, title: str | None = None):
     """Distances against depth L (solver swap, reverse-Euler reconstruction, ...) for each
-    :class:`~analysis.depth_regularity.DepthSeries`, with fitted exponents and reference slopes."""
+    :class:`~analysis.continuum.depth_regularity.DepthSeries`, with fitted exponents and reference slopes."""
     fig, ax = _axes(ax)
     series = list(series)
     for i, s in enumerate(series):
@@ -127,7 +127,7 @@ def depth_series(series: Sequence, *, norm: str = "rms", ax=None, slopes: Sequen
 
 def regularity(exponents, *, ax=None, title: str | None = None):
     """Max norm, max increment and rms increment of the block weights against depth with their
-    exponents (:class:`~analysis.depth_regularity.RegularityExponents`) and slopes 0, -1/2, -1."""
+    exponents (:class:`~analysis.continuum.depth_regularity.RegularityExponents`) and slopes 0, -1/2, -1."""
     fig, ax = _axes(ax)
     for i, (k, sign) in enumerate((("max_norm", "α"), ("max_increment", "β_max"), ("rms_increment", "β"))):
         fit = getattr(exponents, f"fit_{k}")
@@ -141,7 +141,7 @@ def regularity(exponents, *, ax=None, title: str | None = None):
 
 def init_scaling(study, *, ax=None, title: str | None = None):
     """Residual norm |h_L - h_0| at initialisation against L for every (weights, scaling)
-    pairing of an :class:`~analysis.init_scaling.InitScaling`, slopes -1/2, 0, 1/2."""
+    pairing of an :class:`~analysis.continuum.init_scaling.InitScaling`, slopes -1/2, 0, 1/2."""
     fig, ax = _axes(ax)
     k = 0
     for i, w in enumerate(study.weights):

@@ -1,4 +1,4 @@
-"""Figures of the literature studies (analysis.literature).  matplotlib is imported inside each
+"""Figures of the literature studies (analysis.experiments.literature).  matplotlib is imported inside each
 function; every function takes the study's ``data`` dict (StudyResult.data) and returns the
 Figure."""
 from __future__ import annotations

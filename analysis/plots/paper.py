@@ -176,7 +176,7 @@ def level_sets(xs, ys, values, level: float, *, component_mask=None, x_data=None
 
 
 def tunnel_level_sets(result, x_data=None, y_data=None, *, title: str):
-    """:func:`level_sets` of an analysis.tunnel.TunnelResult (its grid, values, level and the
+    """:func:`level_sets` of an analysis.approximation.tunnel_effect.TunnelResult (its grid, values, level and the
     centre's component), with its verdict and width in the title."""
     verdict = result.verdict + (f", width {result.width:.3f}" if result.tunnel else "")
     return level_sets(result.xs, result.ys, result.values, result.level, component_mask=result.mask,

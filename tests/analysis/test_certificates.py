@@ -132,7 +132,7 @@ def test_invert_refuses_a_singular_input_map_before_any_work():
     assert invert(m, y, through_input=False).x is None  # the blocks alone still invert
 
 
-@pytest.mark.filterwarnings("error::analysis.critical.CriticalPointContradiction")
+@pytest.mark.filterwarnings("error::analysis.geometry.critical.CriticalPointContradiction")
 def test_structural_proofs_name_their_reason_and_agree_with_the_search():
     box2 = [(-3.0, 3.0), (-3.0, 3.0)]
     # certified

@@ -3,12 +3,12 @@ import numpy as np
 import pytest
 import torch
 
-import analysis.hdf5 as H
-from analysis.continuum_cli import parse_depths
-from analysis.convergence import refinement_study, work_precision
-from analysis.depth_regularity import DepthSeries, regularity_exponents
-from analysis.depth_weights import iid_weights
-from analysis.init_scaling import init_scaling_study
+import analysis.io as H
+from analysis.continuum.cli import parse_depths
+from analysis.continuum.convergence import refinement_study, work_precision
+from analysis.continuum.depth_regularity import DepthSeries, regularity_exponents
+from analysis.continuum.depth_weights import iid_weights
+from analysis.continuum.init_scaling import init_scaling_study
 from analysis.plots import continuum as plots
 from odenet import ResNet
 from odenet.cli import main

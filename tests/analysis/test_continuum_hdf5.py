@@ -1,4 +1,4 @@
-"""Continuum-limit records written with analysis.hdf5 and read back (and by xarray)."""
+"""Continuum-limit records written with analysis.io and read back (and by xarray)."""
 import dataclasses
 
 import numpy as np
@@ -6,12 +6,12 @@ import pytest
 import torch
 import xarray as xr
 
-import analysis.hdf5 as H
-from analysis.convergence import refinement_study, work_precision
-from analysis.depth_regularity import (regularity_exponents, reverse_euler, reverse_euler_study, solver_swap,
+import analysis.io as H
+from analysis.continuum.convergence import refinement_study, work_precision
+from analysis.continuum.depth_regularity import (regularity_exponents, reverse_euler, reverse_euler_study, solver_swap,
                                        weight_regularity)
-from analysis.depth_weights import iid_weights, load_weights, smooth_weights
-from analysis.init_scaling import init_scaling_study
+from analysis.continuum.depth_weights import iid_weights, load_weights, smooth_weights
+from analysis.continuum.init_scaling import init_scaling_study
 from odenet import ResNet
 
 

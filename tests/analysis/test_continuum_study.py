@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-import analysis.hdf5 as H
+import analysis.io as H
 
 SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "continuum_limit_study.py"
 

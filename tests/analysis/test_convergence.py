@@ -1,4 +1,4 @@
-"""Observed orders, refinement/depth studies and work-precision data (analysis.convergence)."""
+"""Observed orders, refinement/depth studies and work-precision data (analysis.continuum.convergence)."""
 import math
 import warnings
 
@@ -9,7 +9,7 @@ import scipy.linalg
 import torch
 from scipy import stats
 
-from analysis.convergence import (ReferenceAccuracyWarning, depth_study, error_norms, fit_order, richardson_orders,
+from analysis.continuum.convergence import (ReferenceAccuracyWarning, depth_study, error_norms, fit_order, richardson_orders,
                                   refinement_study, work_precision)
 from odenet import ResNet, SmoothField
 

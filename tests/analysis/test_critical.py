@@ -14,7 +14,7 @@ AH = torch.autograd.functional.hessian
 AJ = torch.autograd.functional.jacobian
 
 # a proof of "no critical points" contradicted by the search is an error in these tests
-pytestmark = pytest.mark.filterwarnings("error::analysis.critical.CriticalPointContradiction")
+pytestmark = pytest.mark.filterwarnings("error::analysis.geometry.critical.CriticalPointContradiction")
 
 
 def _fd_hessian(f, x, h=1e-4):
@@ -342,7 +342,7 @@ def test_a_flat_region_is_not_a_critical_point():
 
 
 def test_a_structural_proof_contradicted_by_the_search_is_loud(monkeypatch):
-    import analysis.critical as critical
+    import analysis.geometry.critical as critical
 
     m = ResNet(1, 1, 1, 1, eps=1.0, delta=1.0, seed=0).eval()
     m.set_block(0, [[-5.0]], [0.0])  # folds: two critical points

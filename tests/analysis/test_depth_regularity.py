@@ -1,15 +1,15 @@
 """Trained-network checks: solver swap, weight regularity, reverse-Euler reconstruction
-(analysis.depth_regularity), and the depth-indexed weight samplers (analysis.depth_weights)."""
+(analysis.continuum.depth_regularity), and the depth-indexed weight samplers (analysis.continuum.depth_weights)."""
 import math
 
 import numpy as np
 import pytest
 import torch
 
-from analysis.depth_regularity import (classification_accuracy, continuous_depth_ode, regularity_exponents,
+from analysis.continuum.depth_regularity import (classification_accuracy, continuous_depth_ode, regularity_exponents,
                                        reverse_euler, reverse_euler_study, solver_swap, swap_study,
                                        weight_regularity)
-from analysis.depth_weights import iid_weights, layer_times, load_weights, smooth_weights
+from analysis.continuum.depth_weights import iid_weights, layer_times, load_weights, smooth_weights
 from odenet import ResNet
 
 

@@ -1,4 +1,4 @@
-"""CF completeness of the files analysis.hdf5 writes (format version 3).
+"""CF completeness of the files analysis.io writes (format version 3).
 
 A file holding every registered record type (filled with small synthetic values, written by the
 generic writer with the record's own schema) and a model is walked variable by variable, checking
@@ -19,7 +19,7 @@ import pytest
 import torch
 
 from analysis import hdf5
-from analysis.hdf5.schema import (Array, Attr, Json, Mapping, Ragged, Record, RecordList, Strings, cf_name,
+from analysis.io.schema import (Array, Attr, Json, Mapping, Ragged, Record, RecordList, Strings, cf_name,
                                   write_group)
 from odenet import ResNet
 
@@ -159,7 +159,7 @@ def test_cf_name(key, name):
 
 
 def test_grid_axes_carry_cf_axis(tmp_path):
-    from analysis.hdf5.grid import parse_grid
+    from analysis.io.grid import parse_grid
 
     p = hdf5.save(tmp_path / "g.h5", parse_grid("0:1:3,0:1:2"))
     with h5py.File(p, "r") as f:

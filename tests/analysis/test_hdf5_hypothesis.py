@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from analysis import hdf5
-from analysis.hdf5.schema import Array, Attr, Json, Mapping, Ragged, Record, Schema, Strings, register
+from analysis.io.schema import Array, Attr, Json, Mapping, Ragged, Record, Schema, Strings, register
 
 from hdf5_helpers import bit_equal
 

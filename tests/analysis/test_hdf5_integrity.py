@@ -16,9 +16,9 @@ import pytest
 import torch
 
 from analysis import hdf5
-from analysis.hdf5 import atomic, models, schema
-from analysis.hdf5.grid import SampleGrid
-from analysis.hdf5.inspect import check
+from analysis.io import atomic, models, schema
+from analysis.io.grid import SampleGrid
+from analysis.io.inspect import check
 from odenet import ResNet
 from odenet.cli import main
 
@@ -171,7 +171,7 @@ def test_bit_flip_in_a_model_weight_is_found(tmp_path, gzip):
 
 @pytest.mark.parametrize("gzip", [None, 4])
 def test_bit_flip_in_a_large_trace_array_is_found(tmp_path, gzip):
-    from analysis.tracing import trace
+    from analysis.geometry.tracing import trace
 
     net = ResNet.neural_ode(2, 2, 1, depth=20, T=2.0, seed=0)
     with torch.no_grad():

@@ -9,10 +9,10 @@ import torch
 import xarray as xr
 
 from analysis import hdf5
-from analysis.certificates import certify
-from analysis.critical import find_critical_points
-from analysis.inverse import invert
-from analysis.tracing import crossings, liouville, trace
+from analysis.geometry.certificates import certify
+from analysis.geometry.critical import find_critical_points
+from analysis.geometry.inverse import invert
+from analysis.geometry.tracing import crossings, liouville, trace
 from odenet import ResNet
 
 from hdf5_helpers import bit_equal
@@ -127,7 +127,7 @@ def _saddle_tunnel(x):  # Φ = x₀² - x₁²/2 + x₁/5: {Φ < c} runs out of 
 
 @pytest.mark.parametrize("fn, verdict", [(_bowl, "closed"), (_saddle_tunnel, "tunnel")])
 def test_tunnel_result_round_trip(tmp_path, fn, verdict):
-    from analysis.tunnel import tunnel
+    from analysis.approximation.tunnel_effect import tunnel
 
     pts = torch.tensor([[0.0, 0.0], [0.0, 0.9], [0.9, 0.0], [0.1, -0.8]], dtype=torch.float64)
     res = tunnel(fn, (-1, 1, -1, 1), (0.0, 0.0), 0.1, resolution=41, points=pts.numpy(),
@@ -154,7 +154,7 @@ def test_tunnel_result_round_trip(tmp_path, fn, verdict):
 
 
 def test_bounds_round_trip(tmp_path):
-    from analysis.bounds import model_bounds, monotone_fit
+    from analysis.approximation.bounds import model_bounds, monotone_fit
 
     x = np.linspace(-1, 1, 21)
     fit = monotone_fit(x, x**2)
@@ -178,8 +178,8 @@ def _as_float32(rec):
 
 
 def test_float32_versions_of_every_record_round_trip(tmp_path):
-    from analysis.bounds import monotone_fit
-    from analysis.tunnel import tunnel
+    from analysis.approximation.bounds import monotone_fit
+    from analysis.approximation.tunnel_effect import tunnel
 
     net = ResNet(2, 2, 1, 3, eps=1.0, delta=0.2, seed=3)
     x = torch.randn(6, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(2))
@@ -202,7 +202,7 @@ def test_float32_versions_of_every_record_round_trip(tmp_path):
 
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_jacobian_map_round_trip(tmp_path, dtype):
-    from analysis.maps import jacobian_map
+    from analysis.geometry.maps import jacobian_map
 
     net = ResNet(2, 2, 1, 4, eps=1.0, delta=0.5, seed=1, dtype=dtype)
     jm = jacobian_map(net, resolution=(7, 5), start=1)
@@ -214,7 +214,7 @@ def test_jacobian_map_round_trip(tmp_path, dtype):
 
 
 def test_regime_run_round_trip(tmp_path):
-    from analysis.regime import RegimeRun
+    from analysis.approximation.regime import RegimeRun
 
     run = RegimeRun(dataset="circles", eps=0.0, delta=1.0, ratio=math.inf, depth=6, width=2, seed=3, epochs=300,
                     best_epoch=250, sup_error=0.93, mse=0.04, accuracy=0.97, sup_bound=math.nan,

@@ -7,7 +7,7 @@ import torch
 
 import solvers
 from analysis import hdf5
-from analysis.hdf5.grid import parse_grid
+from analysis.io.grid import parse_grid
 from odenet import ResNet
 
 from hdf5_helpers import bit_equal
@@ -163,7 +163,7 @@ def test_every_schema_covers_every_field_of_its_record():
     # a field added to a result type without its schema would be silently dropped from files
     import dataclasses
 
-    from analysis.hdf5.schema import Attr
+    from analysis.io.schema import Attr
 
     schemas = hdf5.registered()
     assert {"Solution", "Trace", "CriticalPoints", "TunnelResult", "TrainResult", "MonotoneFit"} <= set(schemas)

@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from analysis import hdf5
-from analysis.hdf5 import format as fmt
-from analysis.hdf5 import schema
+from analysis.io import format as fmt
+from analysis.io import schema
 from odenet import ResNet
 
 

@@ -7,7 +7,7 @@ import torch
 import xarray as xr
 
 from analysis import hdf5
-from analysis.tracing import Trace, trace
+from analysis.geometry.tracing import Trace, trace
 from odenet import ResNet
 from odenet.cli import main
 

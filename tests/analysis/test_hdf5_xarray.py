@@ -11,8 +11,8 @@ import torch
 import xarray as xr
 
 from analysis import hdf5
-from analysis.hdf5 import schema
-from analysis.hdf5.xdmf import write_xdmf
+from analysis.io import schema
+from analysis.io.xdmf import write_xdmf
 from odenet import ResNet
 
 
@@ -208,7 +208,7 @@ def test_h5dump_reads_the_file(tmp_path, net, capsys):
 
 def test_ncdump_reads_named_dimensions(tmp_path, net, capsys):
     # netCDF-C itself (not only h5netcdf) must see the groups, dimension names and strings
-    from analysis.critical import find_critical_points
+    from analysis.geometry.critical import find_critical_points
 
     cps = find_critical_points(lambda x: torch.sin(x[..., 0]) * torch.cos(x[..., 1]), [[-2.0, 2.0], [-2.0, 2.0]],
                                resolution=11)

@@ -1,11 +1,11 @@
-"""Initialisation scaling regimes: 1/L vs 1/√L with i.i.d. and smooth weights (analysis.init_scaling)."""
+"""Initialisation scaling regimes: 1/L vs 1/√L with i.i.d. and smooth weights (analysis.continuum.init_scaling)."""
 import math
 
 import pytest
 import torch
 
-from analysis.depth_weights import iid_weights
-from analysis.init_scaling import init_scaling_study, residual_weight
+from analysis.continuum.depth_weights import iid_weights
+from analysis.continuum.init_scaling import init_scaling_study, residual_weight
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""analysis.literature: the registry, the runner's files and input checks, the studies' small pure
+"""analysis.experiments.literature: the registry, the runner's files and input checks, the studies' small pure
 functions; each study's --quick form in a slow test that checks its claims rows are written."""
 import math
 
@@ -8,9 +8,9 @@ import pytest
 import torch
 
 from analysis import hdf5
-from analysis.literature import STUDIES, claims_markdown, run_studies, study_names
-from analysis.literature.iresnet2019 import logdet_truncation_bound, power_series_logdet
-from analysis.literature.records import ClaimRow, StudyRecord
+from analysis.experiments.literature import STUDIES, claims_markdown, run_studies, study_names
+from analysis.experiments.literature.iresnet2019 import logdet_truncation_bound, power_series_logdet
+from analysis.experiments.literature.records import ClaimRow, StudyRecord
 
 
 def test_registry_names_sources_and_modules():
@@ -89,7 +89,7 @@ def test_rerunning_a_study_replaces_its_group_and_rows(tmp_path):
 
 # --- sander2022 ------------------------------------------------------------------------------------
 def test_linear_resnet_gradient_step_matches_autograd():
-    from analysis.literature.sander2022 import train_linear_resnet
+    from analysis.experiments.literature.sander2022 import train_linear_resnet
 
     rng = np.random.default_rng(0)
     Y = np.eye(2) + rng.standard_normal((3, 2, 2))
@@ -114,7 +114,7 @@ def test_linear_resnet_gradient_step_matches_autograd():
 
 
 def test_reconstruction_check_flags_a_sign_inverted_backward_step():
-    from analysis.literature.sander2022 import reconstruction_check, reconstruction_error
+    from analysis.experiments.literature.sander2022 import reconstruction_check, reconstruction_error
 
     g = torch.Generator().manual_seed(1)
     W, b = torch.randn(4, 4, generator=g, dtype=torch.float64), torch.randn(4, generator=g, dtype=torch.float64)
@@ -131,7 +131,7 @@ def test_reconstruction_check_flags_a_sign_inverted_backward_step():
 
 # --- marion2025 ------------------------------------------------------------------------------------
 def test_propagate_closed_form_for_identity_weights_and_positive_states():
-    from analysis.literature.marion2025 import propagate
+    from analysis.experiments.literature.marion2025 import propagate
 
     L, d, c, beta = 50, 3, 0.7, 0.5
     V = c * torch.eye(d, dtype=torch.float64).expand(2, L, d, d).clone()
@@ -146,7 +146,7 @@ def test_propagate_closed_form_for_identity_weights_and_positive_states():
 
 
 def test_regime_and_critical_beta_on_synthetic_power_laws():
-    from analysis.literature.marion2025 import critical_beta, regime
+    from analysis.experiments.literature.marion2025 import critical_beta, regime
 
     L = np.array([10, 100, 1000])
     assert regime(L, 0.5 * L ** -0.5) == "identity"
@@ -162,7 +162,7 @@ def test_regime_and_critical_beta_on_synthetic_power_laws():
 def test_morse_architectures_have_the_gradient_structure_the_claims_rest_on():
     from torch.func import grad, vmap
 
-    from analysis.literature.morse2024 import random_network
+    from analysis.experiments.literature.morse2024 import random_network
 
     g = torch.Generator().manual_seed(4)
     x = 3 * torch.rand(200, 2, generator=g, dtype=torch.float64) - 1.5
@@ -180,8 +180,8 @@ def test_morse_architectures_have_the_gradient_structure_the_claims_rest_on():
 
 
 def test_run_studies_keeps_finished_studies_when_a_later_one_fails(tmp_path, monkeypatch):
-    import analysis.literature as lit
-    from analysis.literature.records import StudyResult
+    import analysis.experiments.literature as lit
+    from analysis.experiments.literature.records import StudyResult
 
     def fake(name, *, quick, seeds, seed):
         if name == "sander2022":
@@ -203,7 +203,7 @@ def test_run_studies_keeps_finished_studies_when_a_later_one_fails(tmp_path, mon
 def test_annuli_sampler_radii_labels_and_published_radius_law():
     from scipy import stats
 
-    from analysis.literature.anode2019 import annuli
+    from analysis.experiments.literature.anode2019 import annuli
 
     x, y = annuli(4001, torch.Generator().manual_seed(0))
     r = x.norm(dim=1)
@@ -217,7 +217,7 @@ def test_annuli_sampler_radii_labels_and_published_radius_law():
 
 
 def test_flip_mse_closed_form_and_the_bound_for_ordered_1d_flows():
-    from analysis.literature.anode2019 import flip_mse
+    from analysis.experiments.literature.anode2019 import flip_mse
     from odenet import NeuralODE
 
     assert float(flip_mse(torch.tensor([1.0, -1.0]))) == 0.0

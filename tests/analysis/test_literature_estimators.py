@@ -4,7 +4,7 @@ import math
 import numpy as np
 import pytest
 
-from analysis.literature.estimators import (brownian_path, fgn_autocovariance, fractional_gaussian_noise,
+from analysis.experiments.literature.estimators import (brownian_path, fgn_autocovariance, fractional_gaussian_noise,
                                             hurst_index, p_variation, power_law_slope, roughness_exponent)
 
 

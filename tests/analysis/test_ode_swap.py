@@ -43,7 +43,7 @@ def test_layer_field_errors_equal_the_solver_swap_of_each_resnet():
 @pytest.mark.parametrize("pieces,depths", [(1, (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)),
                                            (10, (10, 20, 40, 80, 160, 320, 640)), (300, (300, 600, 1200))])
 def test_default_depths_of_a_layer_field_are_its_multiples(pieces, depths):
-    from analysis.ode_swap import default_depths
+    from analysis.continuum.ode_swap import default_depths
 
     assert default_depths(NeuralODE(2, 2, 1, pieces=pieces)) == depths
     assert default_depths(NeuralODE(2, 2, 1, field="smooth", pieces=pieces)) == tuple(2 ** k for k in range(1, 11))

@@ -9,8 +9,8 @@ import torch
 import xarray as xr
 
 from analysis import hdf5
-from analysis.paper import EXPERIMENTS, main, member_seeds, representative, reproduce
-from analysis.paper_regimes import CIRCLES, CLI_NAMES, ONE_D, XOR, circles_regime
+from analysis.experiments.paper import EXPERIMENTS, main, member_seeds, representative, reproduce
+from analysis.experiments.paper_regimes import CIRCLES, CLI_NAMES, ONE_D, XOR, circles_regime
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 SEEDS = 2
@@ -64,7 +64,7 @@ def test_hdf5_holds_every_seed_of_every_regime_and_opens_in_xarray(quick_run):
     assert ds.sizes["member"] == SEEDS
     ds.close()
     # the stored model is the trained one: its test accuracy is the table's
-    from analysis.paper_regimes import CIRCLES as C
+    from analysis.experiments.paper_regimes import CIRCLES as C
 
     data = C[0].data(0)
     for k, s in enumerate(member_seeds(0, SEEDS)):
@@ -128,7 +128,7 @@ def test_the_representative_is_the_lower_median():
 
 
 def test_the_tunnel_command_uses_the_reproductions_regime_table(monkeypatch, tmp_path):
-    import analysis.paper as paper
+    import analysis.experiments.paper as paper
 
     seen = {}
 
@@ -160,7 +160,7 @@ def test_the_tunnel_command_uses_the_reproductions_regime_table(monkeypatch, tmp
     (dict(figure="nowhere/x.png"), "does not exist"),
 ])
 def test_tunnel_study_refuses_bad_input_before_training(kwargs, match, monkeypatch, tmp_path):
-    import analysis.paper as paper
+    import analysis.experiments.paper as paper
 
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(paper, "train_two_d", lambda *a, **k: pytest.fail("trained before refusing"))
@@ -170,7 +170,7 @@ def test_tunnel_study_refuses_bad_input_before_training(kwargs, match, monkeypat
 
 
 def test_tunnel_outputs_are_not_clobbered(monkeypatch, tmp_path, capsys):
-    import analysis.paper as paper
+    import analysis.experiments.paper as paper
     from odenet.cli import main as cli
 
     monkeypatch.setattr(paper, "train_two_d", lambda *a, **k: pytest.fail("trained before refusing"))
@@ -229,7 +229,7 @@ def test_unwritable_out_is_refused(tmp_path):
 
 
 def test_interrupted_run_leaves_nothing_behind(tmp_path, monkeypatch):
-    import analysis.paper as paper
+    import analysis.experiments.paper as paper
 
     def boom(*a, **k):
         raise KeyboardInterrupt
@@ -243,7 +243,7 @@ def test_interrupted_run_leaves_nothing_behind(tmp_path, monkeypatch):
 def test_experiment_names_and_seed_counts():
     assert EXPERIMENTS == ("1d", "circles", "xor", "injection", "beyond")
     assert len(ONE_D) == 9 and len(XOR) == 3
-    from analysis.paper import Settings
+    from analysis.experiments.paper import Settings
 
     assert Settings().seeds == 16 and Settings.quick().seeds == 4
     with pytest.raises(ValueError, match="seeds must be an integer >= 1"):
@@ -252,7 +252,7 @@ def test_experiment_names_and_seed_counts():
 
 
 def test_replacing_results_keeps_the_old_ones_until_the_new_are_in_place(tmp_path, monkeypatch):
-    import analysis.paper as paper
+    import analysis.experiments.paper as paper
 
     out, new = tmp_path / "results", tmp_path / ".results.tmp-x"
     for folder, text in ((out, "old"), (new, "new")):
@@ -276,8 +276,8 @@ def test_replacing_results_keeps_the_old_ones_until_the_new_are_in_place(tmp_pat
 
 
 def test_the_seed_table_round_trips_through_hdf5_and_opens_in_xarray(tmp_path):
-    from analysis.paper_claims import SeedOutcome
-    from analysis.paper_records import SeedTable
+    from analysis.experiments.paper_claims import SeedOutcome
+    from analysis.experiments.paper_records import SeedTable
 
     outcomes = [SeedOutcome("circles_standard", "circles", s, s == 1, 2 * s, {"saddle": 2 * s}, flat_points=s,
                             tunnel=("tunnel", "closed", "centre-outside")[s], tunnel_width=0.25 if s == 0 else np.nan,

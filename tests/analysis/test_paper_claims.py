@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy.stats import binomtest
 
-from analysis.paper_claims import (CLAIMS, SeedOutcome, claims_markdown, contradictions, evaluate_claims,
+from analysis.experiments.paper_claims import (CLAIMS, SeedOutcome, claims_markdown, contradictions, evaluate_claims,
                                    format_fraction, wilson_interval)
 
 
@@ -105,8 +105,8 @@ def test_one_d_bounds_apply_only_without_critical_points():
 
 
 def test_a_contradiction_makes_the_reproduction_exit_non_zero_and_still_write(tmp_path, monkeypatch, capsys):
-    import analysis.paper as paper
-    from analysis.paper_records import SeedTable
+    import analysis.experiments.paper as paper
+    from analysis.experiments.paper_records import SeedTable
 
     def fabricated(spec, seed, settings, progress):
         outcomes = [_circles(spec.name, seed + k, "closed" if k == 0 else "tunnel", True)
@@ -132,7 +132,7 @@ def test_a_contradiction_makes_the_reproduction_exit_non_zero_and_still_write(tm
 
 
 def _all_tunnel(paper, spec, seed, settings):
-    from analysis.paper_records import SeedTable
+    from analysis.experiments.paper_records import SeedTable
 
     outcomes = [_circles(spec.name, seed + k, "tunnel", True) for k in range(settings.seeds)]
     row = paper._aggregate(spec.name, "circles", spec.regime, spec.eps, spec.delta, spec.depth, spec.width, outcomes,
@@ -141,7 +141,7 @@ def _all_tunnel(paper, spec, seed, settings):
 
 
 def test_the_summary_row_reports_k_of_n_with_intervals():
-    import analysis.paper as paper
+    import analysis.experiments.paper as paper
 
     outcomes = [_circles("circles_standard", 0, "tunnel", False), _circles("circles_standard", 1, "closed", False, 2),
                 _circles("circles_standard", 2, "closed", False, 4), _circles("circles_standard", 3, "tunnel", True)]
@@ -155,7 +155,7 @@ def test_the_summary_row_reports_k_of_n_with_intervals():
 
 
 def test_a_network_without_a_decision_boundary_is_reported_not_judged():
-    import analysis.paper as paper
+    import analysis.experiments.paper as paper
 
     flat = _circles("circles_neural_ode", 0, paper.NO_BOUNDARY, True)
     assert _verdicts([flat])["certified_tunnels"].n == 0

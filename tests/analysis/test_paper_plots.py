@@ -12,7 +12,7 @@ from matplotlib.collections import PathCollection  # noqa: E402
 from matplotlib.contour import ContourSet  # noqa: E402
 
 from analysis.plots import paper as plots  # noqa: E402
-from analysis.tunnel import tunnel  # noqa: E402
+from analysis.approximation.tunnel_effect import tunnel  # noqa: E402
 
 XS = np.linspace(-2, 2, 41)
 YS = np.linspace(-2, 2, 31)

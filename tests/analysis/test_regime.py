@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from analysis import certify, regime_sweep, tunnel
-from analysis.regime import data_window
+from analysis.approximation.regime import data_window
 from odenet import ResNet, train_ensemble
 from odenet.datasets import circles
 

@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from analysis.sweep import NoWorkersError, load_spec, read_table, run_sweep
+from analysis.experiments.sweep import NoWorkersError, load_spec, read_table, run_sweep
 
 pytest.importorskip("dask.distributed", reason="the Dask executor needs dask.distributed")
 

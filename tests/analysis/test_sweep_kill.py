@@ -18,7 +18,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - Python 3.10
     from tomli import loads as tomllib_loads
 
-from analysis.sweep import load_spec, read_table
+from analysis.experiments.sweep import load_spec, read_table
 
 SWEEP = """
 [sweep]
@@ -167,7 +167,7 @@ def test_workers_and_resource_tracker_end_with_a_killed_parent(tmp_path):
 def test_a_killed_local_worker_is_logged_and_its_runs_retried_by_a_rerun(tmp_path):
     import threading
 
-    from analysis.sweep import run_sweep
+    from analysis.experiments.sweep import run_sweep
 
     # two runs of a few seconds each, one per worker: running when the kill comes
     text = SWEEP.replace("epochs = 30", "epochs = 300").replace("seed = [0, 1, 2]", "seed = [0]")

@@ -10,9 +10,9 @@ import sys
 
 import pytest
 
-from analysis.sweep import SweepSpecError, load_spec
-from analysis.sweep import limits
-from analysis.sweep.spec import count_runs
+from analysis.experiments.sweep import SweepSpecError, load_spec
+from analysis.experiments.sweep import limits
+from analysis.experiments.sweep.spec import count_runs
 from sweep_helpers import tiny_sweep
 
 HUGE_SEEDS = '[dataset]\nname = "circles"\nn = 60\n[grid]\nseed = {range = [0, 100000000, 1]}\n'
@@ -111,7 +111,7 @@ def test_memory_estimate_against_the_available_memory(monkeypatch, tmp_path):
     need = limits.task_memory(2, n, model, {"batch_size": 30}, members=3)
     assert need == 8 * 3 * (4 * scalars + 3 * 30 * 50 * 1001 + n * 3)
     spec = raw(model=dict(model, depth=1000), sweep={"name": "t", "ensemble_size": 3}, grid={"seed": [0, 1, 2]})
-    import analysis.sweep.spec as spec_module
+    import analysis.experiments.sweep.spec as spec_module
 
     monkeypatch.setattr(spec_module, "available_memory", lambda: need - 1)
     with pytest.raises(SweepSpecError, match=r"training 3 run\(s\) of model \{'width': 50, 'depth': 1000"):
@@ -119,8 +119,8 @@ def test_memory_estimate_against_the_available_memory(monkeypatch, tmp_path):
     monkeypatch.setattr(spec_module, "available_memory", lambda: need)
     assert len(load_spec(spec).runs) == 3
     # --ensemble-size 4 cannot train more than the 3 runs there are: still fits
-    from analysis.sweep import run_sweep
-    from analysis.sweep.spec import check_memory
+    from analysis.experiments.sweep import run_sweep
+    from analysis.experiments.sweep.spec import check_memory
 
     check_memory(load_spec(spec), make_dataset("circles", n=60), ensemble_size=4)
     one = spec | {"sweep": {"name": "t", "ensemble_size": 1}}

@@ -11,7 +11,7 @@ import textwrap
 import h5py
 import pytest
 
-from analysis.sweep import SweepConflictError, SweepSpecError, SweepStore, dry_run, load_spec, read_table, run_sweep
+from analysis.experiments.sweep import SweepConflictError, SweepSpecError, SweepStore, dry_run, load_spec, read_table, run_sweep
 from sweep_helpers import tiny_sweep
 
 
@@ -168,7 +168,7 @@ def test_planted_symlinks_at_old_temporary_names_are_not_followed(tmp_path):
 
 APPENDER = textwrap.dedent("""
     import shutil, sys, h5py
-    from analysis.hdf5.atomic import exclusive_lock, publish, temp_beside
+    from analysis.io.atomic import exclusive_lock, publish, temp_beside
     path, n = sys.argv[1], int(sys.argv[2])
     print("ready", flush=True)
     sys.stdin.readline()  # go: the sweep's OUT.h5 exists

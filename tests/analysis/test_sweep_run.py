@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 import torch
 
-from analysis.hdf5 import list_records, load
-from analysis.sweep import load_spec, read_table, run_sweep
+from analysis.io import list_records, load
+from analysis.experiments.sweep import load_spec, read_table, run_sweep
 
 TINY = {
     "sweep": {"name": "tiny", "ensemble_size": 4},
@@ -164,7 +164,7 @@ def test_resume_skips_completed_and_recomputes_missing(spec, reference, tmp_path
 
 
 def test_interrupted_sweep_assembles_what_is_complete(spec, tmp_path):
-    from analysis.sweep import SerialExecutor
+    from analysis.experiments.sweep import SerialExecutor
 
     class Interrupting(SerialExecutor):
         def run(self, tasks):
@@ -181,7 +181,7 @@ def test_interrupted_sweep_assembles_what_is_complete(spec, tmp_path):
 
 
 def test_a_failing_task_does_not_stop_the_others(spec, reference, tmp_path):
-    from analysis.sweep import SerialExecutor, run_task
+    from analysis.experiments.sweep import SerialExecutor, run_task
 
     bad = spec.runs[0].run_id
 

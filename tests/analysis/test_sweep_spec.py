@@ -5,8 +5,8 @@ import math
 
 import pytest
 
-from analysis.sweep import SweepBusyError, SweepConflictError, SweepStore, SweepSpecError, dry_run, load_spec, run_sweep
-from analysis.sweep.spec import config_id
+from analysis.experiments.sweep import SweepBusyError, SweepConflictError, SweepStore, SweepSpecError, dry_run, load_spec, run_sweep
+from analysis.experiments.sweep.spec import config_id
 from sweep_helpers import tiny_sweep
 
 def spec_with(**tables):
@@ -142,7 +142,7 @@ def test_second_writer_is_refused_while_the_first_holds_the_output(tmp_path):
     spec = load_spec(spec_with(grid={"seed": [0]}))
     run_sweep(spec, tmp_path / "out", workers=0, progress=False)
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys, time\nfrom analysis.hdf5.atomic import exclusive_lock\n"
+        [sys.executable, "-c", "import sys, time\nfrom analysis.io.atomic import exclusive_lock\n"
          "with exclusive_lock(sys.argv[1]):\n    print('held', flush=True)\n    time.sleep(60)",
          str(tmp_path / "out.d" / "sweep.json")], stdout=subprocess.PIPE, text=True)
     try:

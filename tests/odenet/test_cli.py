@@ -42,7 +42,7 @@ def test_reproduce_passes_its_options_through(capsys, tmp_path):
 
 
 def test_reproduce_lists_and_refuses_literature_studies(capsys, tmp_path):
-    from analysis.literature import STUDIES
+    from analysis.experiments.literature import STUDIES
 
     assert main(["reproduce", "--list"]) == 0
     out = capsys.readouterr().out

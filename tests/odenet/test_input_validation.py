@@ -288,11 +288,11 @@ def test_trace_existing_out_without_overwrite(model_file, tmp_path, capsys):
 
 @pytest.mark.parametrize("flag", ["--out", "--plot"])
 def test_converge_output_in_a_missing_folder_fails_before_computing(flag, tmp_path, capsys, monkeypatch):
-    import analysis.convergence
+    import analysis.continuum.convergence
 
     def no_study(*a, **k):
         raise AssertionError("computed before checking the output folder")
-    monkeypatch.setattr(analysis.convergence, "refinement_study", no_study)
+    monkeypatch.setattr(analysis.continuum.convergence, "refinement_study", no_study)
     path = tmp_path / "nodir" / ("c.h5" if flag == "--out" else "c.png")
     assert main(["converge", "--quiet", flag, str(path)]) == 2
     assert f"{flag} '{path}': the folder '{path.parent}' does not exist" in capsys.readouterr().err

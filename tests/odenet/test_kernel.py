@@ -104,8 +104,8 @@ def test_cached_layer_views_follow_in_place_writes_and_replacement():
 def test_every_caller_runs_the_kernel(monkeypatch):
     """ResNet.forward, blocks, states, solve(euler) on the layer field, the ensemble's pass, trace,
     jacobian_map and invert all go through odenet.kernel.generalised_euler."""
-    import analysis.inverse
-    import analysis.tracing
+    import analysis.geometry.inverse
+    import analysis.geometry.tracing
     import odenet.ensemble
     import odenet.fields
     from analysis import invert
@@ -117,7 +117,7 @@ def test_every_caller_runs_the_kernel(monkeypatch):
         calls.append(kw.get("tangent") is not None)
         return generalised_euler(*args, **kw)
 
-    for mod in (odenet.fields, odenet.ensemble, analysis.tracing, analysis.inverse):
+    for mod in (odenet.fields, odenet.ensemble, analysis.geometry.tracing, analysis.geometry.inverse):
         monkeypatch.setattr(mod, "generalised_euler", spy)
     net = ResNet(2, 2, 1, depth=3, eps=1.0, delta=0.1, seed=0).eval()
     x = torch.randn(5, 2, dtype=torch.float64)

@@ -1,0 +1,10 @@
+"""Experiments built on the floors below: the paper's reproduction (:mod:`.paper`, its regime
+table defined once in :mod:`.paper_regimes`, its claims in :mod:`.paper_claims`), the published
+studies of the literature (:mod:`.literature`) and parameter sweeps (:mod:`.sweep`).
+
+Each writes HDF5 through :mod:`analysis.io`, figures through :mod:`analysis.plots` and a claims
+table whose verdicts are stated over many seeds (k/n with a Wilson interval).
+"""
+from analysis.experiments.sweep import SweepResult, SweepSpec, load_spec, run_sweep
+
+__all__ = ["SweepResult", "SweepSpec", "load_spec", "run_sweep"]

@@ -1,0 +1,107 @@
+"""The analyses a sweep runs on each trained model, as adapters from the analysis modules to flat
+records: ``analyse(name, model, data, options) -> (row, arrays)``, where ``row`` holds scalars for
+the summary table and ``arrays`` the per-run arrays stored in the run's group.
+
+- certificate      :func:`analysis.certify`: certified ⇔ δK‖W_l‖₂ < ε for every block (with the
+                   input and output conditions); min_margin = min_l (ε - δK‖W_l‖₂).
+- critical_points  :func:`analysis.find_critical_points` of Φ on the data's bounding box widened by
+                   ``padding`` × its size on each side; counts by kind (minimum, maximum, saddle,
+                   degenerate).
+- tunnel           :func:`analysis.approximation.tunnel_effect.tunnel` of the predicted probability at level 0.5 (``level``
+                   overrides) on the square window |x|_∞ ≤ (1 + padding) max |x_train|_∞ about the
+                   enclosed class's centre (2-D data sets with an enclosed class: circles).
+- bounds           :func:`analysis.approximation.bounds.model_bounds` (ω = max‖W_l‖₂, ε/(δK), the regime's closeness
+                   bound) and, for 1-D regression data, the isotonic lower bound on the training MSE
+                   of any network without critical points (:func:`analysis.approximation.bounds.isotonic_bound`).
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+
+def check_available(name: str, data, model: dict) -> None:
+    """Raise ValueError if analysis ``name`` cannot run on this data set."""
+    if name == "tunnel":
+        if data.n_in != 2 or data.name != "circles":
+            raise ValueError(f"the tunnel analysis needs a 2-D data set with an enclosed class (circles); "
+                             f"got dataset {data.name!r}")
+
+
+def _folded(model):
+    return model.fold_batchnorm() if model.batchnorm else model
+
+
+def certificate(model, data, options) -> tuple[dict, dict]:
+    from analysis.geometry.certificates import certify
+
+    rep = certify(model)
+    row = dict(certified=bool(rep.no_critical_points), homeomorphism=bool(rep.homeomorphism),
+               min_margin=float(rep.margin.min()), n_folding_blocks=len(rep.folding_blocks))
+    return row, dict(certificate_margin=rep.margin.detach().clone(),
+                     certificate_weight_norms=rep.weight_norms.detach().clone())
+
+
+def critical_points(model, data, options) -> tuple[dict, dict]:
+    from analysis.geometry.critical import find_critical_points
+
+    x = data.x
+    lo, hi = x.min(0).values, x.max(0).values
+    pad = options["padding"] * (hi - lo)
+    box = torch.stack([lo - pad, hi + pad], 1)
+    cp = find_critical_points(_folded(model), box, resolution=options["resolution"],
+                              accept_tol=options["accept_tol"])
+    kinds = list(cp.kinds)
+    row = dict(n_critical=len(cp), n_minima=kinds.count("minimum"), n_maxima=kinds.count("maximum"),
+               n_saddles=kinds.count("saddle"), n_degenerate=kinds.count("degenerate"))
+    arrays = {}
+    if len(cp):
+        arrays["critical_points"] = cp.points.detach().clone()
+        arrays["critical_values"] = cp.values.detach().clone()
+        arrays["critical_morse_index"] = cp.morse_index.clone()
+    return row, arrays
+
+
+def tunnel(model, data, options) -> tuple[dict, dict]:
+    from analysis.approximation.tunnel_effect import tunnel as find_tunnel
+
+    centre = data.centre.numpy()
+    r = (1 + options["padding"]) * float(data.x_train.abs().max())
+    window = (centre[0] - r, centre[0] + r, centre[1] - r, centre[1] + r)
+    level = 0.5 if options["level"] is None else options["level"]
+    prob = lambda x: model(x)[:, 0]  # noqa: E731
+    with torch.no_grad():
+        try:
+            t = find_tunnel(prob, window, centre, level, options["resolution"], points=data.x_test.numpy(),
+                            labels=data.y_test[:, 0].numpy(), inner_label=0)
+        except ValueError as exc:  # the level outside Φ's range: a constant predictor; else a real error
+            if "level" not in str(exc):
+                raise
+            return dict(tunnel=False, tunnel_verdict="undetermined", tunnel_width=math.nan,
+                        tunnel_area=math.nan, tunnel_points=0), {}
+    row = dict(tunnel=bool(t.tunnel), tunnel_verdict=t.verdict, tunnel_width=float(t.width),
+               tunnel_area=float(t.area), tunnel_points=int(len(t.tunnel_points)))
+    return row, dict(tunnel_mask=np.ascontiguousarray(t.mask.astype(np.int8)))
+
+
+def bounds(model, data, options) -> tuple[dict, dict]:
+    from analysis.approximation.bounds import isotonic_bound, model_bounds
+
+    with torch.no_grad():
+        b = model_bounds(model, data.x_train)
+    row = dict(omega=float(b.omega), critical_norm=float(b.critical_norm), closeness=float(b.closeness),
+               closeness_kind=b.closeness_kind)
+    if data.n_in == 1 and data.name == "square":
+        row["isotonic_mse_bound"] = float(isotonic_bound(data.x_train[:, 0].numpy(), data.y_train[:, 0].numpy()))
+    return row, {}
+
+
+ANALYSIS_FUNCTIONS = {"certificate": certificate, "critical_points": critical_points, "tunnel": tunnel,
+                      "bounds": bounds}
+
+
+def analyse(name: str, model, data, options: dict) -> tuple[dict, dict]:
+    """Run analysis ``name`` on a trained model (eval mode): (summary row, arrays)."""
+    return ANALYSIS_FUNCTIONS[name](model, data, options)

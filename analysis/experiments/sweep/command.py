@@ -1,0 +1,55 @@
+"""The ``odenet sweep`` command (registered in odenet/cli.py)."""
+from __future__ import annotations
+
+import signal
+import sys
+
+
+def _format_rows(rows: list[dict]) -> str:
+    if not rows:
+        return "(no runs)"
+    cols = list(rows[0])
+    cells = [[f"{r[c]:.6g}" if isinstance(r[c], float) else str(r[c]) for c in cols] for r in rows]
+    widths = [max(len(c), *(len(x[i]) for x in cells)) for i, c in enumerate(cols)]
+    lines = ["  ".join(c.rjust(w) for c, w in zip(cols, widths))]
+    lines += ["  ".join(x.rjust(w) for x, w in zip(row, widths)) for row in cells]
+    return "\n".join(lines)
+
+
+def sweep_command(args) -> int:
+    """Validate the sweep file, then list (--dry-run) or run/resume it; exit status 0 when every run is
+    complete, 1 when some failed, 130 when interrupted (SIGINT or SIGTERM: what is complete is
+    assembled), 2 on a bad file, a sweep larger than --max-runs, a conflicting or busy output, or a
+    Dask scheduler without workers for --dask-timeout seconds."""
+    from analysis.experiments.sweep import DASK_TIMEOUT, MAX_RUNS, NoWorkersError, SweepBusyError, check_timeout, dry_run, load_spec, run_sweep
+
+    dask_timeout = DASK_TIMEOUT if args.dask_timeout is None else args.dask_timeout
+    check_timeout(dask_timeout)  # ValueErrors (SweepSpecError too): reported by odenet.cli.main
+    spec = load_spec(args.file, max_runs=MAX_RUNS if args.max_runs is None else args.max_runs)
+    if args.dry_run:
+        rows = dry_run(spec, args.out if args.out is not None else spec.name, overwrite=args.overwrite)
+        print(_format_rows(rows))
+        done = sum(r["status"] == "done" for r in rows)
+        print(f"{len(rows)} runs ({done} done, {len(rows) - done} pending), sweep id {spec.sweep_id}")
+        return 0
+    def _terminate(signum, frame):  # SIGTERM (a batch system's stop) ends the sweep as Ctrl-C does
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, _terminate)
+    try:
+        res = run_sweep(spec, args.out, workers=args.workers, scheduler=args.scheduler, dask=args.dask,
+                        ensemble=args.ensemble, ensemble_size=args.ensemble_size, progress=not args.quiet,
+                        overwrite=args.overwrite, dask_timeout=dask_timeout)
+    except (SweepBusyError, NoWorkersError, ImportError, OSError) as exc:  # busy, no workers/dask, scheduler, disk
+        print(f"odenet sweep: error: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    if res.failed:
+        first = next(iter(res.failed.items()))
+        print(f"odenet sweep: {len(res.failed)} runs failed (first: {first[0]}: {first[1]}); see "
+              f"{res.h5.with_suffix('.d') / 'events.log'}", file=sys.stderr)
+    state = "complete" if res.complete else f"{len(res.rows)} of {len(spec.runs)} runs complete"
+    print(f"{'interrupted: ' if res.interrupted else ''}{state}; wrote {res.h5} and {res.csv}"
+          + ("; rerun the same command to resume" if not res.complete else ""))
+    return 130 if res.interrupted else (0 if res.complete else 1)

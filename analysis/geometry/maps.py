@@ -1,0 +1,98 @@
+"""Singular-value and log|det| maps of ResNet Jacobians over a grid of the input plane.
+
+For grid points x and a layer range start..stop the Jacobian is
+
+    J(x) = DF_{stop-1} ⋯ DF_start (h_start(x))        (start given: the partial block map)
+    J(x) = DF_{stop-1} ⋯ DF_0 DA(x) = ∂h_stop/∂x      (start None: from the input)
+    J(x) = w_out^T ∂h_L/∂x (· σ_out')                   (output=True: the whole network ∇Φ)
+
+computed batched by the forward variational recursion of :mod:`analysis.geometry.tracing` (the one
+generalised-Euler kernel with tangents, keeping only the last J: no per-point loop, no autograd).  σ_min, σ_max are its extreme singular values; log|det| and sign are defined
+for square J (nan / 0 otherwise).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from odenet import ResNet
+from solvers.validation import check_positive_int
+
+from analysis.geometry.critical import check_box
+from analysis.geometry.tracing import block_run, check_resnet_eval, input_jacobian, output_jacobian, singular_values, slogdet
+
+
+@dataclass
+class JacobianMap:
+    """Result of :func:`jacobian_map` on an ny × nx grid (rows: second coordinate).
+
+    ``x`` (nx,), ``y`` (ny,): the axes; ``points`` (ny·nx, 2): the grid, row-major over (y, x);
+    ``sigma_min``, ``sigma_max``, ``logabsdet``, ``sign``: (ny, nx); ``start``, ``stop`` (layers),
+    ``output`` (whether the readout is included)."""
+
+    x: torch.Tensor
+    y: torch.Tensor
+    points: torch.Tensor
+    sigma_min: torch.Tensor
+    sigma_max: torch.Tensor
+    logabsdet: torch.Tensor
+    sign: torch.Tensor
+    start: int | None
+    stop: int
+    output: bool
+
+
+def range_jacobian(resnet: ResNet, x: torch.Tensor, *, start: int | None = None, stop: int | None = None,
+                   refine: int = 1, output: bool = False) -> torch.Tensor:
+    """The batched Jacobian J(x) of the module docstring, shape (batch, rows, cols)."""
+    check_resnet_eval(resnet, "resnet")
+    L = resnet.depth
+    stop = L if stop is None else stop
+    lo = 0 if start is None else start
+    if not (isinstance(lo, int) and isinstance(stop, int) and 0 <= lo <= stop <= L):
+        raise ValueError(f"start, stop must satisfy 0 <= start <= stop <= {L}; got start={start!r}, stop={stop!r}")
+    if output and stop != L:
+        raise ValueError(f"output=True needs stop == depth ({L}); got stop={stop}")
+    check_positive_int("refine", refine)
+    with torch.no_grad():
+        h, J = input_jacobian(resnet, x)
+        if start is not None:
+            if start > 0:
+                h = block_run(resnet, h, J[:, :, :0], refine, 0, start * refine, record="end").states
+            J = torch.eye(resnet.width, dtype=x.dtype, device=x.device).expand(x.shape[0], -1, -1)
+        h, J, _ = block_run(resnet, h, J, refine, lo * refine, stop * refine, record="end")
+        if output:
+            J = output_jacobian(resnet, h, J)[1]
+        return J
+
+
+def jacobian_map(resnet: ResNet, box=((-1.0, 1.0), (-1.0, 1.0)), resolution=200, *, start: int | None = None,
+                 stop: int | None = None, refine: int = 1, output: bool = False) -> JacobianMap:
+    """σ_min, σ_max, log|det| and sign of J(x) (module docstring) on a grid over ``box`` (2, 2)
+    with ``resolution`` nodes per axis (int or (nx, ny)); needs a model with n_in = 2."""
+    check_resnet_eval(resnet, "resnet")
+    dtype = resnet.field.weight.dtype
+    box = check_box(box, dtype, resnet.field.weight.device)
+    if box.shape[0] != 2 or resnet.n_in != 2:
+        raise ValueError(f"jacobian_map is over the input plane: box (2, 2) and n_in = 2; got box "
+                         f"{tuple(box.shape)}, n_in={resnet.n_in}")
+    nx, ny = (resolution, resolution) if isinstance(resolution, int) else tuple(resolution)
+    check_positive_int("resolution[0]", nx)
+    check_positive_int("resolution[1]", ny)
+    dev = resnet.field.weight.device
+    ax = torch.linspace(float(box[0, 0]), float(box[0, 1]), nx, dtype=dtype, device=dev)
+    ay = torch.linspace(float(box[1, 0]), float(box[1, 1]), ny, dtype=dtype, device=dev)
+    Y, X = torch.meshgrid(ay, ax, indexing="ij")
+    pts = torch.stack([X.reshape(-1), Y.reshape(-1)], 1)
+    J = range_jacobian(resnet, pts, start=start, stop=stop, refine=refine, output=output)
+    sv = singular_values(J)
+    if J.shape[-1] == J.shape[-2]:
+        sign, lad = slogdet(J)
+    else:
+        lad = J.new_full((J.shape[0],), float("nan"))
+        sign = J.new_zeros(J.shape[0])
+    shape = (ny, nx)
+    return JacobianMap(x=ax, y=ay, points=pts, sigma_min=sv[:, -1].reshape(shape), sigma_max=sv[:, 0].reshape(shape),
+                       logabsdet=lad.reshape(shape), sign=sign.reshape(shape), start=start,
+                       stop=resnet.depth if stop is None else stop, output=output)
