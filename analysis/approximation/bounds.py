@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from solvers.validation import check_nonnegative, check_positive, check_positive_int, check_real
+from analysis.io.schema import Array, Attr, Schema, register
 
 
 # --- sup norm ---------------------------------------------------------------------------------
@@ -244,3 +245,22 @@ def model_bounds(resnet, x: torch.Tensor | None = None) -> ModelBounds:
     else:
         close, kind = math.nan, "none"
     return ModelBounds(omega, crit, close, kind)
+
+
+# --- storage: the HDF5 schemas of this module's records, registered on import (docs/hdf5-format.md) ---
+def _monotone_fit_schema() -> Schema:
+    return Schema("MonotoneFit", MonotoneFit, fields=(
+        Array("x", ("sample",), doc="sorted inputs"), Array("y", ("sample",), doc="targets in that order"),
+        Array("fit", ("sample",), doc="best monotone L2 fit"),
+        Attr("increasing", bool), Attr("mse", float), Attr("mse_increasing", float), Attr("mse_decreasing", float),
+    ), doc="best monotone L2 fit (isotonic regression): the L2 lower bound in 1D", dtype_of="fit")
+
+
+def _model_bounds_schema() -> Schema:
+    return Schema("ModelBounds", ModelBounds, fields=(
+        Attr("omega", float), Attr("critical_norm", float), Attr("closeness", float), Attr("closeness_kind", str),
+    ), doc="weight norms and closeness bounds of one ResNet")
+
+
+register(_monotone_fit_schema())
+register(_model_bounds_schema())

@@ -30,6 +30,7 @@ from analysis.approximation.bounds import isotonic_bound, model_bounds, sup_lowe
 from analysis.geometry.certificates import certify
 from analysis.geometry.critical import find_critical_points
 from analysis.approximation.tunnel_effect import tunnel
+from analysis.io.schema import Array, Attr, Schema, Strings, register
 
 DATASETS = ("square", "circles")
 
@@ -181,3 +182,21 @@ def _measure(name, data, member, critical_resolution, tunnel_resolution) -> Regi
         else:
             run.tunnel_verdict, run.tunnel_width, run.tunnel_points = t.verdict, t.width, len(t.tunnel_points)
     return run
+
+
+# --- storage: the HDF5 schemas of this module's records, registered on import (docs/hdf5-format.md) ---
+def _regime_run_schema() -> Schema:
+    cls = RegimeRun
+    floats = ("eps", "delta", "ratio", "sup_error", "mse", "accuracy", "sup_bound", "isotonic_bound",
+              "closeness", "omega", "critical_norm", "tunnel_width")
+    ints = ("depth", "width", "seed", "epochs", "best_epoch", "tunnel_points")
+    strs = ("dataset", "closeness_kind", "certificate_verdict", "tunnel_verdict")
+    return Schema("RegimeRun", cls, fields=tuple(Attr(n, float) for n in floats) + tuple(Attr(n, int) for n in ints)
+                  + tuple(Attr(n, str) for n in strs) + (
+        Attr("certified", bool),
+        Array("critical_points", ("point", "input"), doc="critical points found on the box"),
+        Strings("critical_kinds", ("point",), doc="type of each critical point"),
+    ), doc="one trained network of a regime sweep and what was measured on it", dtype_of="critical_points")
+
+
+register(_regime_run_schema())

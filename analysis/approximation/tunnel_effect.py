@@ -32,6 +32,7 @@ import torch
 from scipy import ndimage
 
 from solvers.validation import check_real
+from analysis.io.schema import Array, Attr, Json, Ragged, Schema, register
 
 VERDICTS = ("tunnel", "closed", "centre-outside")
 _FOUR = ndimage.generate_binary_structure(2, 1)
@@ -314,3 +315,31 @@ def tunnel(fn: Callable, window, centre, level: float, resolution: int | tuple[i
     return TunnelResult(verdict, verdict == "tunnel", level, (xmin, xmax, ymin, ymax), c, xs, ys, values, comp,
                         int(n_components), float(comp.sum() * dx * dy), width, bottleneck, direction, angle,
                         exit_point, level_sets(values, xs, ys, level), misclassified, tunnel_points)
+
+
+# --- storage: the HDF5 schemas of this module's records, registered on import (docs/hdf5-format.md) ---
+def _tunnel_schema() -> Schema:
+    def build(v: dict):
+        v["window"] = None if v["window"] is None else tuple(v["window"])
+        return cls(**v)
+
+    cls = TunnelResult
+    return Schema("TunnelResult", cls, fields=(
+        Attr("verdict", str), Attr("tunnel", bool), Attr("level", float), Json("window"),
+        Array("centre", ("xy",), doc="centre x0 of the enclosed class"),
+        Array("xs", ("x",), doc="grid abscissae", key="x", axis="X"),
+        Array("ys", ("y",), doc="grid ordinates", key="y", axis="Y"),
+        Array("values", ("y", "x"), doc="Phi on the grid"),
+        Array("mask", ("y", "x"), doc="the centre's component of {Phi < level}"),
+        Attr("n_components", int), Attr("area", float), Attr("width", float),
+        Array("bottleneck", ("xy",), doc="where the narrowest chord of the tunnel was measured"),
+        Array("direction", ("xy",), doc="unit vector from the centre to the bottleneck"), Attr("angle", float),
+        Array("exit_point", ("xy",), doc="where the tunnel leaves the window"),
+        Ragged("level_set", ("vertex", "xy"), "curve", doc="level-set polylines (x, y)"),
+        Array("misclassified", ("misclassified_point",), doc="indices of the misclassified given points"),
+        Array("tunnel_points", ("tunnel_point",), doc="indices of misclassified points inside the tunnel"),
+    ), build=build, doc="tunnel test on a grid: verdict, width, area, direction, component mask, level sets",
+        dtype_of="values")
+
+
+register(_tunnel_schema())

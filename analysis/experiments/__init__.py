@@ -6,5 +6,8 @@ Each writes HDF5 through :mod:`analysis.io`, figures through :mod:`analysis.plot
 table whose verdicts are stated over many seeds (k/n with a Wilson interval).
 """
 from analysis.experiments.sweep import SweepResult, SweepSpec, load_spec, run_sweep
+# the record modules register their HDF5 schemas on import, so that analysis.io loads every file
+from analysis.experiments import paper_records  # noqa: F401
+from analysis.experiments.literature import records as _literature_records  # noqa: F401
 
 __all__ = ["SweepResult", "SweepSpec", "load_spec", "run_sweep"]

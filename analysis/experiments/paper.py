@@ -562,7 +562,7 @@ def reproduce(out: str | os.PathLike = "results", *, quick: bool = False, seed: 
 def _reproduce(out: Path, quick: bool, seed: int, only: tuple, settings: Settings, progress: bool) -> Reproduction:
     from tqdm.auto import tqdm
 
-    from analysis import hdf5
+    import analysis.io as hdf5
     from analysis.plots.paper import error_vs_ratio, loss_curves, phase_diagram as plot_phase, tunnel_vs_ratio
 
     jobs = []
@@ -816,7 +816,7 @@ def tunnel_study(regime: str, *, seed: int = 0, seeds: int = 1, data_seed: int =
     rep = representative([o.accuracy for o in outcomes])
     records["seeds"] = SeedTable.of(spec.name, outcomes, rep)
     if out is not None:
-        from analysis import hdf5
+        import analysis.io as hdf5
 
         hdf5.save(out, records, overwrite=overwrite, seed=seed,
                   config=dict(regime=spec.name, seeds=member_list, data_seed=data_seed, epochs=epochs, batchnorm=bn,

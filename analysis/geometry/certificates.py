@@ -23,6 +23,7 @@ import torch
 from odenet import ResNet
 
 from analysis.geometry.tracing import check_inputs, check_resnet_eval, trace
+from analysis.io.schema import Array, Attr, Json, Schema, register
 
 # activations whose derivative never vanishes (needed for an activated input map)
 _POSITIVE_DERIVATIVE = ("tanh", "softplus", "identity")
@@ -192,3 +193,22 @@ def no_critical_point_proof(resnet: ResNet) -> str | None:
                         f"(ε = {eps:g}, δ = {delta:g}, w_l = {[round(float(v), 4) for v in w]}, σ = {act}); "
                         f"{tail}")
     return None
+
+
+# --- storage: the HDF5 schemas of this module's records, registered on import (docs/hdf5-format.md) ---
+def _certificate_schema() -> Schema:
+    return Schema("CertificateReport", CertificateReport, fields=(
+        Attr("eps", float), Attr("delta", float), Attr("lipschitz_constant", float),
+        Array("weight_norms", ("layer",), doc="||W_l||_2"),
+        Array("contraction", ("layer",), doc="delta K ||W_l||_2"),
+        Array("margin", ("layer",), doc="eps - delta K ||W_l||_2"),
+        Array("certified", ("layer",), doc="block l certified invertible (margin > 0)"),
+        Json("folding_blocks"),
+        Attr("input_rank", int), Attr("input_ok", bool), Attr("output_ok", bool),
+        Attr("homeomorphism", bool), Attr("no_critical_points", bool), Attr("verdict", str),
+        Array("orientation_sign", ("step", "sample"), doc="sign det along the layers"),
+        Attr("orientation_consistent", bool),
+    ), doc="homeomorphism certificate of a ResNet", dtype_of="margin")
+
+
+register(_certificate_schema())

@@ -65,6 +65,7 @@ from solvers.validation import check_nonnegative, check_positive, check_positive
 
 from analysis.geometry.certificates import no_critical_point_proof
 from analysis.geometry.tracing import check_resnet_eval
+from analysis.io.schema import Array, Attr, Schema, Strings, register
 
 KINDS = ("minimum", "maximum", "saddle", "degenerate")
 
@@ -580,3 +581,41 @@ def inject_critical_point(resnet: ResNet, block: int, x0) -> ResNet:
         model.set_block(block, W, -(W @ h))
     return model
 
+
+# --- storage: the HDF5 schemas of this module's records, registered on import (docs/hdf5-format.md) ---
+def _critical_points_schema() -> Schema:
+    cls = CriticalPoints
+
+    def build(v: dict):  # files written before flat regions were reported lack the newer fields
+        return cls(**{k: x for k, x in v.items() if x is not None})
+
+    return Schema("CriticalPoints", cls, fields=(
+        Array("points", ("point", "input"), doc="location x*"),
+        Array("values", ("point",), doc="Phi(x*)"),
+        Array("gradient_residual", ("point",), doc="|grad g(x*)|_2, g the searched map (see searched_on)"),
+        Array("hessians", ("point", "input", "input_j"), doc="Hessian of the searched map g at x*"),
+        Array("eigenvalues", ("point", "eigen"), doc="Hessian eigenvalues, ascending"),
+        Array("morse_index", ("point",), doc="number of negative eigenvalues"),
+        Array("degenerate", ("point",), doc="singular Hessian"),
+        Strings("kinds", ("point",), doc="type of critical point (minimum, maximum, saddle, degenerate)"),
+        Array("box", ("input", "bound"), doc="search box [lower, upper] per input"),
+        Attr("n_seeds", int), Attr("iterations", int),
+        Array("flat_points", ("flat_point", "input"), doc="flat-region points (gradient underflow), not counted"),
+        Attr("searched_on", str, doc="logit (Phi = s(g), s monotone) or output (g = Phi)"),
+        Attr("structural", str, doc="why the structure proves there are no critical points"),
+        Attr("gradient_scale", float), Attr("hessian_scale", float), Attr("accept_threshold", float),
+    ), build=build, doc="critical points of the logit g of Phi (or of Phi): location, value, Hessian, Morse type",
+        dtype_of="points")
+
+
+def _critical_point_schema() -> Schema:
+    return Schema("CriticalPoint", CriticalPoint, fields=(
+        Array("point", ("input",), doc="location x*"), Attr("value", float), Attr("gradient_residual", float),
+        Array("hessian", ("input", "input_j"), doc="Hessian of Phi at x*"),
+        Array("eigenvalues", ("eigen",), doc="Hessian eigenvalues, ascending"),
+        Attr("morse_index", int), Attr("degenerate", bool), Attr("kind", str),
+    ), doc="one critical point", dtype_of="point")
+
+
+register(_critical_points_schema())
+register(_critical_point_schema())

@@ -20,6 +20,7 @@ from solvers.validation import check_positive, check_positive_int, check_state
 
 from analysis.geometry.certificates import block_margins
 from analysis.geometry.tracing import check_resnet_eval
+from analysis.io.schema import Array, Schema, register
 
 
 @dataclass
@@ -125,3 +126,17 @@ def invert(resnet: ResNet, y: torch.Tensor, *, start: int = 0, stop: int | None 
                 x = torch.linalg.solve(resnet.inp.weight, (z - resnet.inp.bias).T).T
     return Inverse(h=h, x=x, residual=residual, block_residuals=torch.tensor(bounds[::-1], dtype=torch.float64),
                    iterations=torch.tensor(iters[::-1], dtype=torch.int64))
+
+
+# --- storage: the HDF5 schemas of this module's records, registered on import (docs/hdf5-format.md) ---
+def _inverse_schema() -> Schema:
+    return Schema("Inverse", Inverse, fields=(
+        Array("h", ("sample", "state"), doc="recovered state h_start"),
+        Array("x", ("sample", "input"), doc="recovered input x with A(x) = h"),
+        Array("residual", ("sample",), doc="max-norm forward residual of the recovered state"),
+        Array("block_residuals", ("block",), doc="a-posteriori bound on |h* - h|_2 per block, max over the batch"),
+        Array("iterations", ("block",), doc="fixed-point iterations per block"),
+    ), doc="inverse of the block map", dtype_of="h")
+
+
+register(_inverse_schema())

@@ -21,6 +21,7 @@ from solvers.validation import check_positive_int
 
 from analysis.geometry.critical import check_box
 from analysis.geometry.tracing import block_run, check_resnet_eval, input_jacobian, output_jacobian, singular_values, slogdet
+from analysis.io.schema import Array, Attr, Schema, register
 
 
 @dataclass
@@ -96,3 +97,19 @@ def jacobian_map(resnet: ResNet, box=((-1.0, 1.0), (-1.0, 1.0)), resolution=200,
     return JacobianMap(x=ax, y=ay, points=pts, sigma_min=sv[:, -1].reshape(shape), sigma_max=sv[:, 0].reshape(shape),
                        logabsdet=lad.reshape(shape), sign=sign.reshape(shape), start=start,
                        stop=resnet.depth if stop is None else stop, output=output)
+
+
+# --- storage: the HDF5 schemas of this module's records, registered on import (docs/hdf5-format.md) ---
+def _jacobian_map_schema() -> Schema:
+    return Schema("JacobianMap", JacobianMap, fields=(
+        Array("x", ("x",), doc="grid abscissae", axis="X"), Array("y", ("y",), doc="grid ordinates", axis="Y"),
+        Array("points", ("sample", "input"), doc="grid points, row-major over (y, x)"),
+        Array("sigma_min", ("y", "x"), doc="smallest singular value of the Jacobian"),
+        Array("sigma_max", ("y", "x"), doc="largest singular value of the Jacobian"),
+        Array("logabsdet", ("y", "x"), doc="log|det| of the Jacobian"),
+        Array("sign", ("y", "x"), doc="sign of det of the Jacobian (0: singular)"),
+        Attr("start", int), Attr("stop", int), Attr("output", bool),
+    ), doc="singular values and log|det| of the Jacobian over a grid of the plane", dtype_of="sigma_min")
+
+
+register(_jacobian_map_schema())

@@ -37,6 +37,7 @@ from solvers.fields import is_piecewise, split_pieces
 from solvers.grid import TimeGrid
 from solvers.methods import FIXED_METHODS
 from solvers.solution import SUCCESS, Solution
+from analysis.io.schema import Array, Attr, Mapping, Schema, register
 
 REACHED = "The solver successfully reached the end of the integration interval."
 
@@ -478,3 +479,67 @@ def crossings(tr: Trace, *, tol: float = 1e-6, min_separation: float | None = No
             break
     return Crossings(order_change_step=order_step, order_change_pairs=order_pairs, det_sign_change=first.long(),
                      close_step=close_step, close_pairs=close_pairs, close_distance=close_dist)
+
+
+# --- storage: the HDF5 schemas of this module's records, registered on import (docs/hdf5-format.md) ---
+def _trace_schema() -> Schema:
+
+    def build(v: dict):
+        # a Trace is a Solution; files written before it was carry no statistics: one
+        # evaluation per recorded step, success (a trace that failed raised instead of being saved)
+        if v.get("nfev") is None:
+            S = v["y"].shape[0] - 1
+            v.update(n_steps=S, n_accepted=S, nfev=S, njev=0, n_rejected=0, status=0, message="")
+        return Trace(**v)
+
+    return Schema(
+        "Trace", Trace,
+        fields=(
+            Array("inputs", ("sample", "input"), doc="inputs x"),
+            Array("t", ("step",), coord=True, doc="time of each recorded state"),
+            Array("y", ("step", "sample", "state"), doc="h_k, h_0 = A(x)", key="states"),
+            Array("layer_jacobians", ("interval", "sample", "state", "state_from"), doc="DF_k = dh_{k+1}/dh_k"),
+            Array("cumulative", ("step", "sample", "state", "input"), doc="J_k = dh_k/dx"),
+            Array("logabsdet", ("step", "sample"), doc="log|det| (see logdet_of)"),
+            Array("sign", ("step", "sample"), doc="sign of det (0: singular)"),
+            Attr("logdet_of", str),
+            Array("jacobian", ("sample", "output", "input"), doc="input-output Jacobian"),
+            Array("outputs", ("sample", "output"), doc="Phi(x)"),
+            Array("singular_values", ("sample", "singular"), doc="singular values of the Jacobian, descending"),
+            Array("step_piece", ("interval",), doc="layer of each step", key="step_layer"),
+            Array("trace_integral", ("step", "sample"), doc="int_0^t tr D_x f dt (variational traces)"),
+            Attr("method", str),
+            Attr("n_steps", int), Attr("nfev", int), Attr("njev", int), Attr("n_accepted", int),
+            Attr("n_rejected", int), Attr("status", int), Attr("message", str),
+            Attr("success", bool, derived=True),
+            Mapping("extras"),
+        ),
+        build=build,
+        doc="Trace: a Solution (trajectories, solver statistics) with per-layer and cumulative Jacobians",
+        dtype_of="y",
+    )
+
+
+def _liouville_schema() -> Schema:
+    return Schema("LiouvilleCheck", LiouvilleCheck, fields=(
+        Array("logabsdet", ("sample",), doc="log|det D phi_T| from the variational equation"),
+        Array("trace_integral", ("sample",), doc="int_0^T tr D_x f dt"),
+        Array("sign", ("sample",), doc="sign of det D phi_T (+1 for a flow)"),
+        Array("gap", ("sample",), doc="logabsdet - trace_integral"),
+    ), doc="Liouville's formula checked per point", dtype_of="logabsdet")
+
+
+def _crossings_schema() -> Schema:
+    return Schema("Crossings", Crossings, fields=(
+        Attr("order_change_step", int),
+        Array("order_change_pairs", ("order_pair", "pair_member"), doc="neighbouring inputs whose states swap order"),
+        Array("det_sign_change", ("sample",), doc="first step at which sign det J_k changes (-1: never)"),
+        Attr("close_step", int),
+        Array("close_pairs", ("close_pair", "pair_member"), doc="distant inputs whose states come close"),
+        Array("close_distance", ("close_pair",), doc="state distance of a close pair at close_step"),
+    ), doc="where trajectories cross", dtype_of="close_distance")
+
+
+register(_trace_schema())
+register(_liouville_schema())
+register(_crossings_schema())

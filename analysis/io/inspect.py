@@ -19,7 +19,7 @@ import numpy as np
 
 from analysis.io.atomic import exclusive_lock, temp_files_of
 from analysis.io.format import open_for_reading
-from analysis.io.schema import CHECKSUM_ATTR, TYPE_ATTR, read_verified
+from analysis.io.schema import CHECKSUM_ATTR, MODULE_ATTR, TYPE_ATTR, read_verified
 
 #: what reading a damaged object can raise (h5py's errors and those of the checks)
 _READ_ERRORS = (OSError, RuntimeError, KeyError, ValueError, TypeError, AttributeError)
@@ -82,7 +82,7 @@ def _group_lines(g: h5py.Group, indent: str, config: bool, damaged: list[str], f
         scales = [(k, v) for k, v in items if isinstance(v, h5py.Dataset) and v.is_scale]
         if scales:
             lines.append(indent + "dims: " + ", ".join(f"{k}={len(v)}" for k, v in scales))
-        attrs = {k: v for k, v in g.attrs.items() if k not in PROVENANCE_KEYS and k not in _HIDDEN and k != TYPE_ATTR}
+        attrs = {k: v for k, v in g.attrs.items() if k not in PROVENANCE_KEYS and k not in _HIDDEN and k not in (TYPE_ATTR, MODULE_ATTR)}
         if attrs:
             lines.append(indent + "attrs: " + ", ".join(f"{k}={_fmt(v, cut(60))}" for k, v in attrs.items()))
         if "seed" in g.attrs or "created" in g.attrs:

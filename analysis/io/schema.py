@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import importlib
 import dataclasses
 import hashlib
 import json
@@ -62,6 +63,7 @@ from solvers.validation import available_memory
 from analysis.io.format import check_version
 
 TYPE_ATTR = "odenet_type"          # on a group: the record type (schema name)
+MODULE_ATTR = "odenet_module"      # on a group: the module that declares the record type
 KIND_ATTR = "odenet_kind"          # on a dataset: "torch" or "numpy", what to rebuild
 CHECKSUM_ATTR = "odenet_sha256"    # on a scalar, empty or string dataset: SHA-256 of its bytes
 RENAMED_ATTR = "odenet_variables"  # on a mapping group: JSON {key: dataset name} where they differ
@@ -211,26 +213,8 @@ def register(schema: Schema) -> Schema:
     return schema
 
 
-_PROVIDERS: list[Callable[[], Any]] = []
-_PROVIDED = [False]
-
-
-def add_provider(fn: Callable[[], Any]) -> None:
-    """``fn()`` registers more schemas; it is run once, the first time a lookup misses."""
-    _PROVIDERS.append(fn)
-    _PROVIDED[0] = False
-
-
-def _provide() -> None:
-    if not _PROVIDED[0]:
-        _PROVIDED[0] = True
-        for fn in list(_PROVIDERS):
-            fn()
-
-
 def registered() -> dict[str, Schema]:
     """All registered schemas by name."""
-    _provide()
     return dict(_BY_NAME)
 
 
@@ -245,23 +229,38 @@ def _find(obj: Any) -> Schema | None:
 def schema_for(obj: Any) -> Schema:
     """The schema of ``obj``'s type (or of its nearest registered base class)."""
     found = _find(obj)
-    if found is None or found.cls is not type(obj):  # a subclass's own schema may not be provided yet
-        _provide()
-        found = _find(obj)
     if found is None:
         raise TypeError(f"no HDF5 schema for objects of type {type(obj).__name__}; "
                         f"registered: {sorted(_BY_NAME)}")
     return found
 
 
-def schema_named(name: str) -> Schema:
-    """The schema stored under ``name`` (a group's ``odenet_type``)."""
-    if name not in _BY_NAME:
-        _provide()
+#: packages whose modules a file may name as the declarer of a record type (see schema_named)
+TRUSTED_PACKAGES = ("solvers", "odenet", "analysis")
+
+
+def schema_named(name: str, module: str | None = None) -> Schema:
+    """The schema stored under ``name`` (a group's ``odenet_type``).
+
+    A type not registered yet is looked up by importing ``module``, the declaring module the file
+    names in ``odenet_module`` (only modules of :data:`TRUSTED_PACKAGES`: a file never makes us
+    import arbitrary code).  Raises ValueError when the module does not import or does not
+    register ``name``.
+    """
+    if name not in _BY_NAME and module:
+        if module.split(".")[0] not in TRUSTED_PACKAGES:
+            raise ValueError(f"record type {name!r} is declared in module {module!r}, outside the packages "
+                             f"a file may name ({', '.join(TRUSTED_PACKAGES)}); import it yourself first")
+        try:
+            importlib.import_module(module)
+        except Exception as exc:
+            raise ValueError(f"record type {name!r} is declared in module {module!r}, which failed to import: "
+                             f"{type(exc).__name__}: {exc}") from exc
     try:
         return _BY_NAME[name]
     except KeyError:
-        raise ValueError(f"unknown record type {name!r} in file; known: {sorted(_BY_NAME)}") from None
+        where = f" (its module {module!r} does not register it)" if module else ""
+        raise ValueError(f"unknown record type {name!r} in file{where}; known: {sorted(_BY_NAME)}") from None
 
 
 # --- CF names and attributes --------------------------------------------------------------------
@@ -499,6 +498,7 @@ def write_group(group: h5py.Group, obj: Any, schema: Schema | None = None) -> No
     schema = schema or schema_for(obj)
     where = group.name
     group.attrs[TYPE_ATTR] = schema.name
+    group.attrs[MODULE_ATTR] = schema.cls.__module__
     dims = Dims(group, where)
     # coordinate variables first, so that they exist before the other datasets attach to them
     ordered = sorted(schema.fields, key=lambda f: not (isinstance(f, Array) and f.dims == (_key(f),)))
@@ -641,7 +641,8 @@ def read_group(group: h5py.Group, device=None) -> Any:
         return _read_mapping(group, device)
     if name in _SPECIAL_READERS:
         return _SPECIAL_READERS[name](group, device)
-    schema = schema_named(name)
+    module = group.attrs.get(MODULE_ATTR)
+    schema = schema_named(name, module.decode() if isinstance(module, bytes) else module)
     values: dict[str, Any] = {}
     for f in schema.fields:
         k = _key(f)

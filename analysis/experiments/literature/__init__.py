@@ -145,7 +145,7 @@ def run_studies(names: Sequence[str] | str = "all", out: str | os.PathLike = "re
     base seed.  Each study's files are written as soon as it finishes, atomically and under the
     lock of ``out``/literature.md: a failure or an interruption leaves the studies already written
     (and any earlier results) whole.  Returns the claims rows of the studies run."""
-    from analysis import hdf5
+    import analysis.io as hdf5
     from analysis.io.atomic import atomic_path, atomic_write_text, exclusive_lock
 
     names = _check_names(names)

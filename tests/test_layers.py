@@ -1,0 +1,117 @@
+"""The floors of the code base, checked from the source: every module's imports (parsed with
+``ast``, lazy imports inside functions included) may only reach its own floor or the floors below.
+
+    8  odenet.cli, scripts       command line and scripts: thin layers over the library
+    7  analysis                  the facade re-exporting the names users know
+    6  analysis.experiments      the paper's reproduction, literature studies, sweeps
+    5  analysis.plots            figures
+    4  analysis.approximation    tunnels, lower bounds, regimes      | side by side: neither
+       analysis.continuum        orders, depth studies, regularity   | imports the other
+    3  analysis.geometry         traces, certificates, inverses, critical points, Jacobian maps
+    2  analysis.io               HDF5 storage, XDMF, atomic writes and locks (alias analysis.hdf5)
+    1  odenet                    fields, ResNets, neural ODEs, data, training
+    0  solvers                   integrators
+
+Storage sits above odenet (it rebuilds models and stores training results) and below every
+analysis floor, which declare their records' schemas beside their dataclasses.
+"""
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGES = ("solvers", "odenet", "analysis")
+
+FLOOR = {
+    "solvers": 0, "odenet": 1, "analysis.io": 2, "analysis.geometry": 3, "analysis.approximation": 4,
+    "analysis.continuum": 4, "analysis.plots": 5, "analysis.experiments": 6, "analysis": 7,
+    "odenet.cli": 8, "scripts": 8,
+}
+#: same-floor units that must not import each other
+SIDE_BY_SIDE = {frozenset({"analysis.approximation", "analysis.continuum"})}
+
+
+def unit_of(module: str) -> str:
+    """The floor unit of a dotted module name (the longest key of FLOOR that prefixes it)."""
+    parts = module.split(".")
+    for n in range(len(parts), 0, -1):
+        prefix = ".".join(parts[:n])
+        if prefix in FLOOR:
+            return prefix
+    raise KeyError(module)
+
+
+def module_name(path: Path) -> str:
+    rel = path.relative_to(ROOT).with_suffix("")
+    parts = rel.parts[:-1] if rel.name == "__init__" else rel.parts
+    return ".".join(parts)
+
+
+def imports_of(path: Path) -> list[tuple[int, str]]:
+    """(line, absolute module) for every import of a project package in ``path``."""
+    tree = ast.parse(path.read_text(), filename=str(path))
+    here = module_name(path)
+    package = here if path.name == "__init__.py" else here.rpartition(".")[0]
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found += [(node.lineno, alias.name) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")[: len(package.split(".")) - node.level + 1]
+                target = ".".join(base + ([node.module] if node.module else []))
+            else:
+                target = node.module or ""
+            found.append((node.lineno, target))
+            # `from analysis import io` imports the sub-package analysis.io
+            found += [(node.lineno, f"{target}.{alias.name}") for alias in node.names
+                      if f"{target}.{alias.name}" in FLOOR]
+    return [(line, m) for line, m in found if m.split(".")[0] in PACKAGES]
+
+
+def source_files() -> list[Path]:
+    files = [p for pkg in PACKAGES + ("scripts",) for p in sorted((ROOT / pkg).rglob("*.py"))]
+    assert len(files) > 50, "the floors test found too few modules: is ROOT right?"
+    return files
+
+
+def violations(path: Path) -> list[str]:
+    unit = unit_of(module_name(path)) if path.parts[-2] != "scripts" else "scripts"
+    bad = []
+    for line, target in imports_of(path):
+        if target == "analysis" and unit != "analysis" and FLOOR[unit] < FLOOR["analysis"]:
+            bad.append(f"{path.relative_to(ROOT)}:{line} imports the facade `analysis`; import the sub-package")
+            continue
+        other = unit_of(target)
+        if FLOOR[other] > FLOOR[unit] or frozenset({unit, other}) in SIDE_BY_SIDE:
+            bad.append(f"{path.relative_to(ROOT)}:{line} ({unit}, floor {FLOOR[unit]}) imports {target} "
+                       f"({other}, floor {FLOOR[other]})")
+    return bad
+
+
+@pytest.mark.parametrize("path", source_files(), ids=lambda p: str(p.relative_to(ROOT)))
+def test_imports_respect_the_floors(path):
+    assert violations(path) == []
+
+
+def test_private_names_stay_in_their_module():
+    """No module imports another module's private name (``from x import _y``)."""
+    bad = []
+    for path in source_files():
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] in PACKAGES:
+                bad += [f"{path.relative_to(ROOT)}:{node.lineno} {node.module}.{a.name}"
+                        for a in node.names if a.name.startswith("_") and not a.name.startswith("__")]
+            if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                bad += [f"{path.relative_to(ROOT)}:{node.lineno} {node.module}"
+                        for part in node.module.split(".")[1:] if part.startswith("_") and part != "__main__"]
+    assert bad == []
+
+
+def test_the_checker_catches_an_upward_import(tmp_path, monkeypatch):
+    """The rule itself can fail: storage importing geometry is reported."""
+    fake = ROOT / "analysis" / "io" / "_floors_probe.py"
+    monkeypatch.setattr(Path, "read_text", lambda self, *a, **k: "from analysis.geometry import trace\n"
+                        if self == fake else Path.open(self).read())
+    assert violations(fake) and "floor 2" in violations(fake)[0]
