@@ -11,7 +11,7 @@ from .adaptive import ADAPTIVE_METHODS
 from .grid import TimeGrid
 from .reference import REFERENCE_METHODS
 from .solution import Solution
-from .solve import METHODS, solve
+from .dispatch import METHODS, solve
 from . import validation
 
 __all__ = ["solve", "euler_iteration", "ExplicitRK", "GeneralisedEuler", "get_method", "Solution", "TimeGrid",

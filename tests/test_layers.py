@@ -115,3 +115,24 @@ def test_the_checker_catches_an_upward_import(tmp_path, monkeypatch):
     monkeypatch.setattr(Path, "read_text", lambda self, *a, **k: "from analysis.geometry import trace\n"
                         if self == fake else Path.open(self).read())
     assert violations(fake) and "floor 2" in violations(fake)[0]
+
+
+def test_no_module_is_shadowed_by_a_function_of_the_same_name():
+    """``package.name`` is the module ``package/name.py`` after import, never a function
+    re-exported under the module's name (``analysis.tunnel`` is the function: its module is
+    ``analysis.approximation.tunnel_effect``)."""
+    import importlib
+    import inspect
+    import pkgutil
+
+    shadowed = []
+    for top in PACKAGES:
+        for info in pkgutil.walk_packages(importlib.import_module(top).__path__, prefix=f"{top}."):
+            if info.name.startswith("odenet.cli"):
+                continue
+            parent_name, _, child = info.name.rpartition(".")
+            importlib.import_module(info.name)
+            attr = getattr(importlib.import_module(parent_name), child)
+            if not inspect.ismodule(attr):
+                shadowed.append(f"{info.name} is shadowed by {attr!r}")
+    assert shadowed == []
