@@ -49,7 +49,6 @@ import dataclasses
 import hashlib
 import json
 import math
-import os
 import re
 from dataclasses import dataclass
 from typing import Any, Callable

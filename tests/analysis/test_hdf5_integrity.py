@@ -379,7 +379,7 @@ def _plant(folder: Path, name: str) -> list[Path]:
         t.write_bytes(b"partial")
     (folder / f".{name}.tmp").write_text("fixed name: not ours")
     (folder / f".{name}.abcd1234.tmp.keep").write_text("other suffix")
-    (folder / f".other.h5.abcd1234.tmp").write_text("another file's")
+    (folder / ".other.h5.abcd1234.tmp").write_text("another file's")
     (folder / f".{name}.dddddddd.tmp").mkdir()  # a folder of that name
     outside = folder / "precious.txt"
     outside.write_text("keep me")

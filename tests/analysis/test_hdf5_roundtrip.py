@@ -1,7 +1,6 @@
 """Round trips, bit for bit, of every stored type: Solution, Trace, SampleGrid, ResNet models."""
 import json
 
-import numpy as np
 import pytest
 import torch
 
