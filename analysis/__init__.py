@@ -14,7 +14,7 @@ from .maps import JacobianMap, jacobian_map, range_jacobian  # noqa: E402
 # importable as `from analysis.tunnel import TunnelResult`)
 from .tunnel import TunnelResult, level_sets, tunnel  # noqa: E402
 from .bounds import (ModelBounds, MonotoneFit, critical_weight_norm, euler_ode_bound, extremum_depth,  # noqa: E402
-                     isotonic_bound, model_bounds, monotone_fit, pava, regime_lower_bound, resnet_mlp_bound,
+                     isotonic_bound, model_bounds, monotone_fit, regime_lower_bound, resnet_mlp_bound,
                      sup_lower_bound, target_sup_bound)
 from .regime import RegimeRun, data_window, regime_sweep  # noqa: E402
 

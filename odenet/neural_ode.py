@@ -57,7 +57,7 @@ import solvers
 from solvers import TimeGrid
 from solvers.validation import check_choice, check_positive, check_positive_int, check_state
 
-from .activations import get_activation
+from .activations import Activation, get_activation
 from .fields import LayerField, SmoothField
 from .maps import INPUT_MAPS, OUTPUTS, apply_input_map, apply_output_map, check_input, uniform_
 
@@ -174,6 +174,23 @@ class NeuralODE(nn.Module):
     method, steps, rtol, atol, gradient :
         The solver and the gradient (:meth:`set_solver`).
     """
+
+    kind: str
+    augment: int
+    input_map: str
+    output: str
+    activation: Activation
+    seed: int | None
+    field: LayerField | SmoothField | TimeMLPField
+    inp: nn.Linear | None
+    out: nn.Linear
+    method: str
+    steps: int | None
+    rtol: float
+    atol: float
+    gradient: str
+    nfev_eval: int
+    _width: int
 
     def __init__(self, n_in: int, width: int, n_out: int = 1, *, field: str = "layer", pieces: int = 10,
                  hidden: int = 16, T: float = 1.0, augment: int = 0, activation: str = "tanh",

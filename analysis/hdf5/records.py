@@ -18,7 +18,7 @@ import importlib
 import solvers
 
 from .grid import SampleGrid
-from .schema import Array, Attr, Json, Mapping, Ragged, Record, RecordList, Schema, Strings, add_provider, register
+from .schema import Array, Attr, Json, Ragged, Record, RecordList, Schema, Strings, add_provider, register
 
 SOLUTION = register(Schema(
     "Solution", solvers.Solution,
@@ -29,7 +29,6 @@ SOLUTION = register(Schema(
         Attr("nfev", int), Attr("njev", int), Attr("n_steps", int), Attr("n_accepted", int),
         Attr("n_rejected", int), Attr("status", int), Attr("message", str), Attr("method", str),
         Attr("success", bool, derived=True),
-        Mapping("extras"),
     ),
     doc="solvers.Solution: a trajectory, time-first, with the solver statistics",
     dtype_of="y",
@@ -90,7 +89,6 @@ def _trace_schema() -> Schema:
             Attr("n_steps", int), Attr("nfev", int), Attr("njev", int), Attr("n_accepted", int),
             Attr("n_rejected", int), Attr("status", int), Attr("message", str),
             Attr("success", bool, derived=True),
-            Mapping("extras"),
         ),
         build=build,
         doc="Trace: a Solution (trajectories, solver statistics) with per-layer and cumulative Jacobians",
