@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
+from typing import Callable, Sequence, cast
 
 import numpy as np
 import torch
@@ -202,7 +202,7 @@ def train_ensemble(models: ResNet | Sequence[ResNet] | Callable[[int], ResNet], 
             raise ValueError(f"got {len(members)} models for {len(seeds)} seeds")
     odes = None
     if isinstance(members[0], NeuralODE):
-        odes, members = members, [_as_resnet(m) for m in members]
+        odes, members = members, [_as_resnet(cast(NeuralODE, m)) for m in members]
     _check_models(members)
     check_model_data(members[0], split, loss)
     freeze = _check_overrides_and_freeze(members[0], overrides, freeze)
@@ -307,7 +307,7 @@ def _fit_batched(members, split: Split, seeds, epochs, lr, batch_size, loss, sel
             v.copy_(best_p[name])
         for name, v in net.buffers.items():
             v.copy_(best_b[name])
-    metrics = [{} for _ in range(K)]
+    metrics: list[dict[str, float]] = [{} for _ in range(K)]
     for part in ("train", "val", "test"):
         lv, acc = evaluate(getattr(split, f"x_{part}"), getattr(split, f"y_{part}"))
         for k in range(K):

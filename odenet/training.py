@@ -25,7 +25,7 @@ from __future__ import annotations
 import copy
 import inspect
 from dataclasses import dataclass, field
-from typing import Callable, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence, cast
 
 import numpy as np
 import torch
@@ -33,6 +33,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from solvers.validation import check_choice, check_finite, check_positive, check_positive_int, check_seed
+
+from .datasets import Split
 
 LOSSES = ("mse", "bce")
 SELECTS = ("best_val", "last")
@@ -92,18 +94,6 @@ class TrainResult:
         return float(self.val_loss[self.best_epoch])
 
 
-@dataclass
-class Split:
-    """Training inputs in one place: x_* (n, n_in), y_* (n, n_out); validation/test may be empty."""
-
-    x_train: torch.Tensor
-    y_train: torch.Tensor
-    x_val: torch.Tensor
-    y_val: torch.Tensor
-    x_test: torch.Tensor
-    y_test: torch.Tensor
-
-
 # --- seeds, initialisation --------------------------------------------------------------------
 def order_seed(seed: int) -> int:
     """The seed of the data-order generator of a run with seed s: a SeedSequence([s, 1]) word,
@@ -128,7 +118,7 @@ def initialise(model: nn.Module, seed: int, overrides=None) -> nn.Module:
     if not _can_reinit(model):
         raise TypeError(f"model {type(model).__name__} has no reset_parameters(generator=...); pass a "
                         f"factory seed -> model or reinit=False")
-    model.reset_parameters(torch.Generator().manual_seed(seed))
+    cast(Any, model).reset_parameters(torch.Generator().manual_seed(seed))  # checked by _can_reinit
     for m in model.modules():
         if isinstance(m, nn.modules.batchnorm._BatchNorm):
             m.reset_parameters()
@@ -185,7 +175,7 @@ def as_split(data, val_split: float | None = None, dtype=torch.float64) -> Split
     if hasattr(data, "x_train"):
         if val_split is not None:
             raise ValueError("val_split is for (x, y) data; a Dataset has its own validation split")
-        names = ("x_train", "y_train", "x_val", "y_val", "x_test", "y_test")
+        names: tuple[str, ...] = ("x_train", "y_train", "x_val", "y_val", "x_test", "y_test")
         parts = [getattr(data, n) for n in names]
     elif isinstance(data, (tuple, list)) and len(data) in (2, 4):
         names = ("x", "y") if len(data) == 2 else ("x_train", "y_train", "x_val", "y_val")
@@ -410,13 +400,14 @@ def train(model: nn.Module | Callable[[int], nn.Module], data, *, epochs: int, l
     if retry_threshold is not None and len(split.x_val) == 0:
         raise ValueError("retry_threshold needs validation data")
     factory = None if isinstance(model, nn.Module) else model
-    if factory is None and reinit and not _can_reinit(model):
+    if factory is None and reinit and not _can_reinit(cast(nn.Module, model)):
         raise TypeError(f"model {type(model).__name__} has no reset_parameters(generator=...); pass a "
                         f"factory seed -> model or reinit=False")
-    probe = factory(seed) if factory is not None else model
+    # the model of the first seed: the module itself, or the factory's for that seed
+    probe: nn.Module = factory(seed) if factory is not None else cast(nn.Module, model)
     check_model_data(probe, split, loss)
     freeze = _check_overrides_and_freeze(probe, overrides, freeze)
-    start_state = None if (factory is not None or reinit) else copy.deepcopy(model.state_dict())
+    start_state = None if (factory is not None or reinit) else copy.deepcopy(probe.state_dict())
 
     config = dict(epochs=epochs, lr=lr, batch_size=batch_size, loss=loss, select=select,
                   retry_threshold=retry_threshold, max_tries=max_tries, freeze=list(freeze),
@@ -424,9 +415,9 @@ def train(model: nn.Module | Callable[[int], nn.Module], data, *, epochs: int, l
     tries = []
     for k in range(max_tries):
         s = seed + k
-        m = probe if k == 0 and factory is not None else (factory(s) if factory is not None else model)
+        m = factory(s) if factory is not None and k > 0 else probe
         if factory is None:
-            if reinit:
+            if start_state is None:
                 initialise(m, s, overrides)
             else:
                 m.load_state_dict(start_state)
@@ -452,7 +443,7 @@ def train(model: nn.Module | Callable[[int], nn.Module], data, *, epochs: int, l
     kept = done[0] if done else min(tries, key=lambda t: np.nan_to_num(t[1], nan=np.inf))
     s, best_val, hist, best_epoch, state, m = kept
     if factory is None:
-        m = model
+        m = probe
     m.load_state_dict(state)
     m.eval()
     return TrainResult(m, hist["train_loss"], hist["val_loss"], hist["batch_loss"], hist["train_accuracy"],

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable, cast
 
 import torch
 
@@ -56,7 +57,7 @@ class Solution:
     # not dataclass fields, so records saved before them (analysis.hdf5) keep their schema:
     # set on the instance by solve (an interpolant is not data to save)
     nlu = 0
-    sol = None  # Callable[..., Tensor] | None
+    sol = cast("Callable[[torch.Tensor], torch.Tensor] | None", None)
 
     @property
     def success(self) -> bool:

@@ -116,6 +116,7 @@ def solve(field, x0: torch.Tensor, t_span: tuple[float, float] | None = None, *,
     if dense or (want_t and not fixed):
         n = len(sol.t) - 1
         if is_piecewise(field):
+            assert sol.step_piece is not None  # recorded for every record="all" solve
             pieces = all_pieces(field)
             step_fields = [pieces[int(l)] for l in sol.step_piece[:n]]
         else:
