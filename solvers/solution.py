@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, cast
+from typing import Callable
 
 import torch
 
@@ -54,10 +54,11 @@ class Solution:
     method: str
     njev: int = 0
     step_piece: torch.Tensor | None = None
-    # not dataclass fields, so records saved before them (analysis.hdf5) keep their schema:
-    # set on the instance by solve (an interpolant is not data to save)
-    nlu = 0
-    sol = cast("Callable[[torch.Tensor], torch.Tensor] | None", None)
+    def __post_init__(self) -> None:
+        # instance attributes, not dataclass fields, so that records saved before them
+        # (analysis.hdf5) keep their schema: set by solve (an interpolant is not data to save)
+        self.nlu: int = 0
+        self.sol: Callable[[torch.Tensor], torch.Tensor] | None = None
 
     @property
     def success(self) -> bool:
