@@ -148,7 +148,12 @@ def apply_overrides(model: nn.Module, overrides) -> None:
                                  f"{tuple(p.shape)}") from None
 
 
-def _check_overrides_and_freeze(model: nn.Module, overrides, freeze) -> list[str]:
+def check_overrides_and_freeze(model: nn.Module, overrides: Mapping[str, Any] | Callable[[nn.Module], Any] | None,
+                               freeze: Sequence[str] | None) -> list[str]:
+    """Check ``overrides`` and ``freeze`` against ``model.named_parameters()`` before any training:
+    ``overrides`` is None, a callable f(model), or a mapping whose every key names a parameter;
+    every name in ``freeze`` names a parameter.  Returns ``freeze`` as a list.  TypeError for an
+    ``overrides`` of another type, ValueError naming an unknown name and the model's names."""
     names = [n for n, _ in model.named_parameters()]
     if overrides is not None and not callable(overrides):
         if not isinstance(overrides, Mapping):
@@ -320,7 +325,7 @@ def _fit(model, split: Split, seed, epochs, lr, batch_size, loss, select, freeze
     record(0)
     best_epoch, best_val = 0, hist["val_loss"][0]
     best_state = copy.deepcopy(model.state_dict())
-    bar = _progress(epochs, progress, desc)
+    bar = progress_bar(epochs, progress, desc)
     model.train()
     for e in range(1, epochs + 1):
         perm = torch.randperm(n, generator=gen)
@@ -347,7 +352,9 @@ def _fit(model, split: Split, seed, epochs, lr, batch_size, loss, select, freeze
     return hist, best_epoch
 
 
-def _progress(total, progress, desc):
+def progress_bar(total: int, progress: bool, desc: str) -> Any:
+    """A tqdm bar over ``total`` steps labelled ``desc``, disabled unless ``progress``
+    (tqdm imported on first use)."""
     from tqdm.auto import tqdm
 
     return tqdm(total=total, disable=not progress, desc=desc, leave=False)
@@ -406,7 +413,7 @@ def train(model: nn.Module | Callable[[int], nn.Module], data, *, epochs: int, l
     # the model of the first seed: the module itself, or the factory's for that seed
     probe: nn.Module = factory(seed) if factory is not None else cast(nn.Module, model)
     check_model_data(probe, split, loss)
-    freeze = _check_overrides_and_freeze(probe, overrides, freeze)
+    freeze = check_overrides_and_freeze(probe, overrides, freeze)
     start_state = None if (factory is not None or reinit) else copy.deepcopy(probe.state_dict())
 
     config = dict(epochs=epochs, lr=lr, batch_size=batch_size, loss=loss, select=select,

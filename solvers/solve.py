@@ -5,11 +5,10 @@ from typing import Callable
 
 import torch
 
-from .validation import (check_choice, check_memory, check_nonnegative, check_positive, check_positive_int, check_real,
-                        check_state)
+from .validation import (check_choice, check_memory, check_nonnegative, check_positive, check_positive_int, check_state)
 from .adaptive import ADAPTIVE_METHODS, BOUNDARIES, integrate_adaptive
 from .dense import ScipyDense, hermite_from_record
-from .fields import all_pieces, is_piecewise, split_pieces
+from .fields import all_pieces, field_span, fixed_grid, is_piecewise, split_pieces
 from .fixed import has_euler_kernel, integrate_fixed
 from .methods import FIXED_METHODS, ExplicitRK, GeneralisedEuler
 from .grid import TimeGrid
@@ -190,30 +189,13 @@ def _solve_record(field, x0: torch.Tensor, t_span, *, scipy_dense: bool = False,
     fixed = method_obj is not None or method in FIXED_METHODS
     check_choice("record", record, ("all", "end"))
     check_state("x0", x0)
-    if t_span is None:
-        if not is_piecewise(field):
-            raise ValueError("t_span is required for a field that is not piecewise; got t_span=None")
-        t_span = (field.pieces.t0, field.pieces.t1)
-    if not (isinstance(t_span, (tuple, list)) and len(t_span) == 2):
-        raise ValueError(f"t_span must be a pair (t0, t1); got {t_span!r}")
-    t0, t1 = check_real("t_span[0]", t_span[0]), check_real("t_span[1]", t_span[1])
-    if not t1 > t0:
-        raise ValueError(f"t_span must satisfy t1 > t0; got t_span={tuple(t_span)!r}")
-    if is_piecewise(field) and (field.pieces.t0, field.pieces.t1) != (t0, t1):
-        raise ValueError(f"t_span must equal the piecewise field's span "
-                         f"({field.pieces.t0}, {field.pieces.t1}); got ({t0}, {t1})")
-    L = field.pieces.pieces if is_piecewise(field) else 1
+    t0, t1 = field_span(field, t_span)
     if method != "euler" and method_obj is None and (eps != 1.0 or delta is not None):
         raise ValueError(f"eps and delta apply to method='euler' only; got method={method!r}, "
                          f"eps={eps!r}, delta={delta!r}")
     if fixed:
-        if steps is None:
-            if not is_piecewise(field):
-                raise ValueError("steps is required for fixed-step methods on a field that is not piecewise")
-            steps = L
-        check_positive_int("steps", steps)
-        if steps % L:
-            raise ValueError(f"steps must be a multiple of the field's {L} pieces; got steps={steps}")
+        grid = fixed_grid(field, (t0, t1), steps)
+        steps = grid.n
         eps = check_nonnegative("eps", eps)
         if delta is not None:
             check_positive("delta", delta)
@@ -238,7 +220,7 @@ def _solve_record(field, x0: torch.Tensor, t_span, *, scipy_dense: bool = False,
         # a field with its own generalised-Euler kernel needs no list of pieces
         pieces = None if isinstance(method_obj, GeneralisedEuler) and has_euler_kernel(field) else \
             split_pieces(field, t0, t1)[1]
-        return _solve_fixed(method_obj, field, pieces, TimeGrid(t0, t1, steps, L), x0, record_all), []
+        return _solve_fixed(method_obj, field, pieces, grid, x0, record_all), []
     piece_grid, pieces = split_pieces(field, t0, t1)
 
     if method in ADAPTIVE_METHODS:
