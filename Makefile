@@ -1,11 +1,11 @@
-# odenet: `make reproduce` runs the main job, `make test` the test suite.
+# odenet: `make reproduce` runs the main job, `make test` the lint and the test suite.
 # Both install what they need into .venv first (or into the active virtual environment).
 SHELL := /bin/bash
 VENV ?= $(if $(VIRTUAL_ENV),$(VIRTUAL_ENV),.venv)
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.odenet-installed
 
-.PHONY: install test test-slow test-all reproduce reproduce-quick bench clean
+.PHONY: install lint test test-slow test-all reproduce reproduce-quick bench clean
 
 install: $(STAMP)
 
@@ -14,9 +14,15 @@ $(STAMP): pyproject.toml requirements-dev.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt 2>&1 | grep -v "is ignored: it is neither" || true
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e . 2>&1 | grep -v "is ignored: it is neither" || true
 	$(PY) -c "import torch, torchdiffeq, scipy, h5py, filelock, matplotlib, xarray, h5netcdf, meshio, vtk, hypothesis, odenet, solvers, analysis"
+	$(PY) -m ruff --version && $(PY) -m mypy --version
 	@touch $(STAMP)
 
-test: install
+# ruff over the whole tree, mypy over the typed floors solvers/ and odenet/ (config: pyproject.toml)
+lint: install
+	$(PY) -m ruff check solvers odenet analysis scripts tests
+	$(PY) -m mypy solvers odenet
+
+test: lint
 	$(PY) -m pytest -m "not slow" -q
 
 test-slow: install

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Callable
 
 import torch
 
@@ -32,62 +33,79 @@ def data_memory(n: int) -> int:
 
 
 @dataclass
-class Dataset:
-    """A labelled data set with its splits.
+class Split:
+    """Inputs and targets of the three splits, the one data layout training reads.
 
-    Fields
-    ------
-    name : str
-        ``"square"``, ``"circles"`` or ``"xor"``.
-    x_train, x_val, x_test : Tensor (n_split, n_in) float64
-        Inputs (standardised where the data set says so).
-    y_train, y_val, y_test : Tensor (n_split, 1) float64
-        Targets: regression values (square) or class labels 0./1. (circles, xor).
-    seed : int
-        The seed that drew everything.
-    params : dict
-        The generating parameters (sizes, radii, fractions, standardisation).
-    mean, std : Tensor (n_in,)
-        Standardisation x_std = (x_raw - mean) / std (mean 0, std 1 when not standardised).
-    centre : Tensor (n_in,)
-        The centre of the enclosed class in the data's coordinates (circles: the image of the
-        origin, -mean/std), or of the input domain.
+    x_train, x_val, x_test : Tensor (n_split, n_in); y_train, y_val, y_test : Tensor (n_split, n_out).
+    The validation and test splits may be empty (n_split = 0).
     """
 
-    name: str
     x_train: torch.Tensor
     y_train: torch.Tensor
     x_val: torch.Tensor
     y_val: torch.Tensor
     x_test: torch.Tensor
     y_test: torch.Tensor
+
+    @property
+    def n_in(self) -> int:
+        """Input dimension n_in."""
+        return self.x_train.shape[1]
+
+    @property
+    def x(self) -> torch.Tensor:
+        """All inputs, train ‖ val ‖ test: shape (n, n_in)."""
+        return torch.cat([self.x_train, self.x_val, self.x_test])
+
+    @property
+    def y(self) -> torch.Tensor:
+        """All targets, train ‖ val ‖ test: shape (n, n_out)."""
+        return torch.cat([self.y_train, self.y_val, self.y_test])
+
+
+@dataclass(repr=False, kw_only=True)
+class Dataset(Split):
+    """A labelled data set: its splits (:class:`Split`) and how it was drawn.
+
+    Fields
+    ------
+    x_train, y_train, x_val, y_val, x_test, y_test : Tensor
+        The splits (:class:`Split`): inputs (n_split, n_in) float64, standardised where the data
+        set says so; targets (n_split, 1) float64, regression values (square) or class labels
+        0./1. (circles, xor).
+    name : str
+        ``"square"``, ``"circles"`` or ``"xor"``.
+    seed : int
+        The seed that drew everything.
+    params : dict
+        The generating parameters (sizes, radii, fractions, standardisation).
+    mean, std : Tensor (n_in,)
+        Standardisation x_std = (x_raw - mean) / std (mean 0, std 1 when not standardised; None,
+        as in files that lack them, reads as mean 0, std 1).
+    centre : Tensor (n_in,)
+        The centre of the enclosed class in the data's coordinates (circles: the image of the
+        origin, -mean/std), or of the input domain.
+    """
+
+    name: str
     seed: int
     params: dict = field(default_factory=dict)
     mean: torch.Tensor | None = None
     std: torch.Tensor | None = None
     centre: torch.Tensor | None = None
 
-    @property
-    def n_in(self) -> int:
-        return self.x_train.shape[1]
-
-    @property
-    def x(self) -> torch.Tensor:
-        """All inputs, train ‖ val ‖ test."""
-        return torch.cat([self.x_train, self.x_val, self.x_test])
-
-    @property
-    def y(self) -> torch.Tensor:
-        """All targets, train ‖ val ‖ test."""
-        return torch.cat([self.y_train, self.y_val, self.y_test])
+    def _scaling(self) -> tuple[torch.Tensor | float, torch.Tensor | float]:
+        return (0.0 if self.mean is None else self.mean), (1.0 if self.std is None else self.std)
 
     def standardise(self, x_raw: torch.Tensor) -> torch.Tensor:
-        """(x_raw - mean) / std: raw coordinates into the data's coordinates."""
-        return (torch.as_tensor(x_raw, dtype=torch.float64) - self.mean) / self.std
+        """(x_raw - mean) / std: raw coordinates into the data's coordinates, shape kept (…, n_in)."""
+        mean, std = self._scaling()
+        return (torch.as_tensor(x_raw, dtype=torch.float64) - mean) / std
 
     def raw(self, x: torch.Tensor) -> torch.Tensor:
-        """x std + mean: the data's coordinates back to raw coordinates."""
-        return torch.as_tensor(x, dtype=torch.float64) * self.std + self.mean
+        """x std + mean: the data's coordinates back to raw coordinates, shape kept (…, n_in)."""
+        mean, std = self._scaling()
+        return torch.as_tensor(x, dtype=torch.float64) * std + mean
 
     def __repr__(self) -> str:
         return (f"Dataset({self.name!r}, train={len(self.x_train)}, val={len(self.x_val)}, "
@@ -156,7 +174,8 @@ def _split(name, x, y, seed, gen, val_fraction, test_fraction, params, standardi
         centre = torch.zeros(d, dtype=x.dtype)
     centre = (centre - mean) / std
     params = dict(params, n=n, val_fraction=val_fraction, test_fraction=test_fraction, standardise=standardise)
-    return Dataset(name, x[tr], y[tr], x[va], y[va], x[te], y[te], seed, params, mean, std, centre)
+    return Dataset(x[tr], y[tr], x[va], y[va], x[te], y[te], name=name, seed=seed, params=params, mean=mean, std=std,
+                   centre=centre)
 
 
 def square(n: int = 300, *, low: float = -1.0, high: float = 1.0, val_fraction: float = 0.0,
@@ -235,7 +254,7 @@ def xor(n: int = 2000, *, half_width: float = 1.0, val_fraction: float = 0.1, te
     return _split("xor", x, y, seed, gen, val_fraction, test_fraction, dict(half_width=a))
 
 
-DATASETS = {"square": square, "circles": circles, "xor": xor}
+DATASETS: dict[str, Callable[..., Dataset]] = {"square": square, "circles": circles, "xor": xor}
 
 
 def make_dataset(name: str, **kw) -> Dataset:

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
+from typing import Callable, Sequence, cast
 
 import numpy as np
 import torch
@@ -37,8 +37,9 @@ from solvers.validation import check_memory, check_seed
 from .kernel import generalised_euler
 from .neural_ode import NeuralODE
 from .resnet import ResNet
-from .training import (Split, TrainResult, _check_overrides_and_freeze, apply_overrides,
-                       as_split, check_model_data, check_train_args, initialise, order_seed, _progress)
+from .datasets import Split
+from .training import (TrainResult, apply_overrides, as_split, check_model_data, check_overrides_and_freeze,
+                       check_train_args, initialise, order_seed, progress_bar)
 
 
 @dataclass
@@ -202,10 +203,10 @@ def train_ensemble(models: ResNet | Sequence[ResNet] | Callable[[int], ResNet], 
             raise ValueError(f"got {len(members)} models for {len(seeds)} seeds")
     odes = None
     if isinstance(members[0], NeuralODE):
-        odes, members = members, [_as_resnet(m) for m in members]
+        odes, members = members, [_as_resnet(cast(NeuralODE, m)) for m in members]
     _check_models(members)
     check_model_data(members[0], split, loss)
-    freeze = _check_overrides_and_freeze(members[0], overrides, freeze)
+    freeze = check_overrides_and_freeze(members[0], overrides, freeze)
     from_factory = callable(models) and not isinstance(models, nn.Module)
     for m, s in zip(members, seeds):
         if reinit and not from_factory:
@@ -267,7 +268,7 @@ def _fit_batched(members, split: Split, seeds, epochs, lr, batch_size, loss, sel
     best_val = hist["val_loss"][:, 0].copy()
     best_p = {n: v.detach().clone() for n, v in net.params.items()}
     best_b = {n: v.clone() for n, v in net.buffers.items()}
-    bar = _progress(epochs, progress, f"ensemble of {K}")
+    bar = progress_bar(epochs, progress, f"ensemble of {K}")
     for e in range(1, epochs + 1):
         perms = torch.stack([torch.randperm(n, generator=g) for g in gens])  # (K, n)
         total = torch.zeros(K, dtype=torch.float64)
@@ -307,7 +308,7 @@ def _fit_batched(members, split: Split, seeds, epochs, lr, batch_size, loss, sel
             v.copy_(best_p[name])
         for name, v in net.buffers.items():
             v.copy_(best_b[name])
-    metrics = [{} for _ in range(K)]
+    metrics: list[dict[str, float]] = [{} for _ in range(K)]
     for part in ("train", "val", "test"):
         lv, acc = evaluate(getattr(split, f"x_{part}"), getattr(split, f"y_{part}"))
         for k in range(K):

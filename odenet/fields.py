@@ -10,11 +10,13 @@ Both follow the piecewise-field protocol of :mod:`solvers.fields`.
 """
 from __future__ import annotations
 
+from typing import cast
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from solvers import TimeGrid
+from solvers import PiecewiseField, TimeGrid
 from solvers.validation import check_positive, check_positive_int
 
 from .activations import Activation, get_activation
@@ -100,6 +102,7 @@ class LayerField(nn.Module):
         return states.contiguous()
 
     def _norm(self, z: torch.Tensor, l: int) -> torch.Tensor:
+        assert self.bn is not None  # passed to the kernel only with BatchNorm
         return self.bn[l](z)
 
     def _layers(self) -> tuple[tuple, tuple] | None:
@@ -132,8 +135,9 @@ class LayerField(nn.Module):
         """
         if self.bn is None:
             return self.weight, self.bias
-        scale = torch.stack([bn.weight / torch.sqrt(bn.running_var + bn.eps) for bn in self.bn])
-        shift = torch.stack([bn.bias - bn.running_mean * s for bn, s in zip(self.bn, scale)])
+        bns = cast(list[nn.BatchNorm1d], list(self.bn))
+        scale = torch.stack([bn.weight / torch.sqrt(cast(torch.Tensor, bn.running_var) + bn.eps) for bn in bns])
+        shift = torch.stack([bn.bias - cast(torch.Tensor, bn.running_mean) * s for bn, s in zip(bns, scale)])
         return scale[:, :, None] * self.weight, scale * self.bias + shift
 
 
@@ -200,9 +204,11 @@ class DampedField(nn.Module):
     ε = 1 - γ h and δ = a h.  Piecewise exactly where f is.
     """
 
+    field: PiecewiseField
+
     def __init__(self, field: nn.Module, gamma: float, gain: float):
         super().__init__()
-        self.field = field
+        self.field = cast(PiecewiseField, field)  # a module: registered as a submodule
         self.gamma = float(gamma)
         self.gain = float(gain)
         self.pieces = field.pieces

@@ -48,6 +48,7 @@ from __future__ import annotations
 
 import math
 import numbers
+from typing import Any, cast
 
 import torch
 import torchdiffeq
@@ -57,7 +58,7 @@ import solvers
 from solvers import TimeGrid
 from solvers.validation import check_choice, check_positive, check_positive_int, check_state
 
-from .activations import get_activation
+from .activations import Activation, get_activation
 from .fields import LayerField, SmoothField
 from .maps import INPUT_MAPS, OUTPUTS, apply_input_map, apply_output_map, check_input, uniform_
 
@@ -175,6 +176,23 @@ class NeuralODE(nn.Module):
         The solver and the gradient (:meth:`set_solver`).
     """
 
+    kind: str
+    augment: int
+    input_map: str
+    output: str
+    activation: Activation
+    seed: int | None
+    field: LayerField | SmoothField | TimeMLPField
+    inp: nn.Linear | None
+    out: nn.Linear
+    method: str
+    steps: int | None
+    rtol: float
+    atol: float
+    gradient: str
+    nfev_eval: int
+    _width: int
+
     def __init__(self, n_in: int, width: int, n_out: int = 1, *, field: str = "layer", pieces: int = 10,
                  hidden: int = 16, T: float = 1.0, augment: int = 0, activation: str = "tanh",
                  input_map: str = "identity", output: str = "linear", method: str = "dopri5",
@@ -240,8 +258,8 @@ class NeuralODE(nn.Module):
         gradient = getattr(self, "gradient", None) if gradient is None else gradient
         rtol = getattr(self, "rtol", None) if rtol is None else rtol
         atol = getattr(self, "atol", None) if atol is None else atol
-        check_choice("method", method, tuple(solvers.FIXED_METHODS) + tuple(solvers.ADAPTIVE_METHODS))
-        check_choice("gradient", gradient, GRADIENTS)
+        method = check_choice("method", method, tuple(solvers.FIXED_METHODS) + tuple(solvers.ADAPTIVE_METHODS))
+        gradient = check_choice("gradient", gradient, GRADIENTS)
         if gradient == "adjoint" and method in solvers.FIXED_METHODS and method not in _TORCHDIFFEQ_FIXED:
             raise ValueError(f"gradient='adjoint' with a fixed-step method runs torchdiffeq's steppers, which "
                              f"offer {sorted(_TORCHDIFFEQ_FIXED)}; got method={method!r} (use "
@@ -272,7 +290,7 @@ class NeuralODE(nn.Module):
             uniform_(self.inp.bias, self.n_in, generator)
         uniform_(self.out.weight, self.width, generator)
         uniform_(self.out.bias, self.width, generator)
-        if self.kind == "mlp":
+        if isinstance(self.field, TimeMLPField):
             self.field.reset_parameters(generator)
         else:
             for p in self.field.parameters():
@@ -331,7 +349,7 @@ class NeuralODE(nn.Module):
                    T=self.T, augment=self.augment, activation=self.activation.name, input_map=self.input_map,
                    output=self.output, method=self.method, steps=self.steps, rtol=self.rtol, atol=self.atol,
                    gradient=self.gradient, seed=self.seed, dtype=str(self.dtype).removeprefix("torch."))
-        if self.kind == "mlp":
+        if isinstance(self.field, TimeMLPField):
             cfg["hidden"] = self.field.w1.shape[0]
         return cfg
 
@@ -367,12 +385,11 @@ class NeuralODE(nn.Module):
         if self.gradient == "adjoint" and torch.is_grad_enabled():
             z = self._integrate_adjoint(field, z0, record)
         else:
-            sol = solvers.solve(field, z0, method=self.method, steps=self.steps,
-                                # restart at every boundary, as the adjoint pass does: both modes
-                                # integrate the same pieces from the same initial step
-                                **({} if self.steps is not None else
-                                   dict(rtol=self.rtol, atol=self.atol, boundaries="restart")),
-                                record="end")
+            # restart at every boundary, as the adjoint pass does: both modes integrate the same
+            # pieces from the same initial step
+            adaptive: dict[str, Any] = ({} if self.steps is not None else
+                                        dict(rtol=self.rtol, atol=self.atol, boundaries="restart"))
+            sol = solvers.solve(field, z0, method=self.method, steps=self.steps, record="end", **adaptive)
             if not sol.success:
                 raise RuntimeError(f"NeuralODE: the {self.method} integration failed: {sol.message}")
             z, record.forward = sol.y[-1], sol.nfev
@@ -461,9 +478,10 @@ class NeuralODE(nn.Module):
                 # depth = 30, l = 12), and would then repeat the previous piece
                 L = self.pieces
                 idx = [l * L // depth for l in range(depth)]
-                W, b = self.field.weight[idx], self.field.bias[idx]
+                layers = cast(LayerField, self.field)
+                W, b = layers.weight[idx], layers.bias[idx]
             else:
-                W, b = self.field.sample(depth)
+                W, b = cast(SmoothField, self.field).sample(depth)
             net.field.weight.copy_(W)
             net.field.bias.copy_(b)
             if net.inp is not None:
@@ -497,9 +515,10 @@ class NeuralODE(nn.Module):
                   generator=torch.Generator().manual_seed(0), **solver)
         ode.seed = net.seed
         with torch.no_grad():
-            ode.field.weight.copy_(net.field.weight)
-            ode.field.bias.copy_(net.field.bias)
-            if net.inp is not None:
+            layers = cast(LayerField, ode.field)
+            layers.weight.copy_(net.field.weight)
+            layers.bias.copy_(net.field.bias)
+            if net.inp is not None and ode.inp is not None:
                 ode.inp.load_state_dict(net.inp.state_dict())
             ode.out.load_state_dict(net.out.state_dict())
         return ode.train(net.training)

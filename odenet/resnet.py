@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import numbers
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -24,6 +25,9 @@ from solvers.validation import (FLOAT_DTYPES, check_choice, check_finite, check_
 from .activations import get_activation
 from .fields import DampedField, LayerField
 from .maps import INPUT_MAPS, OUTPUTS, apply_input_map, apply_output_map, check_input, uniform_
+
+if TYPE_CHECKING:  # neural_ode imports this module
+    from .neural_ode import NeuralODE
 
 _DTYPE_NAMES = {"float32": torch.float32, "float64": torch.float64}
 # config key -> (what it must be, test); n_in, width, n_out, depth are required
@@ -340,7 +344,7 @@ class ResNet(nn.Module):
             W, b = self.field.effective_weights()
             folded.field.weight.copy_(W)
             folded.field.bias.copy_(b)
-            if self.inp is not None:
+            if self.inp is not None and folded.inp is not None:
                 folded.inp.load_state_dict(self.inp.state_dict())
             folded.out.load_state_dict(self.out.state_dict())
         return folded.eval()
@@ -372,7 +376,7 @@ class ResNet(nn.Module):
                 f"delta={self.delta}, activation={self.activation.name!r}, input_map={self.input_map!r}, "
                 f"output={self.output!r}, T={self.T}")
 
-    def to_ode(self, **solver) -> "NeuralODE":  # noqa: F821
+    def to_ode(self, **solver) -> NeuralODE:
         """The :class:`odenet.NeuralODE` z' = σ(W(t) z + b(t)) on [0, T] with this network's weights
         (layer field of L pieces, same input and output maps), for ε = 1 and δ = T/L, without
         BatchNorm (fold it first).  ``solver`` goes to :meth:`NeuralODE.set_solver`; the default

@@ -25,7 +25,7 @@ from __future__ import annotations
 import copy
 import inspect
 from dataclasses import dataclass, field
-from typing import Callable, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence, cast
 
 import numpy as np
 import torch
@@ -33,6 +33,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from solvers.validation import check_choice, check_finite, check_positive, check_positive_int, check_seed
+
+from .datasets import Split
 
 LOSSES = ("mse", "bce")
 SELECTS = ("best_val", "last")
@@ -92,18 +94,6 @@ class TrainResult:
         return float(self.val_loss[self.best_epoch])
 
 
-@dataclass
-class Split:
-    """Training inputs in one place: x_* (n, n_in), y_* (n, n_out); validation/test may be empty."""
-
-    x_train: torch.Tensor
-    y_train: torch.Tensor
-    x_val: torch.Tensor
-    y_val: torch.Tensor
-    x_test: torch.Tensor
-    y_test: torch.Tensor
-
-
 # --- seeds, initialisation --------------------------------------------------------------------
 def order_seed(seed: int) -> int:
     """The seed of the data-order generator of a run with seed s: a SeedSequence([s, 1]) word,
@@ -128,7 +118,7 @@ def initialise(model: nn.Module, seed: int, overrides=None) -> nn.Module:
     if not _can_reinit(model):
         raise TypeError(f"model {type(model).__name__} has no reset_parameters(generator=...); pass a "
                         f"factory seed -> model or reinit=False")
-    model.reset_parameters(torch.Generator().manual_seed(seed))
+    cast(Any, model).reset_parameters(torch.Generator().manual_seed(seed))  # checked by _can_reinit
     for m in model.modules():
         if isinstance(m, nn.modules.batchnorm._BatchNorm):
             m.reset_parameters()
@@ -158,7 +148,12 @@ def apply_overrides(model: nn.Module, overrides) -> None:
                                  f"{tuple(p.shape)}") from None
 
 
-def _check_overrides_and_freeze(model: nn.Module, overrides, freeze) -> list[str]:
+def check_overrides_and_freeze(model: nn.Module, overrides: Mapping[str, Any] | Callable[[nn.Module], Any] | None,
+                               freeze: Sequence[str] | None) -> list[str]:
+    """Check ``overrides`` and ``freeze`` against ``model.named_parameters()`` before any training:
+    ``overrides`` is None, a callable f(model), or a mapping whose every key names a parameter;
+    every name in ``freeze`` names a parameter.  Returns ``freeze`` as a list.  TypeError for an
+    ``overrides`` of another type, ValueError naming an unknown name and the model's names."""
     names = [n for n, _ in model.named_parameters()]
     if overrides is not None and not callable(overrides):
         if not isinstance(overrides, Mapping):
@@ -185,7 +180,7 @@ def as_split(data, val_split: float | None = None, dtype=torch.float64) -> Split
     if hasattr(data, "x_train"):
         if val_split is not None:
             raise ValueError("val_split is for (x, y) data; a Dataset has its own validation split")
-        names = ("x_train", "y_train", "x_val", "y_val", "x_test", "y_test")
+        names: tuple[str, ...] = ("x_train", "y_train", "x_val", "y_val", "x_test", "y_test")
         parts = [getattr(data, n) for n in names]
     elif isinstance(data, (tuple, list)) and len(data) in (2, 4):
         names = ("x", "y") if len(data) == 2 else ("x_train", "y_train", "x_val", "y_val")
@@ -330,7 +325,7 @@ def _fit(model, split: Split, seed, epochs, lr, batch_size, loss, select, freeze
     record(0)
     best_epoch, best_val = 0, hist["val_loss"][0]
     best_state = copy.deepcopy(model.state_dict())
-    bar = _progress(epochs, progress, desc)
+    bar = progress_bar(epochs, progress, desc)
     model.train()
     for e in range(1, epochs + 1):
         perm = torch.randperm(n, generator=gen)
@@ -357,7 +352,9 @@ def _fit(model, split: Split, seed, epochs, lr, batch_size, loss, select, freeze
     return hist, best_epoch
 
 
-def _progress(total, progress, desc):
+def progress_bar(total: int, progress: bool, desc: str) -> Any:
+    """A tqdm bar over ``total`` steps labelled ``desc``, disabled unless ``progress``
+    (tqdm imported on first use)."""
     from tqdm.auto import tqdm
 
     return tqdm(total=total, disable=not progress, desc=desc, leave=False)
@@ -410,13 +407,14 @@ def train(model: nn.Module | Callable[[int], nn.Module], data, *, epochs: int, l
     if retry_threshold is not None and len(split.x_val) == 0:
         raise ValueError("retry_threshold needs validation data")
     factory = None if isinstance(model, nn.Module) else model
-    if factory is None and reinit and not _can_reinit(model):
+    if factory is None and reinit and not _can_reinit(cast(nn.Module, model)):
         raise TypeError(f"model {type(model).__name__} has no reset_parameters(generator=...); pass a "
                         f"factory seed -> model or reinit=False")
-    probe = factory(seed) if factory is not None else model
+    # the model of the first seed: the module itself, or the factory's for that seed
+    probe: nn.Module = factory(seed) if factory is not None else cast(nn.Module, model)
     check_model_data(probe, split, loss)
-    freeze = _check_overrides_and_freeze(probe, overrides, freeze)
-    start_state = None if (factory is not None or reinit) else copy.deepcopy(model.state_dict())
+    freeze = check_overrides_and_freeze(probe, overrides, freeze)
+    start_state = None if (factory is not None or reinit) else copy.deepcopy(probe.state_dict())
 
     config = dict(epochs=epochs, lr=lr, batch_size=batch_size, loss=loss, select=select,
                   retry_threshold=retry_threshold, max_tries=max_tries, freeze=list(freeze),
@@ -424,9 +422,9 @@ def train(model: nn.Module | Callable[[int], nn.Module], data, *, epochs: int, l
     tries = []
     for k in range(max_tries):
         s = seed + k
-        m = probe if k == 0 and factory is not None else (factory(s) if factory is not None else model)
+        m = factory(s) if factory is not None and k > 0 else probe
         if factory is None:
-            if reinit:
+            if start_state is None:
                 initialise(m, s, overrides)
             else:
                 m.load_state_dict(start_state)
@@ -452,7 +450,7 @@ def train(model: nn.Module | Callable[[int], nn.Module], data, *, epochs: int, l
     kept = done[0] if done else min(tries, key=lambda t: np.nan_to_num(t[1], nan=np.inf))
     s, best_val, hist, best_epoch, state, m = kept
     if factory is None:
-        m = model
+        m = probe
     m.load_state_dict(state)
     m.eval()
     return TrainResult(m, hist["train_loss"], hist["val_loss"], hist["batch_loss"], hist["train_accuracy"],

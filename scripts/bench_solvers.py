@@ -31,7 +31,7 @@ import torch
 import torchdiffeq
 
 import solvers
-from odenet import LayerField, ResNet
+from odenet import ResNet
 
 
 def median_times(fns: dict, repeats: int, sync) -> dict:

@@ -55,7 +55,8 @@ def one_by_one(data, seeds, epochs: int, batch_size: int, lr: float) -> list[flo
                 opt.step()
             model.eval()
             with torch.no_grad():
-                train = F.binary_cross_entropy_with_logits(model.logits(data.x_train), data.y_train).item()
+                # the training loss is evaluated each epoch as train_ensemble does (equal work), unused here
+                _train_loss = F.binary_cross_entropy_with_logits(model.logits(data.x_train), data.y_train).item()
                 val = F.binary_cross_entropy_with_logits(model.logits(data.x_val), data.y_val).item()
             if val < best_val:
                 best_val, best_state = val, copy.deepcopy(model.state_dict())

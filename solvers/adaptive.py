@@ -18,6 +18,8 @@ steps are counted through ``callback_reject_step``, and proposals are seen by ``
 """
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 import torchdiffeq
 
@@ -72,7 +74,7 @@ def integrate_adaptive(method: str, pieces: list, grid: TimeGrid, x0: torch.Tens
     for l, f in enumerate(pieces):
         a, b = grid.boundary(l), grid.boundary(l + 1)
         rec = _Recorder(f, record_all)
-        options = {"step_t": torch.tensor([b], dtype=torch.float64)}
+        options: dict[str, Any] = {"step_t": torch.tensor([b], dtype=torch.float64)}
         if max_steps is not None:
             options["max_num_steps"] = max_steps
         if first_step is not None:

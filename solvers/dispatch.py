@@ -1,13 +1,14 @@
 """One entry point over all methods: :func:`solve`."""
 from __future__ import annotations
 
+from typing import Callable
+
 import torch
 
-from .validation import (check_choice, check_memory, check_nonnegative, check_positive, check_positive_int, check_real,
-                        check_state)
+from .validation import (check_choice, check_memory, check_nonnegative, check_positive, check_positive_int, check_state)
 from .adaptive import ADAPTIVE_METHODS, BOUNDARIES, integrate_adaptive
 from .dense import ScipyDense, hermite_from_record
-from .fields import all_pieces, is_piecewise, split_pieces
+from .fields import all_pieces, field_span, fixed_grid, is_piecewise, split_pieces
 from .fixed import has_euler_kernel, integrate_fixed
 from .methods import FIXED_METHODS, ExplicitRK, GeneralisedEuler
 from .grid import TimeGrid
@@ -107,23 +108,29 @@ def solve(field, x0: torch.Tensor, t_span: tuple[float, float] | None = None, *,
         n = L if steps is None and is_piecewise(field) else steps
         if fixed and span is not None and isinstance(n, int) and n > 0 and n % L == 0:  # else _solve_record refuses
             _match_nodes(t_eval, TimeGrid(float(span[0]), float(span[1]), n, L).nodes(device="cpu"))
-    sol = _solve_record(field, x0, t_span, scipy_dense=dense or want_t, method=method, steps=steps, eps=eps, delta=delta, rtol=rtol, atol=atol,
-                        record=record, max_steps=max_steps, first_step=first_step, boundaries=boundaries)
-    interp = None
+    sol, scipy_pieces = _solve_record(field, x0, t_span, scipy_dense=dense or want_t, method=method, steps=steps,
+                                      eps=eps, delta=delta, rtol=rtol, atol=atol, record=record, max_steps=max_steps,
+                                      first_step=first_step, boundaries=boundaries)
+    interp: Callable[[torch.Tensor], torch.Tensor] | None = None
     if dense or (want_t and not fixed):
         n = len(sol.t) - 1
         if is_piecewise(field):
+            assert sol.step_piece is not None  # recorded for every record="all" solve
             pieces = all_pieces(field)
             step_fields = [pieces[int(l)] for l in sol.step_piece[:n]]
         else:
             step_fields = [field] * n
-        interp = (ScipyDense(sol.extras.pop("scipy_dense"), tuple(x0.shape), sol.y.dtype, sol.y.device)
+        interp = (ScipyDense(scipy_pieces, tuple(x0.shape), sol.y.dtype, sol.y.device)
                   if sol.method in REFERENCE_METHODS else hermite_from_record(sol.t, sol.y, step_fields))
         if dense:  # a 1-D solve's sol(t) drops the batch of one, like its y
             sol.sol = (lambda t, _i=interp: _i(t).select(-2, 0)) if single else interp
     if want_t:
         kept = t_eval if sol.success else t_eval[t_eval <= sol.t[-1].item()]
-        sol.y = sol.y[_match_nodes(kept, sol.t)] if fixed else interp(kept)
+        if fixed:
+            sol.y = sol.y[_match_nodes(kept, sol.t)]
+        else:
+            assert interp is not None  # built above for every adaptive or reference solve with t_eval
+            sol.y = interp(kept)
         sol.t = kept.to(sol.t.device)
         sol.step_piece = None
     if single:
@@ -165,8 +172,9 @@ def _match_nodes(t_eval: torch.Tensor, nodes: torch.Tensor) -> torch.Tensor:
 
 
 def _solve_record(field, x0: torch.Tensor, t_span, *, scipy_dense: bool = False, method, steps, eps, delta, rtol, atol, record, max_steps,
-                  first_step, boundaries) -> Solution:
-    """:func:`solve` on a batch, returning every recorded step (no t_eval, no dense output)."""
+                  first_step, boundaries) -> tuple[Solution, list]:
+    """:func:`solve` on a batch, returning every recorded step (no t_eval, no dense output), and
+    with ``scipy_dense`` scipy's dense output of each piece of a reference solve as (a, b, OdeSolution)."""
     # --- every check first: bad input costs nothing and touches nothing ---------------------
     if not callable(field):
         raise TypeError(f"field must be callable f(t, x); got {type(field).__name__}")
@@ -181,30 +189,13 @@ def _solve_record(field, x0: torch.Tensor, t_span, *, scipy_dense: bool = False,
     fixed = method_obj is not None or method in FIXED_METHODS
     check_choice("record", record, ("all", "end"))
     check_state("x0", x0)
-    if t_span is None:
-        if not is_piecewise(field):
-            raise ValueError("t_span is required for a field that is not piecewise; got t_span=None")
-        t_span = (field.pieces.t0, field.pieces.t1)
-    if not (isinstance(t_span, (tuple, list)) and len(t_span) == 2):
-        raise ValueError(f"t_span must be a pair (t0, t1); got {t_span!r}")
-    t0, t1 = check_real("t_span[0]", t_span[0]), check_real("t_span[1]", t_span[1])
-    if not t1 > t0:
-        raise ValueError(f"t_span must satisfy t1 > t0; got t_span={tuple(t_span)!r}")
-    if is_piecewise(field) and (field.pieces.t0, field.pieces.t1) != (t0, t1):
-        raise ValueError(f"t_span must equal the piecewise field's span "
-                         f"({field.pieces.t0}, {field.pieces.t1}); got ({t0}, {t1})")
-    L = field.pieces.pieces if is_piecewise(field) else 1
+    t0, t1 = field_span(field, t_span)
     if method != "euler" and method_obj is None and (eps != 1.0 or delta is not None):
         raise ValueError(f"eps and delta apply to method='euler' only; got method={method!r}, "
                          f"eps={eps!r}, delta={delta!r}")
     if fixed:
-        if steps is None:
-            if not is_piecewise(field):
-                raise ValueError("steps is required for fixed-step methods on a field that is not piecewise")
-            steps = L
-        check_positive_int("steps", steps)
-        if steps % L:
-            raise ValueError(f"steps must be a multiple of the field's {L} pieces; got steps={steps}")
+        grid = fixed_grid(field, (t0, t1), steps)
+        steps = grid.n
         eps = check_nonnegative("eps", eps)
         if delta is not None:
             check_positive("delta", delta)
@@ -229,7 +220,7 @@ def _solve_record(field, x0: torch.Tensor, t_span, *, scipy_dense: bool = False,
         # a field with its own generalised-Euler kernel needs no list of pieces
         pieces = None if isinstance(method_obj, GeneralisedEuler) and has_euler_kernel(field) else \
             split_pieces(field, t0, t1)[1]
-        return _solve_fixed(method_obj, field, pieces, TimeGrid(t0, t1, steps, L), x0, record_all)
+        return _solve_fixed(method_obj, field, pieces, grid, x0, record_all), []
     piece_grid, pieces = split_pieces(field, t0, t1)
 
     if method in ADAPTIVE_METHODS:
@@ -243,13 +234,12 @@ def _solve_record(field, x0: torch.Tensor, t_span, *, scipy_dense: bool = False,
     n = stats["n_accepted"]
     status = SUCCESS if error is None else FAILED
     message = _REACHED if error is None else error
-    extras = {"scipy_dense": stats["dense"]} if stats.get("dense") else {}  # taken out again by solve
-    solution = Solution(t=t, y=y, nfev=stats["nfev"], njev=stats.get("njev", 0), extras=extras,
+    solution = Solution(t=t, y=y, nfev=stats["nfev"], njev=stats.get("njev", 0),
                         n_steps=n + (stats["n_rejected"] or 0), n_accepted=n, n_rejected=stats["n_rejected"],
                         status=status, message=message, method=method,
                         step_piece=torch.tensor(step_piece, dtype=torch.int64) if record_all else None)
     solution.nlu = stats.get("nlu", 0)
-    return solution
+    return solution, stats.get("dense", [])
 
 
 _REACHED = "The solver successfully reached the end of the integration interval."

@@ -26,6 +26,7 @@ from typing import Callable, Protocol, runtime_checkable
 import torch
 
 from .grid import TimeGrid
+from .validation import check_positive_int, check_real
 
 Field = Callable[[float, torch.Tensor], torch.Tensor]
 
@@ -43,18 +44,56 @@ def is_piecewise(field) -> bool:
     return hasattr(field, "pieces") and hasattr(field, "piece") and isinstance(field.pieces, TimeGrid)
 
 
-def split_pieces(field, t0: float, t1: float) -> tuple[TimeGrid, list[Field]]:
-    """The piece grid and the smooth fields of ``field`` on [t0, t1].
+def field_span(field, t_span) -> tuple[float, float]:
+    """The interval (t0, t1) of a solve of ``field``: ``t_span``, or the piecewise field's own
+    span (field.pieces.t0, field.pieces.t1) when ``t_span`` is None.
 
-    A plain field is one piece.  A piecewise field must be integrated over exactly its own span.
+    The one check of every solve and trace: ``t_span`` a pair of finite reals with t1 > t0, equal
+    to the span of a piecewise field (its pieces are fixed in time); ValueError (TypeError for a
+    non-real) naming the value otherwise.
     """
+    if t_span is None:
+        if not is_piecewise(field):
+            raise ValueError("t_span is required for a field that is not piecewise; got t_span=None")
+        return field.pieces.t0, field.pieces.t1
+    if not (isinstance(t_span, (tuple, list)) and len(t_span) == 2):
+        raise ValueError(f"t_span must be a pair (t0, t1); got {t_span!r}")
+    t0, t1 = check_real("t_span[0]", t_span[0]), check_real("t_span[1]", t_span[1])
+    if not t1 > t0:
+        raise ValueError(f"t_span must satisfy t1 > t0; got t_span={tuple(t_span)!r}")
+    if is_piecewise(field) and (field.pieces.t0, field.pieces.t1) != (t0, t1):
+        raise ValueError(f"t_span must equal the piecewise field's span "
+                         f"({field.pieces.t0}, {field.pieces.t1}); got ({t0}, {t1})")
+    return t0, t1
+
+
+def fixed_grid(field, t_span, steps: int | None) -> TimeGrid:
+    """The grid of a fixed-step solve of ``field``: ``steps`` equal steps on
+    (t0, t1) = :func:`field_span` (field, t_span), grouped into the field's L pieces (1 for a plain
+    field), so that step k lies in piece k L // steps and no step straddles a boundary.
+
+    ``steps`` defaults to L (one step per piece) for a piecewise field and is required otherwise;
+    it must be a positive integer multiple of L.  ValueError/TypeError naming it otherwise.
+    """
+    t0, t1 = field_span(field, t_span)
+    L = field.pieces.pieces if is_piecewise(field) else 1
+    if steps is None:
+        if not is_piecewise(field):
+            raise ValueError("steps is required for fixed-step methods on a field that is not piecewise")
+        steps = L
+    check_positive_int("steps", steps)
+    if steps % L:
+        raise ValueError(f"steps must be a multiple of the field's {L} pieces; got steps={steps}")
+    return TimeGrid(t0, t1, steps, L)
+
+
+def split_pieces(field, t0: float, t1: float) -> tuple[TimeGrid, list[Field]]:
+    """The piece grid (one step per piece) and the smooth fields of ``field`` on [t0, t1]:
+    (field.pieces, [piece 0, ..., piece L-1]) for a piecewise field, which must be integrated over
+    exactly its own span (:func:`field_span`), (TimeGrid(t0, t1, 1, 1), [field]) for a plain one."""
+    t0, t1 = field_span(field, (t0, t1))
     if is_piecewise(field):
-        grid = field.pieces
-        if (grid.t0, grid.t1) != (t0, t1):
-            raise ValueError(
-                f"t_span must equal the piecewise field's span ({grid.t0}, {grid.t1}); got ({t0}, {t1})"
-            )
-        return grid, all_pieces(field)
+        return field.pieces, all_pieces(field)
     return TimeGrid(t0, t1, 1, 1), [field]
 
 

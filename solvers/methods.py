@@ -88,6 +88,7 @@ class ExplicitRK:
         for bi, ki in nonzero:
             r = float(bi / w)
             incr = (ki if r == 1 else ki * r) if incr is None else (incr.add(ki) if r == 1 else incr.add(ki, alpha=r))
+        assert incr is not None  # two or more nonzero weights here
         return axpy(x, incr, h * float(w), out)
 
 

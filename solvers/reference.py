@@ -5,6 +5,8 @@ The batch is flattened into one system of batch * d equations, integrated piece 
 """
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import torch
 from scipy.integrate import solve_ivp
@@ -22,7 +24,7 @@ def integrate_reference(method: str, pieces: list, grid: TimeGrid, x0: torch.Ten
     _check_float64_field(pieces[0], grid.t0, x0)
     y = x0.detach().to(torch.float64).cpu().numpy().ravel()
     times, states, step_piece = [grid.t0], [y.copy()], []
-    stats = dict(nfev=0, njev=0, nlu=0, n_accepted=0, n_rejected=None, dense=[])
+    stats: dict[str, Any] = dict(nfev=0, njev=0, nlu=0, n_accepted=0, n_rejected=None, dense=[])
     error = None
     for l, f in enumerate(pieces):
         a, b = grid.boundary(l), grid.boundary(l + 1)

@@ -1,7 +1,8 @@
 """The record every solve returns, named as scipy's OdeResult and time-first as torchdiffeq."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import Callable
 
 import torch
 
@@ -53,11 +54,11 @@ class Solution:
     method: str
     njev: int = 0
     step_piece: torch.Tensor | None = None
-    extras: dict = field(default_factory=dict)
-    # not dataclass fields, so records saved before them (analysis.io) keep their schema:
-    # set on the instance by solve (an interpolant is not data to save)
-    nlu = 0
-    sol = None  # Callable[..., Tensor] | None
+    def __post_init__(self) -> None:
+        # instance attributes, not dataclass fields, so that records saved before them
+        # (analysis.hdf5) keep their schema: set by solve (an interpolant is not data to save)
+        self.nlu: int = 0
+        self.sol: Callable[[torch.Tensor], torch.Tensor] | None = None
 
     @property
     def success(self) -> bool:
@@ -98,11 +99,6 @@ class Solution:
         if self.n_rejected is not None:
             attrs["num_rejected_steps"] = self.n_rejected
         return xr.Dataset({"y": y}, coords={"time": time}, attrs=attrs)
-
-    @property
-    def y_final(self) -> torch.Tensor:
-        """The last recorded state, shape (batch, d) (or (d,) for a 1-D solve)."""
-        return self.y[-1]
 
     def __repr__(self) -> str:
         return (

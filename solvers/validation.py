@@ -53,7 +53,7 @@ def check_seed(name: str, value) -> int:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{name} must be a non-negative integer below 2**63; got {value!r} of type "
                         f"{type(value).__name__}")
-    if not 0 <= value < SEED_LIMIT:
+    if not 0 <= int(value) < SEED_LIMIT:
         raise ValueError(f"{name} must be a non-negative integer below 2**63; got {value!r}")
     return int(value)
 
@@ -129,10 +129,11 @@ def available_memory(device=None) -> int:
 
 def format_bytes(n: float) -> str:
     """1536 -> '1.5 KiB'."""
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB"):
-        if abs(n) < 1024 or unit == "PiB":
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(n) < 1024:
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
         n /= 1024
+    return f"{n:.1f} PiB"
 
 
 def check_memory(nbytes: float, what: str, device=None) -> int:

@@ -18,6 +18,7 @@ from typing import Callable
 
 import numpy as np
 import torch
+from scipy.optimize import isotonic_regression
 
 from solvers.validation import check_nonnegative, check_positive, check_positive_int, check_real
 from analysis.io.schema import Array, Attr, Schema, register
@@ -93,34 +94,9 @@ class MonotoneFit:
     mse_decreasing: float
 
 
-def pava(y, weights=None, increasing: bool = True) -> np.ndarray:
-    """Pool-adjacent-violators: argmin over non-decreasing (or non-increasing) ŷ of
-    Σ w_i (y_i - ŷ_i)², O(N).  Blocks of violators are pooled into their weighted mean."""
-    y = np.asarray(y, dtype=np.float64)
-    w = np.ones_like(y) if weights is None else np.asarray(weights, dtype=np.float64)
-    if not increasing:
-        return -pava(-y, w, True)
-    means, wts, sizes = [], [], []
-    for yi, wi in zip(y, w):
-        means.append(yi), wts.append(wi), sizes.append(1)
-        while len(means) > 1 and means[-2] > means[-1]:
-            m2, w2, s2 = means.pop(), wts.pop(), sizes.pop()
-            m1, w1, s1 = means.pop(), wts.pop(), sizes.pop()
-            means.append((w1 * m1 + w2 * m2) / (w1 + w2)), wts.append(w1 + w2), sizes.append(s1 + s2)
-    return np.repeat(means, sizes)
-
-
-def _isotonic(y, w, increasing):
-    try:
-        from scipy.optimize import isotonic_regression
-    except ImportError:  # scipy < 1.12
-        return pava(y, w, increasing)
-    return np.asarray(isotonic_regression(y, weights=w, increasing=increasing).x)
-
-
 def monotone_fit(x, y, weights=None) -> MonotoneFit:
-    """The best monotone fit of y(x) in weighted L² (scipy.optimize.isotonic_regression, else
-    :func:`pava`), in both directions; the better one is kept.
+    """The best monotone fit of y(x) in weighted L² (scipy.optimize.isotonic_regression), in both
+    directions; the better one is kept.
 
         mse = min_{ŷ monotone} Σ w_i (y_i - ŷ_i)² / Σ w_i
     """
@@ -133,7 +109,7 @@ def monotone_fit(x, y, weights=None) -> MonotoneFit:
         raise ValueError("weights must be positive, one per sample")
     order = np.argsort(x, kind="stable")
     xs, ys, ws = x[order], y[order], w[order]
-    fits = {inc: _isotonic(ys, ws, inc) for inc in (True, False)}
+    fits = {inc: np.asarray(isotonic_regression(ys, weights=ws, increasing=inc).x) for inc in (True, False)}
     mse = {inc: float(np.sum(ws * (ys - f) ** 2) / np.sum(ws)) for inc, f in fits.items()}
     inc = mse[True] <= mse[False]
     return MonotoneFit(xs, ys, fits[inc], bool(inc), mse[inc], mse[True], mse[False])

@@ -33,11 +33,8 @@ import solvers
 from odenet import ResNet
 from odenet.kernel import activation_and_derivative, generalised_euler
 from solvers.validation import check_nonnegative, check_positive, check_positive_int, check_state
-from solvers.fields import is_piecewise, split_pieces
-from solvers.grid import TimeGrid
-from solvers.methods import FIXED_METHODS
-from solvers.solution import SUCCESS, Solution
-from analysis.io.schema import Array, Attr, Mapping, Schema, register
+from solvers import FIXED_METHODS, SUCCESS, Solution, TimeGrid, is_piecewise
+from analysis.io.schema import Array, Attr, Schema, register
 
 REACHED = "The solver successfully reached the end of the integration interval."
 
@@ -285,20 +282,9 @@ def _pointwise(f):
     return lambda t, x: f(t, x[None])[0]
 
 
-def _field_grid(field, t_span, steps) -> tuple[TimeGrid, list]:
-    if t_span is None:
-        if not is_piecewise(field):
-            raise ValueError("t_span is required for a field that is not piecewise; got t_span=None")
-        t_span = (field.pieces.t0, field.pieces.t1)
-    piece_grid, pieces = split_pieces(field, float(t_span[0]), float(t_span[1]))
-    L = piece_grid.pieces
-    steps = L if steps is None and is_piecewise(field) else steps
-    if steps is None:
-        raise ValueError("steps is required for fixed-step methods on a field that is not piecewise")
-    check_positive_int("steps", steps)
-    if steps % L:
-        raise ValueError(f"steps must be a multiple of the field's {L} pieces; got steps={steps}")
-    return TimeGrid(piece_grid.t0, piece_grid.t1, steps, L), pieces
+def _field_grid(field, t_span, steps) -> tuple[solvers.TimeGrid, list]:
+    grid = solvers.fixed_grid(field, t_span, steps)
+    return grid, solvers.split_pieces(field, grid.t0, grid.t1)[1]
 
 
 def _trace_field_fixed(field, x, method, t_span, steps, eps, delta, keep_layer) -> Trace:
@@ -512,7 +498,6 @@ def _trace_schema() -> Schema:
             Attr("n_steps", int), Attr("nfev", int), Attr("njev", int), Attr("n_accepted", int),
             Attr("n_rejected", int), Attr("status", int), Attr("message", str),
             Attr("success", bool, derived=True),
-            Mapping("extras"),
         ),
         build=build,
         doc="Trace: a Solution (trajectories, solver statistics) with per-layer and cumulative Jacobians",

@@ -284,9 +284,3 @@ def check(path: str | os.PathLike, *, clean: bool = False, config: bool = True, 
         except TimeoutError:
             found.writer_active = True
     return found
-
-
-def config_of(group: h5py.Group) -> dict | None:
-    """The JSON configuration recorded on a group, or None."""
-    c = group.attrs.get("config")
-    return None if c is None else json.loads(c)

@@ -20,7 +20,7 @@ from odenet.ensemble import EnsembleResult
 from odenet.training import TrainResult
 
 from analysis.io.grid import SampleGrid
-from analysis.io.schema import Array, Attr, Json, Mapping, Ragged, Record, RecordList, Schema, register
+from analysis.io.schema import Array, Attr, Json, Record, RecordList, Schema, register
 
 SOLUTION = register(Schema(
     "Solution", solvers.Solution,
@@ -31,7 +31,6 @@ SOLUTION = register(Schema(
         Attr("nfev", int), Attr("njev", int), Attr("n_steps", int), Attr("n_accepted", int),
         Attr("n_rejected", int), Attr("status", int), Attr("message", str), Attr("method", str),
         Attr("success", bool, derived=True),
-        Mapping("extras"),
     ),
     doc="solvers.Solution: a trajectory, time-first, with the solver statistics",
     dtype_of="y",

@@ -46,11 +46,9 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import importlib
-import dataclasses
 import hashlib
 import json
 import math
-import os
 import re
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -704,8 +702,3 @@ def type_name(obj: Any) -> str:
         if isinstance(obj, klass):
             return tname
     return schema_for(obj).name
-
-
-def dataclass_fields(cls) -> list[str]:
-    """Names of the init fields of a dataclass (for schema completeness tests)."""
-    return [f.name for f in dataclasses.fields(cls) if f.init]

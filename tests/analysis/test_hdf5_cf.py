@@ -139,13 +139,12 @@ def test_model_parameters_keep_their_torch_name_and_read_back(tmp_path):
 
 
 def test_mapping_keys_that_are_not_cf_names_are_stored_under_cf_names(tmp_path):
-    import solvers
+    from hdf5_helpers import Tagged
 
-    sol = solvers.solve(lambda t, y: -y, torch.ones(1, 2, dtype=torch.float64), (0.0, 1.0), method="euler", steps=2)
-    sol.extras = {"a.b": torch.arange(3.0), "0": np.ones(2), "a_b": np.zeros(1), "note": "kept"}
-    p = hdf5.save(tmp_path / "s.h5", sol)
+    rec = Tagged({"a.b": torch.arange(3.0), "0": np.ones(2), "a_b": np.zeros(1), "note": "kept"})
+    p = hdf5.save(tmp_path / "s.h5", rec, "tagged")
     with h5py.File(p, "r") as f:
-        names = set(f["solution/extras"])
+        names = set(f["tagged/extras"])
         assert {"a_b", "a_b_", "v_0"} <= names and "a.b" not in names and "0" not in names
     back = hdf5.load(p).extras
     assert torch.equal(back["a.b"], torch.arange(3.0)) and np.array_equal(back["0"], np.ones(2))

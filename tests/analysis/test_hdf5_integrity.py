@@ -22,6 +22,8 @@ from analysis.io.inspect import check
 from odenet import ResNet
 from odenet.cli import main
 
+from hdf5_helpers import Tagged
+
 ROOT = Path(__file__).resolve().parents[2]
 V1_FILE = Path(__file__).parent / "data" / "format_v1.h5"
 V2_FILE = Path(__file__).parent / "data" / "format_v2.h5"
@@ -146,17 +148,17 @@ def test_every_dataset_has_a_checksum_and_small_ones_are_never_compressed(tmp_pa
     x = torch.randn(3000, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
         sol = net.solve(net.embed(x))
-    sol.extras = {"empty": torch.zeros(0, 2, dtype=torch.float64), "scalar": torch.tensor(1.5)}
-    p = hdf5.save(tmp_path / "a.h5", {"model": net, "solution": sol}, gzip=9)
+    tagged = Tagged({"empty": torch.zeros(0, 2, dtype=torch.float64), "scalar": torch.tensor(1.5)})
+    p = hdf5.save(tmp_path / "a.h5", {"model": net, "solution": sol, "tagged": tagged}, gzip=9)
     found = _all_datasets(p)
     assert len(found) > 20
     for name, (fletcher, sha, compression, nbytes) in found.items():
         assert fletcher or sha, f"{name} carries no checksum"
         assert (compression == "gzip") == (nbytes >= schema.COMPRESS_BYTES), name
     assert found["solution/y"][2] == "gzip" and found["model/field_weight"][2] is None
-    assert found["model/field_bn_0_num_batches_tracked"][1] and found["solution/extras/empty"][1]
-    back = hdf5.load(p, "solution")
-    assert torch.equal(back.y, sol.y) and torch.equal(back.extras["scalar"], sol.extras["scalar"])
+    assert found["model/field_bn_0_num_batches_tracked"][1] and found["tagged/extras/empty"][1]
+    assert torch.equal(hdf5.load(p, "solution").y, sol.y)
+    assert torch.equal(hdf5.load(p, "tagged").extras["scalar"], tagged.extras["scalar"])
 
 
 @pytest.mark.parametrize("gzip", [None, 4])
@@ -379,7 +381,7 @@ def _plant(folder: Path, name: str) -> list[Path]:
         t.write_bytes(b"partial")
     (folder / f".{name}.tmp").write_text("fixed name: not ours")
     (folder / f".{name}.abcd1234.tmp.keep").write_text("other suffix")
-    (folder / f".other.h5.abcd1234.tmp").write_text("another file's")
+    (folder / ".other.h5.abcd1234.tmp").write_text("another file's")
     (folder / f".{name}.dddddddd.tmp").mkdir()  # a folder of that name
     outside = folder / "precious.txt"
     outside.write_text("keep me")

@@ -1,7 +1,6 @@
 """Round trips, bit for bit, of every stored type: Solution, Trace, SampleGrid, ResNet models."""
 import json
 
-import numpy as np
 import pytest
 import torch
 
@@ -10,7 +9,7 @@ from analysis import hdf5
 from analysis.io.grid import parse_grid
 from odenet import ResNet
 
-from hdf5_helpers import bit_equal
+from hdf5_helpers import Tagged, bit_equal
 
 DTYPES = [torch.float32, torch.float64]
 
@@ -27,7 +26,6 @@ def _x(n, d, dtype, seed=0):
 def test_solution_round_trip_bit_for_bit(tmp_path, dtype):
     net = _net(dtype)
     sol = net.solve(_x(7, 2, dtype))
-    sol.extras = {"note": "hello", "tol": [1e-3, float("inf")], "err": torch.arange(3, dtype=dtype) / 3}
     path = hdf5.save(tmp_path / "s.h5", sol)
     back = hdf5.load(path)
     assert isinstance(back, solvers.Solution)
@@ -35,8 +33,6 @@ def test_solution_round_trip_bit_for_bit(tmp_path, dtype):
         assert bit_equal(getattr(back, name), getattr(sol, name)), name
     for name in ("nfev", "njev", "n_steps", "n_accepted", "n_rejected", "status", "message", "method"):
         assert getattr(back, name) == getattr(sol, name) and type(getattr(back, name)) is type(getattr(sol, name))
-    assert back.extras["note"] == "hello" and back.extras["tol"] == [1e-3, float("inf")]
-    assert bit_equal(back.extras["err"], sol.extras["err"])
     assert back.y.dtype == dtype and back.t.dtype == torch.float64
 
 
@@ -47,8 +43,17 @@ def test_solution_with_none_fields_and_failure(tmp_path):
                            message="non-finite state at step 3", method="DOP853")
     back = hdf5.load(hdf5.save(tmp_path / "f.h5", sol))
     assert back.n_rejected is None and back.step_piece is None and back.status == -1 and not back.success
-    assert back.extras == {}
     assert bit_equal(back.y, sol.y)  # NaN payloads survive gzip+shuffle
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_mapping_round_trip_bit_for_bit(tmp_path, dtype):
+    rec = Tagged({"note": "hello", "tol": [1e-3, float("inf")], "err": torch.arange(3, dtype=dtype) / 3})
+    back = hdf5.load(hdf5.save(tmp_path / "m.h5", rec, "tagged"))
+    assert isinstance(back, Tagged) and list(back.extras) == ["note", "tol", "err"]
+    assert back.extras["note"] == "hello" and back.extras["tol"] == [1e-3, float("inf")]
+    assert bit_equal(back.extras["err"], rec.extras["err"])
+    assert hdf5.load(hdf5.save(tmp_path / "e.h5", Tagged({}), "tagged")).extras == {}
 
 
 def test_sample_grid_round_trip(tmp_path):
@@ -186,3 +191,22 @@ def test_nested_group_names_are_refused(tmp_path):
         hdf5.append(p, sol, "run/inner")
     hdf5.append(p, sol, "runs/inner")  # a sibling whose name merely starts alike is fine
     assert hdf5.list_records(p) == {"run": "Solution", "runs/inner": "Solution"}
+
+
+def test_files_with_the_removed_extras_group_still_load(tmp_path):
+    # Solution and Trace once had an `extras` mapping (always empty after a solve): files written
+    # then carry an `extras` subgroup; the reader reads the fields of the schema and ignores it.
+    import h5py
+
+    sol = _net(torch.float64).solve(_x(4, 2, torch.float64))
+    path = hdf5.save(tmp_path / "old.h5", sol)
+    with h5py.File(path, "r+") as f:
+        g = f["solution"].create_group("extras")
+        g.attrs["odenet_type"] = "mapping"
+        g.attrs["keys"] = json.dumps(["note", "err"])
+        g.attrs["note"] = json.dumps("written before extras was removed")
+        g.create_dataset("err", data=[1.0, 2.0], fletcher32=True)
+        assert {"njev", "nfev"} <= set(f["solution"].attrs)
+    back = hdf5.load(path)
+    assert isinstance(back, solvers.Solution) and not hasattr(back, "extras")
+    assert bit_equal(back.y, sol.y) and bit_equal(back.t, sol.t) and back.nfev == sol.nfev

@@ -1,5 +1,4 @@
 """The literature studies' estimators recover synthetic ground truth."""
-import math
 
 import numpy as np
 import pytest

@@ -5,7 +5,7 @@ import math
 
 import pytest
 
-from analysis.experiments.sweep import SweepBusyError, SweepConflictError, SweepStore, SweepSpecError, dry_run, load_spec, run_sweep
+from analysis.experiments.sweep import SweepBusyError, SweepConflictError, SweepSpecError, dry_run, load_spec, run_sweep
 from analysis.experiments.sweep.spec import config_id
 from sweep_helpers import tiny_sweep
 

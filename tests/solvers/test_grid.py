@@ -62,3 +62,50 @@ def test_bad_grids_are_refused(kwargs, name):
 def test_time_outside_the_grid_is_refused():
     with pytest.raises(ValueError, match="t must lie in"):
         TimeGrid(0.0, 1.0, 4, 4).piece_of_time(1.5)
+
+
+def _layered(L=4, T=2.0):
+    from odenet import LayerField
+
+    return LayerField(2, L, T)
+
+
+def test_fixed_grid_defaults_to_one_step_per_piece_and_groups_steps_into_pieces():
+    from solvers import fixed_grid
+
+    field = _layered(4, 2.0)
+    assert fixed_grid(field, None, None) == TimeGrid(0.0, 2.0, 4, 4)
+    grid = fixed_grid(field, (0.0, 2.0), 12)
+    assert grid == TimeGrid(0.0, 2.0, 12, 4) and grid.steps_per_piece == 3
+    assert fixed_grid(lambda t, x: -x, (0.5, 1.5), 5) == TimeGrid(0.5, 1.5, 5, 1)
+
+
+@pytest.mark.parametrize("t_span, steps, error, match", [
+    ((0.0, 1.0), 4, ValueError, r"equal the piecewise field's span \(0.0, 2.0\)"),
+    ((0.0, 2.0), 6, ValueError, "multiple of the field's 4 pieces; got steps=6"),
+    ((0.0, 2.0), 0, ValueError, "steps"),
+    ((0.0, 2.0), 4.0, TypeError, "steps"),
+    ((2.0, 0.0), 4, ValueError, "t1 > t0"),
+    ((0.0,), 4, ValueError, r"pair \(t0, t1\)"),
+    (("0", 2.0), 4, TypeError, r"t_span\[0\]"),
+])
+def test_solve_and_trace_refuse_a_bad_span_or_steps_alike(t_span, steps, error, match):
+    # one definition (solvers.fixed_grid): the solver and the tracer say the same thing
+    from analysis import trace
+    from solvers import fixed_grid, solve
+
+    field, x = _layered(4, 2.0), torch.zeros(3, 2, dtype=torch.float64)
+    for call in (lambda: fixed_grid(field, t_span, steps), lambda: solve(field, x, t_span, steps=steps),
+                 lambda: trace(field, x, t_span=t_span, steps=steps)):
+        with pytest.raises(error, match=match):
+            call()
+
+
+def test_a_plain_field_needs_t_span_and_steps():
+    from solvers import field_span, fixed_grid
+
+    with pytest.raises(ValueError, match="t_span is required"):
+        field_span(lambda t, x: -x, None)
+    with pytest.raises(ValueError, match="steps is required"):
+        fixed_grid(lambda t, x: -x, (0.0, 1.0), None)
+    assert field_span(lambda t, x: -x, [0, 3]) == (0.0, 3.0)

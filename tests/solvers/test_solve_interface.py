@@ -80,7 +80,7 @@ def test_t_eval_needs_record_all():
 def test_one_dimensional_x0_equals_batch_of_one(method, kw):
     one = solvers.solve(field, Y0, (0.0, 1.0), method=method, **kw)
     batch = solvers.solve(field, Y0[None], (0.0, 1.0), method=method, **kw)
-    assert one.y.shape == (len(one.t), 2) and one.y_final.shape == (2,)
+    assert one.y.shape == (len(one.t), 2) and one.y[-1].shape == (2,)
     assert torch.equal(one.y, batch.y[:, 0]) and torch.equal(one.t, batch.t)
 
 
