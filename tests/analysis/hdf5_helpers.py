@@ -5,7 +5,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from analysis.hdf5.schema import Mapping, Schema, register
+from analysis.io.schema import Mapping, Schema, register
 
 
 def as_np(a):
