@@ -100,3 +100,15 @@ def test_the_hdf5_alias_is_the_io_package():
     import analysis.hdf5 as h5
     assert h5 is analysis.io and analysis.hdf5 is analysis.io
     assert h5.save is io.save
+
+
+def test_hdf5_submodules_are_the_io_modules_not_copies():
+    """``import analysis.hdf5.schema`` must not execute a second copy of the module (a second
+    registry would not know the records registered through the first)."""
+    import analysis.hdf5.inspect as old_inspect
+    import analysis.hdf5.schema as old_schema
+    from analysis.hdf5.schema import register
+
+    import analysis.io.inspect
+    assert old_schema is schema_module and register is schema_module.register
+    assert old_inspect is analysis.io.inspect
