@@ -152,7 +152,7 @@ def _measure(name, data, member, critical_resolution, tunnel_resolution) -> Regi
         with torch.no_grad():
             err = model(x)[:, 0] - x[:, 0] ** 2
         sup_error, mse, acc = err.abs().max().item(), (err ** 2).mean().item(), math.nan
-        sup_b, iso = sup_lower_bound(1.0), isotonic_bound(x[:, 0].numpy(), (x[:, 0] ** 2).numpy())
+        sup_b, iso = sup_lower_bound(extremum_depth=1.0), isotonic_bound(x[:, 0].numpy(), (x[:, 0] ** 2).numpy())
         box = [[-1.0, 1.0]]
         bounds = model_bounds(model, x)
     else:
