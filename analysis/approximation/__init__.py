@@ -10,11 +10,11 @@
 """
 from analysis.approximation.tunnel_effect import TunnelResult, level_sets, tunnel
 from analysis.approximation.bounds import (ModelBounds, MonotoneFit, critical_weight_norm, euler_ode_bound,
-                                           extremum_depth, isotonic_bound, model_bounds, monotone_fit, pava,
+                                           extremum_depth, isotonic_bound, model_bounds, monotone_fit,
                                            regime_lower_bound, resnet_mlp_bound, sup_lower_bound, target_sup_bound)
 from analysis.approximation.regime import RegimeRun, data_window, regime_sweep
 
 __all__ = ["tunnel", "TunnelResult", "level_sets", "ModelBounds", "MonotoneFit", "critical_weight_norm",
-           "euler_ode_bound", "extremum_depth", "isotonic_bound", "model_bounds", "monotone_fit", "pava",
+           "euler_ode_bound", "extremum_depth", "isotonic_bound", "model_bounds", "monotone_fit",
            "regime_lower_bound", "resnet_mlp_bound", "sup_lower_bound", "target_sup_bound", "RegimeRun",
            "data_window", "regime_sweep"]

@@ -106,33 +106,9 @@ class MonotoneFit:
     mse_decreasing: float
 
 
-def pava(y: ArrayLike, weights: ArrayLike | None = None, *, increasing: bool = True) -> np.ndarray:
-    """Pool-adjacent-violators: argmin over non-decreasing (or non-increasing) ŷ of
-    Σ w_i (y_i - ŷ_i)², O(N).  Blocks of violators are pooled into their weighted mean.
-
-    ``y`` and ``weights`` (default all ones) are (N,); returns ŷ (N,) float64.
-    """
-    y = np.asarray(y, dtype=np.float64)
-    w = np.ones_like(y) if weights is None else np.asarray(weights, dtype=np.float64)
-    if not increasing:
-        return -pava(-y, w, increasing=True)
-    means, wts, sizes = [], [], []
-    for yi, wi in zip(y, w):
-        means.append(yi), wts.append(wi), sizes.append(1)
-        while len(means) > 1 and means[-2] > means[-1]:
-            m2, w2, s2 = means.pop(), wts.pop(), sizes.pop()
-            m1, w1, s1 = means.pop(), wts.pop(), sizes.pop()
-            means.append((w1 * m1 + w2 * m2) / (w1 + w2)), wts.append(w1 + w2), sizes.append(s1 + s2)
-    return np.repeat(means, sizes)
-
-
-def _isotonic(y: np.ndarray, w: np.ndarray, increasing: bool) -> np.ndarray:
-    return np.asarray(isotonic_regression(y, weights=w, increasing=increasing).x)
-
-
-def monotone_fit(x: ArrayLike, y: ArrayLike, *, weights: ArrayLike | None = None) -> MonotoneFit:
-    """The best monotone fit of y(x) in weighted L² (scipy.optimize.isotonic_regression; :func:`pava`
-    is the same algorithm written out), in both directions; the better one is kept.
+def monotone_fit(x: ArrayLike, y: ArrayLike, weights: ArrayLike | None = None) -> MonotoneFit:
+    """The best monotone fit of y(x) in weighted L² (scipy.optimize.isotonic_regression), in both
+    directions; the better one is kept.
 
         mse = min_{ŷ monotone} Σ w_i (y_i - ŷ_i)² / Σ w_i
 
@@ -148,17 +124,17 @@ def monotone_fit(x: ArrayLike, y: ArrayLike, *, weights: ArrayLike | None = None
         raise ValueError("weights must be positive, one per sample")
     order = np.argsort(x, kind="stable")
     xs, ys, ws = x[order], y[order], w[order]
-    fits = {inc: _isotonic(ys, ws, inc) for inc in (True, False)}
+    fits = {inc: np.asarray(isotonic_regression(ys, weights=ws, increasing=inc).x) for inc in (True, False)}
     mse = {inc: float(np.sum(ws * (ys - f) ** 2) / np.sum(ws)) for inc, f in fits.items()}
     inc = mse[True] <= mse[False]
     return MonotoneFit(xs, ys, fits[inc], bool(inc), mse[inc], mse[True], mse[False])
 
 
-def isotonic_bound(x: ArrayLike, y: ArrayLike, *, weights: ArrayLike | None = None) -> float:
+def isotonic_bound(x: ArrayLike, y: ArrayLike, weights: ArrayLike | None = None) -> float:
     """The least mean-squared error of a monotone function on the samples (x_i, y_i): a lower bound
     on the MSE of every 1D network without critical points (it is strictly monotone).  For x² on
     [-1, 1] under the uniform measure it tends to 9/160 (fit 1/4 on [-1, 1/2], x² beyond)."""
-    return monotone_fit(x, y, weights=weights).mse
+    return monotone_fit(x, y, weights).mse
 
 
 # --- closeness bounds ---------------------------------------------------------------------------

@@ -8,7 +8,7 @@ import scipy.optimize
 import torch
 
 from analysis import (certify, critical_weight_norm, euler_ode_bound, extremum_depth, isotonic_bound,
-                      monotone_fit, pava, regime_lower_bound, resnet_mlp_bound, sup_lower_bound,
+                      monotone_fit, regime_lower_bound, resnet_mlp_bound, sup_lower_bound,
                       target_sup_bound)
 from odenet import ResNet
 
@@ -28,16 +28,30 @@ def test_isotonic_bound_for_square_tends_to_9_over_160():
     assert np.abs(fit.fit[left] - 0.25).max() < 0.01
 
 
-def test_pava_matches_scipy_and_brute_force():
+def _monotone_lsq(y, w, increasing):
+    """The best monotone fit as a bounded least-squares problem, independently of isotonic
+    regression: ŷ_i = a ± Σ_{j<=i} d_j with d_j >= 0 (scipy.optimize.lsq_linear)."""
+    n = len(y)
+    basis = np.hstack([np.ones((n, 1)), np.tril(np.ones((n, n)))[:, 1:] * (1 if increasing else -1)])
+    sw = np.sqrt(w)
+    res = scipy.optimize.lsq_linear(sw[:, None] * basis, sw * y, bounds=([-np.inf] + [0] * (n - 1), np.inf),
+                                    tol=1e-14, lsmr_tol="auto", max_iter=10_000)
+    return basis @ res.x
+
+
+def test_monotone_fit_matches_bounded_least_squares():
     rng = np.random.default_rng(1)
     for _ in range(20):
-        y, w = rng.normal(size=40), rng.uniform(0.5, 2, size=40)
-        ref = scipy.optimize.isotonic_regression(y, weights=w).x
-        assert np.allclose(pava(y, w), ref, atol=1e-12)
-        ref_dec = scipy.optimize.isotonic_regression(y, weights=w, increasing=False).x
-        assert np.allclose(pava(y, w, increasing=False), ref_dec, atol=1e-12)
-    # tiny case by hand: (3, 1, 2) -> pooled mean 2 everywhere
-    assert np.allclose(pava([3.0, 1.0, 2.0]), [2.0, 2.0, 2.0])
+        x, y, w = rng.uniform(-1, 1, 30), rng.normal(size=30), rng.uniform(0.5, 2, size=30)
+        fit = monotone_fit(x, y, w)
+        order = np.argsort(x)
+        for inc, mse in ((True, fit.mse_increasing), (False, fit.mse_decreasing)):
+            ref = _monotone_lsq(y[order], w[order], inc)
+            assert mse == pytest.approx(np.sum(w[order] * (y[order] - ref) ** 2) / np.sum(w), rel=1e-8, abs=1e-12)
+        assert fit.mse == min(fit.mse_increasing, fit.mse_decreasing)
+        assert np.all(np.diff(fit.fit) >= -1e-12) if fit.increasing else np.all(np.diff(fit.fit) <= 1e-12)
+    # tiny case by hand: (3, 1, 2) at x = 0, 1, 2 -> increasing fit pools to 2 everywhere (mse 2/3)
+    assert monotone_fit([0, 1, 2], [3.0, 1.0, 2.0]).mse_increasing == pytest.approx(2 / 3)
     # a monotone sequence is its own fit: zero bound
     assert isotonic_bound([0, 1, 2], [5.0, 3.0, 1.0]) == 0.0
 
