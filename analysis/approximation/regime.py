@@ -93,6 +93,7 @@ class RegimeRun:
 
     @property
     def n_critical_points(self) -> int:
+        """k, the number of rows of ``critical_points`` (k, n)."""
         return len(self.critical_points)
 
 

@@ -31,9 +31,9 @@ from torch.func import jacfwd, jacrev, vmap
 
 import solvers
 from odenet import ResNet
-from odenet.kernel import activation_and_derivative, generalised_euler
+from odenet.kernel import EulerRun, activation_and_derivative, generalised_euler
 from solvers.validation import check_nonnegative, check_positive, check_positive_int, check_state
-from solvers.fields import is_piecewise, split_pieces
+from solvers.fields import Field, is_piecewise, split_pieces
 from solvers.grid import TimeGrid
 from solvers.methods import FIXED_METHODS
 from solvers.solution import SUCCESS, Solution
@@ -99,10 +99,12 @@ class Trace(Solution):
 
     @property
     def states(self) -> torch.Tensor:
+        """h_0, ..., h_S, (S+1, batch, m): the same tensor as ``y``."""
         return self.y
 
     @property
     def step_layer(self) -> torch.Tensor:
+        """The layer (piece) of each step, (S,) int64: the same tensor as ``step_piece``."""
         return self.step_piece
 
     def __repr__(self) -> str:
@@ -129,7 +131,9 @@ def check_resnet_eval(model: ResNet, name: str = "model") -> None:
                          f"and has no per-point Jacobian; call {name}.eval() first")
 
 
-def check_inputs(model: ResNet, x, name: str = "x") -> torch.Tensor:
+def check_inputs(model: ResNet, x: torch.Tensor, name: str = "x") -> torch.Tensor:
+    """``x`` unchanged if it is a finite, non-empty (batch, n_in) tensor of the model's dtype (see
+    :func:`solvers.validation.check_state`); ValueError or TypeError naming ``name`` otherwise."""
     check_state(name, x)
     if x.shape[1] != model.n_in:
         raise ValueError(f"{name} must have shape (batch, {model.n_in}) for this model; got {tuple(x.shape)}")
@@ -154,7 +158,7 @@ def input_jacobian(model: ResNet, x: torch.Tensor) -> tuple[torch.Tensor, torch.
 
 
 def block_run(model: ResNet, h0: torch.Tensor, J0: torch.Tensor, refine: int, start: int = 0,
-              stop: int | None = None, record: str = "all", layer_jacobians: bool = False):
+              stop: int | None = None, record: str = "all", layer_jacobians: bool = False) -> EulerRun:
     """Steps start..stop-1 (of L·refine) of h_{k+1} = ε h_k + δ σ(W h_k + b), J_{k+1} = DF_k J_k
     with BatchNorm folded (eval mode): the one kernel, :func:`odenet.kernel.generalised_euler`.
 
@@ -218,7 +222,7 @@ def _slogdet_blocks(DF: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 
 # --- tracing --------------------------------------------------------------------------------------
 
-def trace(model_or_field, x: torch.Tensor, *, refine: int = 1, method: str | None = None,
+def trace(model_or_field: ResNet | Field, x: torch.Tensor, *, refine: int = 1, method: str | None = None,
           t_span: tuple[float, float] | None = None, steps: int | None = None, eps: float = 1.0,
           delta: float | None = None, rtol: float | None = None, atol: float | None = None,
           layer_jacobians: bool = True) -> Trace:
@@ -394,7 +398,7 @@ class LiouvilleCheck:
     gap: torch.Tensor
 
 
-def liouville(field, x: torch.Tensor, t_span: tuple[float, float] | None = None, *, method: str = "DOP853",
+def liouville(field: ResNet | Field, x: torch.Tensor, t_span: tuple[float, float] | None = None, *, method: str = "DOP853",
               rtol: float | None = None, atol: float | None = None) -> LiouvilleCheck:
     """Check det Dφ_T(x) = exp(∫_0^T tr D_x f(t, x(t)) dt) by integrating the variational equation
     and the trace integral with the state (adaptive or reference ``method``).  A ResNet is replaced
