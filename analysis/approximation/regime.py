@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 import torch
@@ -133,7 +133,7 @@ def regime_sweep(ratios: Sequence[float] = (0.1, 1.0, 10.0), *, eps: float = 1.0
             for L in depths:
                 if name == "square":
                     template = ResNet(1, 1, 1, L, eps=eps, delta=delta)
-                    settings = dict(batch_size=10, loss="mse", select="last")
+                    settings: dict[str, Any] = dict(batch_size=10, loss="mse", select="last")
                 else:
                     template = ResNet(2, 2, 1, L, eps=eps, delta=delta, input_map="activated", batchnorm=batchnorm,
                                       output="sigmoid")

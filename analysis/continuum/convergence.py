@@ -310,15 +310,15 @@ def refinement_study(field: Field | ResNet, x0: torch.Tensor, t_span: tuple[floa
     check_positive("rtol", rtol)
     check_positive("atol", atol)
     check_state("x0", x0)
-    field, x0 = _as_field(field, x0)
-    t0, t1 = _span(field, t_span)
-    if solvers.is_piecewise(field) and any(n % field.pieces.pieces for n in steps):
-        raise ValueError(f"steps must be multiples of the field's {field.pieces.pieces} pieces; got {list(steps)}")
-    ref, ref_name, ref_err = _reference(field, x0, (t0, t1), reference, rtol, atol, reference_error)
+    ode, x0 = _as_field(field, x0)  # a ResNet becomes its associated ODE
+    t0, t1 = _span(ode, t_span)
+    if solvers.is_piecewise(ode) and any(n % ode.pieces.pieces for n in steps):
+        raise ValueError(f"steps must be multiples of the field's {ode.pieces.pieces} pieces; got {list(steps)}")
+    ref, ref_name, ref_err = _reference(ode, x0, (t0, t1), reference, rtol, atol, reference_error)
     finals, nfev = [], []
     with torch.no_grad():
         for n in steps:
-            sol = solvers.solve(field, x0, (t0, t1), method=method, steps=n, record="end")
+            sol = solvers.solve(ode, x0, (t0, t1), method=method, steps=n, record="end")
             if not sol.success:
                 raise RuntimeError(f"{method} with {n} steps failed: {sol.message}")
             finals.append(sol.y[-1])

@@ -222,8 +222,12 @@ def regularity_exponents(nets: Sequence, norm: str = "fro") -> RegularityExponen
     depths = _check_depths("the networks' depths", [r.depth for r in regs])
     q = {k: np.array([getattr(r, k) for r in regs]) for k in
          ("max_norm", "max_increment", "rms_increment", "quadratic_variation")}
-    return RegularityExponents(depths=depths, norm=norm, **q,
-                               **{f"fit_{k}": depth_exponent(depths, v) for k, v in q.items()})
+    fit = {k: depth_exponent(depths, v) for k, v in q.items()}
+    return RegularityExponents(depths=depths, norm=norm, max_norm=q["max_norm"], max_increment=q["max_increment"],
+                               rms_increment=q["rms_increment"], quadratic_variation=q["quadratic_variation"],
+                               fit_max_norm=fit["max_norm"], fit_max_increment=fit["max_increment"],
+                               fit_rms_increment=fit["rms_increment"],
+                               fit_quadratic_variation=fit["quadratic_variation"])
 
 
 # --------------------------------------------------------------------------------------------
@@ -326,9 +330,9 @@ def solver_swap(net: ResNet, x: torch.Tensor, labels: torch.Tensor | None = None
     labels)`` (default :func:`classification_accuracy` at 1/2 for a sigmoid output, 0 for a
     linear one) gives the accuracy when ``labels`` is given.
     """
-    for m in methods:
-        check_choice("methods", m, tuple(solvers.FIXED_METHODS) + solvers.ADAPTIVE_METHODS + solvers.REFERENCE_METHODS)
-    refinements = [check_positive_int("refinements", m) for m in refinements]
+    for name in methods:
+        check_choice("methods", name, tuple(solvers.FIXED_METHODS) + solvers.ADAPTIVE_METHODS + solvers.REFERENCE_METHODS)
+    refinements = [check_positive_int("refinements", r) for r in refinements]
     check_choice("reading", reading, READINGS)
     check_positive("rtol", rtol)
     check_positive("atol", atol)

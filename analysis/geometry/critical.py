@@ -148,7 +148,7 @@ class CriticalPoints:
     @property
     def n_flat(self) -> int:
         """Number of flat-region points (not critical points)."""
-        return self.flat_points.shape[0]
+        return 0 if self.flat_points is None else self.flat_points.shape[0]
 
     def counts(self) -> dict[str, int]:
         """Number of critical points of each kind; all four kinds present."""
@@ -275,8 +275,7 @@ def _grid_seeds(grad_fn, axes: list[torch.Tensor], X: torch.Tensor, G: torch.Ten
         centres = corners[cell] + step / 2
         seeds.append(centres)
         order.append(vmap(grad_fn, chunk_size=chunk)(centres).detach().norm(dim=1))
-    seeds, order = torch.cat(seeds), torch.cat(order)
-    return seeds[torch.argsort(order)[:max_seeds]]
+    return torch.cat(seeds)[torch.argsort(torch.cat(order))[:max_seeds]]
 
 
 def _symmetric_hessians(hess_fn, X: torch.Tensor, chunk: int) -> torch.Tensor:

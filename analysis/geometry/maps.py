@@ -62,7 +62,9 @@ def range_jacobian(resnet: ResNet, x: torch.Tensor, *, start: int | None = None,
             if start > 0:
                 h = block_run(resnet, h, J[:, :, :0], refine, 0, start * refine, record="end").states
             J = torch.eye(resnet.width, dtype=x.dtype, device=x.device).expand(x.shape[0], -1, -1)
-        h, J, _ = block_run(resnet, h, J, refine, lo * refine, stop * refine, record="end")
+        run = block_run(resnet, h, J, refine, lo * refine, stop * refine, record="end")
+        assert run.tangents is not None  # tangents given, tangents returned
+        h, J = run.states, run.tangents
         if output:
             J = output_jacobian(resnet, h, J)[1]
         return J

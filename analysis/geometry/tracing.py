@@ -103,8 +103,9 @@ class Trace(Solution):
         return self.y
 
     @property
-    def step_layer(self) -> torch.Tensor:
-        """The layer (piece) of each step, (S,) int64: the same tensor as ``step_piece``."""
+    def step_layer(self) -> torch.Tensor | None:
+        """The layer (piece) of each step, (S,) int64: the same tensor as ``step_piece`` (set on every
+        trace that :func:`trace` returns)."""
         return self.step_piece
 
     def __repr__(self) -> str:
@@ -112,7 +113,7 @@ class Trace(Solution):
                 f"cumulative={tuple(self.cumulative.shape)}, logdet_of={self.logdet_of!r})")
 
 
-def _trace_record(*, states: torch.Tensor, step_layer: torch.Tensor, nfev: int, n_rejected: int | None = 0,
+def _trace_record(*, states: torch.Tensor, step_layer: torch.Tensor | None, nfev: int, n_rejected: int | None = 0,
                   **fields) -> Trace:
     """A Trace of a completed integration: S = len(states) - 1 accepted steps."""
     S = states.shape[0] - 1
@@ -267,10 +268,12 @@ def _trace_resnet(model: ResNet, x, refine, keep_layer) -> Trace:
         square = model.width == model.n_in
         run = block_run(model, h0, J0, refine, record="all", layer_jacobians=keep_layer or not square)
         states, cumulative, DF = run  # (S+1, batch, m), (S+1, batch, m, n), (S, batch, m, m)
+        assert cumulative is not None  # tangents J0 given, tangents returned
         if square:
             sign, lad = slogdet(cumulative)
             logdet_of = "cumulative"
         else:
+            assert DF is not None  # asked for above when not square
             sign, lad = _slogdet_blocks(DF)
             logdet_of = "blocks"
         outputs, jac = output_jacobian(model, states[-1], cumulative[-1])
@@ -410,6 +413,7 @@ def liouville(field: ResNet | Field, x: torch.Tensor, t_span: tuple[float, float
     if method in FIXED_METHODS:
         raise ValueError(f"method must be adaptive or reference for the variational equation; got {method!r}")
     tr = trace(field, x, method=method, t_span=t_span, rtol=rtol, atol=atol)
+    assert tr.trace_integral is not None  # a variational trace integrates ℓ with the state
     return LiouvilleCheck(logabsdet=tr.logabsdet[-1], trace_integral=tr.trace_integral[-1], sign=tr.sign[-1],
                           gap=tr.logabsdet[-1] - tr.trace_integral[-1])
 
