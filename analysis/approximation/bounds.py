@@ -140,7 +140,8 @@ def isotonic_bound(x: ArrayLike, y: ArrayLike, weights: ArrayLike | None = None)
 # --- closeness bounds ---------------------------------------------------------------------------
 def critical_weight_norm(*, eps: float, delta: float, lipschitz: float = 1.0) -> float:
     """ε/(δK): a block F(h) = ε h + δ σ(W h + b) with ‖W‖₂ < ε/(δK) has no critical point (its
-    Jacobian ε I + δ diag(σ') W is invertible); W = -(ε/δ) I attains a critical point for tanh."""
+    Jacobian ε I + δ diag(σ') W is invertible); W = -(ε/δ) I attains a critical point for tanh.
+    K = ``lipschitz`` = sup σ'.  Raises ValueError for ε < 0, δ <= 0 or K <= 0."""
     eps = check_nonnegative("eps", eps)
     delta = check_positive("delta", delta)
     lipschitz = check_positive("lipschitz", lipschitz)

@@ -106,7 +106,7 @@ def data_window(x: torch.Tensor, margin: float = 0.05) -> tuple[float, float, fl
 
 def regime_sweep(ratios: Sequence[float] = (0.1, 1.0, 10.0), *, eps: float = 1.0, depths: Sequence[int] = (6,),
                  seeds: Sequence[int] = (0,), datasets: Sequence[str] = DATASETS,
-                 epochs: dict | None = None, batchnorm: bool = False, data_seed: int = 0,
+                 epochs: dict[str, int] | None = None, batchnorm: bool = False, data_seed: int = 0,
                  critical_resolution: int = 41, tunnel_resolution: int = 161,
                  progress: bool = True) -> list[RegimeRun]:
     """Train and measure every (dataset, r, L, seed): δ = r ε, ε fixed (``eps = 0`` with any one

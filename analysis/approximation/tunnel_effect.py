@@ -113,7 +113,7 @@ class TunnelResult:
 
 
 # --- evaluation -------------------------------------------------------------------------------
-def evaluate_scalar(fn: Callable, points: np.ndarray, chunk: int = 1 << 16) -> np.ndarray:
+def evaluate_scalar(fn: Callable[[torch.Tensor], torch.Tensor], points: ArrayLike, chunk: int = 1 << 16) -> np.ndarray:
     """Φ at points (N, 2) as a float64 array (N,); ``fn`` maps a (B, 2) float64 tensor to (B,) or
     (B, 1) (a model in eval mode, or any torch function).  No gradients are recorded."""
     pts = torch.as_tensor(np.asarray(points, dtype=np.float64))

@@ -330,8 +330,9 @@ def solver_swap(net: ResNet, x: torch.Tensor, labels: torch.Tensor | None = None
     labels)`` (default :func:`classification_accuracy` at 1/2 for a sigmoid output, 0 for a
     linear one) gives the accuracy when ``labels`` is given.
     """
+    all_methods = tuple(solvers.FIXED_METHODS) + solvers.ADAPTIVE_METHODS + solvers.REFERENCE_METHODS
     for name in methods:
-        check_choice("methods", name, tuple(solvers.FIXED_METHODS) + solvers.ADAPTIVE_METHODS + solvers.REFERENCE_METHODS)
+        check_choice("methods", name, all_methods)
     refinements = [check_positive_int("refinements", r) for r in refinements]
     check_choice("reading", reading, READINGS)
     check_positive("rtol", rtol)

@@ -521,8 +521,8 @@ def find_critical_points(fn: Callable[[torch.Tensor], torch.Tensor], box: ArrayL
     return cps
 
 
-def classify(g: Callable[[torch.Tensor], torch.Tensor], points: torch.Tensor, *, hessian_scale: float, degenerate_tol: float = 1e-6,
-             chunk: int = 4096) -> dict:
+def classify(g: Callable[[torch.Tensor], torch.Tensor], points: torch.Tensor, *, hessian_scale: float,
+             degenerate_tol: float = 1e-6, chunk: int = 4096) -> dict:
     """Classify ``points`` (k, n) by the eigenvalues λ_1 ≤ … ≤ λ_n of H = ∇²g (``g`` on one point
     (n,) -> 0-dim, torch.func-differentiable), with the threshold τ = degenerate_tol · hessian_scale
     relative to the curvature of g where the points were searched (not to the point's own

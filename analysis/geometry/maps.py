@@ -70,7 +70,8 @@ def range_jacobian(resnet: ResNet, x: torch.Tensor, *, start: int | None = None,
         return J
 
 
-def jacobian_map(resnet: ResNet, box: ArrayLike = ((-1.0, 1.0), (-1.0, 1.0)), resolution: int | tuple[int, int] = 200, *, start: int | None = None,
+def jacobian_map(resnet: ResNet, box: ArrayLike = ((-1.0, 1.0), (-1.0, 1.0)),
+                 resolution: int | tuple[int, int] = 200, *, start: int | None = None,
                  stop: int | None = None, refine: int = 1, output: bool = False) -> JacobianMap:
     """σ_min, σ_max, log|det| and sign of J(x) (module docstring) on a grid over ``box`` (2, 2)
     with ``resolution`` nodes per axis (int or (nx, ny)); needs a model with n_in = 2."""

@@ -401,8 +401,8 @@ class LiouvilleCheck:
     gap: torch.Tensor
 
 
-def liouville(field: ResNet | Field, x: torch.Tensor, t_span: tuple[float, float] | None = None, *, method: str = "DOP853",
-              rtol: float | None = None, atol: float | None = None) -> LiouvilleCheck:
+def liouville(field: ResNet | Field, x: torch.Tensor, t_span: tuple[float, float] | None = None, *,
+              method: str = "DOP853", rtol: float | None = None, atol: float | None = None) -> LiouvilleCheck:
     """Check det Dφ_T(x) = exp(∫_0^T tr D_x f(t, x(t)) dt) by integrating the variational equation
     and the trace integral with the state (adaptive or reference ``method``).  A ResNet is replaced
     by its associated ODE started at h_0 = A(x)."""
