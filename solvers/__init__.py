@@ -4,7 +4,7 @@ the time grid and the Solution record.
 
 solvers knows nothing of ResNets: a ResNet is one client among others (see odenet).
 """
-from .fields import PiecewiseField, all_pieces, field_span, fixed_grid, is_piecewise, split_pieces
+from .fields import Field, PiecewiseField, all_pieces, field_span, fixed_grid, is_piecewise, split_pieces
 from .fixed import euler_iteration
 from .methods import FIXED_METHODS, ExplicitRK, GeneralisedEuler, get_method
 from .adaptive import ADAPTIVE_METHODS
@@ -15,5 +15,5 @@ from .dispatch import METHODS, solve
 from . import validation
 
 __all__ = ["solve", "euler_iteration", "ExplicitRK", "GeneralisedEuler", "get_method", "Solution", "TimeGrid",
-           "PiecewiseField", "is_piecewise", "field_span", "fixed_grid", "split_pieces", "all_pieces",
+           "Field", "PiecewiseField", "is_piecewise", "field_span", "fixed_grid", "split_pieces", "all_pieces",
            "SUCCESS", "FAILED", "METHODS", "FIXED_METHODS", "ADAPTIVE_METHODS", "REFERENCE_METHODS", "validation"]

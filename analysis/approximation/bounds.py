@@ -14,25 +14,33 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 import torch
+from numpy.typing import ArrayLike
 from scipy.optimize import isotonic_regression
 
 from solvers.validation import check_nonnegative, check_positive, check_positive_int, check_real
 from analysis.io.schema import Array, Attr, Schema, register
 
+if TYPE_CHECKING:
+    from odenet import ResNet
+
 
 # --- sup norm ---------------------------------------------------------------------------------
-def extremum_depth(target: Callable, centre, radius: float, *, kind: str = "min", n_boundary: int = 4096) -> float:
-    """d = min_{∂B} Ψ - Ψ(x*) for a minimum (``kind="min"``), or Ψ(x*) - max_{∂B} Ψ for a maximum,
-    on the ball B of ``radius`` about x* = ``centre``.
+def extremum_depth(target: Callable[[torch.Tensor], torch.Tensor], *, centre: ArrayLike, radius: float,
+                   kind: str = "min", n_boundary: int = 4096) -> float:
+    """The depth of an extremum of the target (not a network depth):
+    d = min_{∂B} Ψ - Ψ(x*) for a minimum (``kind="min"``), or Ψ(x*) - max_{∂B} Ψ for a maximum,
+    on the ball B of ``radius`` about x* = ``centre`` (n,).
 
     ∂B is the two points x* ± radius in 1D, ``n_boundary`` equally spaced points of the circle in
     2D, and ``n_boundary`` random directions (fixed seed 0) on the sphere in higher dimension (then d
     over-estimates the true depth slightly, exact as n_boundary grows).
-    ``target`` maps a (N, n) float64 tensor to (N,) or (N, 1).
+    ``target`` maps a (N, n) float64 tensor to (N,) or (N, 1).  d > 0 for a strict extremum.
+
+    Raises ValueError for radius <= 0, n_boundary < 1 or kind not in {"min", "max"}.
     """
     c = torch.as_tensor(np.asarray(centre, dtype=np.float64)).reshape(-1)
     radius = check_positive("radius", radius)
@@ -55,19 +63,24 @@ def extremum_depth(target: Callable, centre, radius: float, *, kind: str = "min"
     return float(vb.min()) - v0 if kind == "min" else v0 - float(vb.max())
 
 
-def sup_lower_bound(depth: float) -> float:
+def sup_lower_bound(extremum_depth: float) -> float:
     """d/2: the least sup-norm error ‖Φ - Ψ‖_{C⁰} of any C¹ map Φ without critical points in a
-    closed ball B where Ψ has a strict interior extremum of depth d = min_{∂B} Ψ - Ψ(x*) > 0
-    (for x² on [-1, 1]: d = 1, bound 1/2)."""
-    d = check_real("depth", depth)
+    closed ball B where Ψ has a strict interior extremum of depth d = ``extremum_depth``
+    = min_{∂B} Ψ - Ψ(x*) > 0 (for x² on [-1, 1]: d = 1, bound 1/2).
+
+    Raises ValueError unless d > 0.
+    """
+    d = check_real("extremum_depth", extremum_depth)
     if not d > 0:
-        raise ValueError(f"depth must be > 0 (a strict interior extremum); got {depth}")
+        raise ValueError(f"extremum_depth must be > 0 (a strict interior extremum); got {extremum_depth}")
     return d / 2
 
 
-def target_sup_bound(target: Callable, centre, radius: float, *, kind: str = "min", n_boundary: int = 4096) -> float:
-    """d/2 with d = :func:`extremum_depth` (Ψ, x*, r): the sup-norm lower bound for Ψ on that ball."""
-    return sup_lower_bound(extremum_depth(target, centre, radius, kind=kind, n_boundary=n_boundary))
+def target_sup_bound(target: Callable[[torch.Tensor], torch.Tensor], *, centre: ArrayLike, radius: float,
+                     kind: str = "min", n_boundary: int = 4096) -> float:
+    """d/2 with d = :func:`extremum_depth` (Ψ, x* = ``centre``, r = ``radius``): the sup-norm lower
+    bound for Ψ on that ball (arguments as :func:`extremum_depth`)."""
+    return sup_lower_bound(extremum_depth(target, centre=centre, radius=radius, kind=kind, n_boundary=n_boundary))
 
 
 # --- 1D: monotone fits --------------------------------------------------------------------------
@@ -94,11 +107,14 @@ class MonotoneFit:
     mse_decreasing: float
 
 
-def monotone_fit(x, y, weights=None) -> MonotoneFit:
+def monotone_fit(x: ArrayLike, y: ArrayLike, weights: ArrayLike | None = None) -> MonotoneFit:
     """The best monotone fit of y(x) in weighted L² (scipy.optimize.isotonic_regression), in both
     directions; the better one is kept.
 
         mse = min_{ŷ monotone} Σ w_i (y_i - ŷ_i)² / Σ w_i
+
+    ``x``, ``y`` and ``weights`` (default all ones) are (N,) (flattened).  Raises ValueError for
+    empty or unequal lengths, or weights that are not positive.
     """
     x = np.asarray(x, dtype=np.float64).reshape(-1)
     y = np.asarray(y, dtype=np.float64).reshape(-1)
@@ -115,7 +131,7 @@ def monotone_fit(x, y, weights=None) -> MonotoneFit:
     return MonotoneFit(xs, ys, fits[inc], bool(inc), mse[inc], mse[True], mse[False])
 
 
-def isotonic_bound(x, y, weights=None) -> float:
+def isotonic_bound(x: ArrayLike, y: ArrayLike, weights: ArrayLike | None = None) -> float:
     """The least mean-squared error of a monotone function on the samples (x_i, y_i): a lower bound
     on the MSE of every 1D network without critical points (it is strictly monotone).  For x² on
     [-1, 1] under the uniform measure it tends to 9/160 (fit 1/4 on [-1, 1/2], x² beyond)."""
@@ -123,22 +139,26 @@ def isotonic_bound(x, y, weights=None) -> float:
 
 
 # --- closeness bounds ---------------------------------------------------------------------------
-def critical_weight_norm(eps: float, delta: float, lipschitz: float = 1.0) -> float:
+def critical_weight_norm(*, eps: float, delta: float, lipschitz: float = 1.0) -> float:
     """ε/(δK): a block F(h) = ε h + δ σ(W h + b) with ‖W‖₂ < ε/(δK) has no critical point (its
-    Jacobian ε I + δ diag(σ') W is invertible); W = -(ε/δ) I attains a critical point for tanh."""
+    Jacobian ε I + δ diag(σ') W is invertible); W = -(ε/δ) I attains a critical point for tanh.
+    K = ``lipschitz`` = sup σ'.  Raises ValueError for ε < 0, δ <= 0 or K <= 0."""
     eps = check_nonnegative("eps", eps)
     delta = check_positive("delta", delta)
     lipschitz = check_positive("lipschitz", lipschitz)
     return eps / (delta * lipschitz)
 
 
-def euler_ode_bound(delta: float, depth: int, lipschitz: float, omega: float, sup_sigma: float = 1.0,
+def euler_ode_bound(*, delta: float, depth: int, lipschitz: float, omega: float, sup_sigma: float = 1.0,
                     width: int = 1) -> float:
     """Skip-dominant (ε = 1, δ = T/L) distance of the ResNet's block map to the ODE flow:
 
         |h_L(x) - φ_T(h_0(x))| ≤ (M δ / 2) ((1 + δ K ω)^L - 1),   M = S √m,
 
-    with ω ≥ max ‖W_l‖₂, S ≥ sup |σ|, K = sup σ' (and ≤ (M δ/2)(e^{K ω T} - 1))."""
+    with L = ``depth`` (the network's number of blocks), K = ``lipschitz`` = sup σ',
+    ω = ``omega`` ≥ max ‖W_l‖₂, S = ``sup_sigma`` ≥ sup |σ|, m = ``width``
+    (and ≤ (M δ/2)(e^{K ω T} - 1)).  Raises ValueError for δ <= 0, L or m < 1, or a negative
+    constant."""
     delta = check_positive("delta", delta)
     depth = check_positive_int("depth", depth)
     K = check_nonnegative("lipschitz", lipschitz)
@@ -149,13 +169,16 @@ def euler_ode_bound(delta: float, depth: int, lipschitz: float, omega: float, su
     return M * delta / 2 * math.expm1(depth * math.log1p(delta * K * omega))
 
 
-def resnet_mlp_bound(eps: float, delta: float, depth: int, lipschitz: float, omega: float, h0_norm: float,
+def resnet_mlp_bound(*, eps: float, delta: float, depth: int, lipschitz: float, omega: float, h0_norm: float,
                      out_norm: float, sup_sigma: float = 1.0, width: int = 1) -> float:
     """Residual-dominant (ε < 1) distance of the ResNet to the MLP with the same weights (ε → 0):
 
         sup |Φ_ResNet - Φ_MLP| ≤ ‖w_out‖ ε H Σ_{j<L} (δ K ω)^j,   H = max(|h_0|, δ S √m / (1 - ε)),
 
-    with ω ≥ max ‖W_l‖₂, S ≥ sup |σ|, |h_0| ≥ sup |h_0(x)| over the inputs considered."""
+    with L = ``depth`` (the network's number of blocks), K = ``lipschitz`` = sup σ',
+    ω = ``omega`` ≥ max ‖W_l‖₂, S = ``sup_sigma`` ≥ sup |σ|, m = ``width``,
+    |h_0| = ``h0_norm`` ≥ sup |h_0(x)| over the inputs considered, ‖w_out‖ = ``out_norm``.
+    Raises ValueError for ε outside [0, 1), δ <= 0, L or m < 1, or a negative constant."""
     eps = check_nonnegative("eps", eps)
     if not eps < 1:
         raise ValueError(f"eps must be < 1 for the ResNet-MLP bound; got {eps}")
@@ -173,10 +196,11 @@ def resnet_mlp_bound(eps: float, delta: float, depth: int, lipschitz: float, ome
     return wo * eps * H * geometric
 
 
-def regime_lower_bound(depth_d: float, closeness: float) -> float:
-    """d/2 - (closeness bound), floored at 0: the error to a target with an interior extremum of
-    depth d of a network within ``closeness`` (sup norm) of a map without critical points."""
-    return max(0.0, sup_lower_bound(depth_d) - check_nonnegative("closeness", closeness))
+def regime_lower_bound(*, extremum_depth: float, closeness: float) -> float:
+    """max(0, d/2 - κ): the least sup-norm error to a target with a strict interior extremum of
+    depth d = ``extremum_depth`` of a network within κ = ``closeness`` (sup norm) of a map without
+    critical points.  Raises ValueError unless d > 0 and κ >= 0."""
+    return max(0.0, sup_lower_bound(extremum_depth) - check_nonnegative("closeness", closeness))
 
 
 @dataclass
@@ -200,7 +224,7 @@ class ModelBounds:
     closeness_kind: str
 
 
-def model_bounds(resnet, x: torch.Tensor | None = None) -> ModelBounds:
+def model_bounds(resnet: ResNet, x: torch.Tensor | None = None) -> ModelBounds:
     """ω = max ‖W_l‖₂, ε/(δK), and the closeness bound of the model's regime on the output,
     comparable with d/2 (:func:`regime_lower_bound`): ‖w_out‖₂ (M δ/2)((1 + δKω)^L - 1) for ε = 1,
     :func:`resnet_mlp_bound` for ε < 1 (``x``: inputs over which |h_0| and hence H are taken,
@@ -208,16 +232,20 @@ def model_bounds(resnet, x: torch.Tensor | None = None) -> ModelBounds:
     W, _ = resnet.field.effective_weights()
     omega = float(torch.linalg.matrix_norm(W.detach(), ord=2).max())
     K = resnet.activation.lipschitz
-    crit = critical_weight_norm(resnet.eps, resnet.delta, K)
+    crit = critical_weight_norm(eps=resnet.eps, delta=resnet.delta, lipschitz=K)
     S = 1.0 if resnet.activation.name == "tanh" else math.inf
     wo = float(torch.linalg.matrix_norm(resnet.out.weight.detach(), ord=2))
     if resnet.eps == 1:
         # euler_ode_bound is on the hidden state h_L; the readout multiplies it by at most ‖w_out‖₂
-        close, kind = wo * euler_ode_bound(resnet.delta, resnet.depth, K, omega, S, resnet.width), "ode"
+        close = wo * euler_ode_bound(delta=resnet.delta, depth=resnet.depth, lipschitz=K, omega=omega, sup_sigma=S,
+                                     width=resnet.width)
+        kind = "ode"
     elif resnet.eps < 1 and x is not None:
         with torch.no_grad():
             h0 = float(resnet.embed(x).norm(dim=1).max())
-        close, kind = resnet_mlp_bound(resnet.eps, resnet.delta, resnet.depth, K, omega, h0, wo, S, resnet.width), "mlp"
+        close = resnet_mlp_bound(eps=resnet.eps, delta=resnet.delta, depth=resnet.depth, lipschitz=K, omega=omega,
+                                 h0_norm=h0, out_norm=wo, sup_sigma=S, width=resnet.width)
+        kind = "mlp"
     else:
         close, kind = math.nan, "none"
     return ModelBounds(omega, crit, close, kind)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 import torch
@@ -94,6 +94,7 @@ class RegimeRun:
 
     @property
     def n_critical_points(self) -> int:
+        """k, the number of rows of ``critical_points`` (k, n)."""
         return len(self.critical_points)
 
 
@@ -106,7 +107,7 @@ def data_window(x: torch.Tensor, margin: float = 0.05) -> tuple[float, float, fl
 
 def regime_sweep(ratios: Sequence[float] = (0.1, 1.0, 10.0), *, eps: float = 1.0, depths: Sequence[int] = (6,),
                  seeds: Sequence[int] = (0,), datasets: Sequence[str] = DATASETS,
-                 epochs: dict | None = None, batchnorm: bool = False, data_seed: int = 0,
+                 epochs: dict[str, int] | None = None, batchnorm: bool = False, data_seed: int = 0,
                  critical_resolution: int = 41, tunnel_resolution: int = 161,
                  progress: bool = True) -> list[RegimeRun]:
     """Train and measure every (dataset, r, L, seed): δ = r ε, ε fixed (``eps = 0`` with any one
@@ -133,7 +134,7 @@ def regime_sweep(ratios: Sequence[float] = (0.1, 1.0, 10.0), *, eps: float = 1.0
             for L in depths:
                 if name == "square":
                     template = ResNet(1, 1, 1, L, eps=eps, delta=delta)
-                    settings = dict(batch_size=10, loss="mse", select="last")
+                    settings: dict[str, Any] = dict(batch_size=10, loss="mse", select="last")
                 else:
                     template = ResNet(2, 2, 1, L, eps=eps, delta=delta, input_map="activated", batchnorm=batchnorm,
                                       output="sigmoid")
@@ -153,7 +154,7 @@ def _measure(name, data, member, critical_resolution, tunnel_resolution) -> Regi
         with torch.no_grad():
             err = model(x)[:, 0] - x[:, 0] ** 2
         sup_error, mse, acc = err.abs().max().item(), (err ** 2).mean().item(), math.nan
-        sup_b, iso = sup_lower_bound(1.0), isotonic_bound(x[:, 0].numpy(), (x[:, 0] ** 2).numpy())
+        sup_b, iso = sup_lower_bound(extremum_depth=1.0), isotonic_bound(x[:, 0].numpy(), (x[:, 0] ** 2).numpy())
         box = [[-1.0, 1.0]]
         bounds = model_bounds(model, x)
     else:

@@ -29,6 +29,7 @@ from typing import Callable
 
 import numpy as np
 import torch
+from numpy.typing import ArrayLike
 from scipy import ndimage
 
 from solvers.validation import check_real
@@ -113,7 +114,7 @@ class TunnelResult:
 
 
 # --- evaluation -------------------------------------------------------------------------------
-def evaluate_scalar(fn: Callable, points: np.ndarray, chunk: int = 1 << 16) -> np.ndarray:
+def evaluate_scalar(fn: Callable[[torch.Tensor], torch.Tensor], points: ArrayLike, chunk: int = 1 << 16) -> np.ndarray:
     """Φ at points (N, 2) as a float64 array (N,); ``fn`` maps a (B, 2) float64 tensor to (B,) or
     (B, 1) (a model in eval mode, or any torch function).  No gradients are recorded."""
     pts = torch.as_tensor(np.asarray(points, dtype=np.float64))
@@ -148,7 +149,7 @@ def _check_resolution(resolution) -> tuple[int, int]:
     return int(r[0]), int(r[1])
 
 
-def grid(window, resolution) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def grid(window: ArrayLike, resolution: int | tuple[int, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(xs (nx,), ys (ny,), points (ny nx, 2)) of the grid x_j = xmin + j Δx, y_i = ymin + i Δy,
     points in row-major order (row i = ys[i])."""
     xmin, xmax, ymin, ymax = _check_window(window)
@@ -220,8 +221,9 @@ def _chords(fn, centres: np.ndarray, level: float, reach: float, n_dir: int = 90
     return chord.min(axis=1)
 
 
-def tunnel(fn: Callable, window, centre, level: float, resolution: int | tuple[int, int] = 201, *,
-           points=None, labels=None, inner_label: int = 0, max_bottleneck_cells: int = 16) -> TunnelResult:
+def tunnel(fn: Callable[[torch.Tensor], torch.Tensor], window: ArrayLike, centre: ArrayLike, level: float,
+           resolution: int | tuple[int, int] = 201, *, points: ArrayLike | None = None, labels: ArrayLike | None = None,
+           inner_label: int = 0, max_bottleneck_cells: int = 16) -> TunnelResult:
     """Label the components of {Φ < level} on a grid over ``window`` and report the centre's one
     (module docstring: verdict, area, width, direction, points).
 
@@ -236,6 +238,16 @@ def tunnel(fn: Callable, window, centre, level: float, resolution: int | tuple[i
     resolution : grid points per axis (int, or (nx, ny)).
     points, labels : optional (N, 2) points and (N,) labels in {0, 1}; ``inner_label`` is the label
         of the enclosed class (predicted where Φ < level).
+    max_bottleneck_cells : at most this many bottleneck cells are probed with chords (evenly chosen).
+
+    Returns
+    -------
+    TunnelResult on the ny × nx grid.
+
+    Raises
+    ------
+    ValueError for a malformed window, resolution, centre (outside the window), points or labels,
+    for Φ not finite on the grid, or for a level outside (min Φ, max Φ) on the grid.
     """
     xmin, xmax, ymin, ymax = _check_window(window)
     nx, ny = _check_resolution(resolution)

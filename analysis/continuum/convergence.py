@@ -23,14 +23,19 @@ from __future__ import annotations
 import math
 import warnings
 from dataclasses import dataclass, field as dc_field
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 import torch
+from numpy.typing import ArrayLike
 from scipy import stats
 
 import solvers
+from solvers.fields import Field
 from solvers.validation import check_choice, check_positive, check_positive_int, check_state
+
+if TYPE_CHECKING:
+    from odenet import ResNet, SmoothField
 
 __all__ = ["OrderFit", "ConvergenceStudy", "WorkPrecision", "ReferenceAccuracyWarning", "fit_order",
            "richardson_orders", "refinement_study", "depth_study", "work_precision", "error_norms"]
@@ -138,7 +143,7 @@ def error_norms(y: torch.Tensor, ref: torch.Tensor) -> tuple[float, float]:
     return float(diff.abs().max()), float(diff.square().sum(1).mean().sqrt())
 
 
-def fit_order(h, err, confidence: float = 0.95) -> OrderFit:
+def fit_order(h: ArrayLike, err: ArrayLike, confidence: float = 0.95) -> OrderFit:
     """Observed order p by least squares of log err_k = log C + p log h_k.
 
     se(p) = s / sqrt(Σ (log h_k - mean)²) with s² = Σ r_k² / (n - 2); the interval is
@@ -173,7 +178,7 @@ def fit_order(h, err, confidence: float = 0.95) -> OrderFit:
                     confidence=confidence, n_points=n, residual_std=s)
 
 
-def richardson_orders(h, increments) -> np.ndarray:
+def richardson_orders(h: ArrayLike, increments: ArrayLike) -> np.ndarray:
     """p_k = log(d_k / d_{k+1}) / log(h_k / h_{k+1}) for increments d_k = ‖y_{h_k} - y_{h_{k+1}}‖
     (valid on geometric sequences; r = 2 gives log2(|y_h - y_{h/2}| / |y_{h/2} - y_{h/4}|)).
     ``h`` has one more entry than ``increments``; returns len(increments) - 1 orders."""
@@ -282,7 +287,7 @@ def _assemble(kind, method, levels, h, nfev, finals, ref, ref_name, ref_err, con
                             attrs=dict(attrs))
 
 
-def refinement_study(field, x0: torch.Tensor, t_span: tuple[float, float] | None = None, *,
+def refinement_study(field: Field | ResNet, x0: torch.Tensor, t_span: tuple[float, float] | None = None, *,
                      method: str = "euler", steps: Sequence[int] = (1, 2, 4, 8, 16),
                      reference: str | torch.Tensor | None = "DOP853", rtol: float = 1e-12, atol: float = 1e-12,
                      reference_error: float | None = None, confidence: float = 0.95) -> ConvergenceStudy:
@@ -305,15 +310,15 @@ def refinement_study(field, x0: torch.Tensor, t_span: tuple[float, float] | None
     check_positive("rtol", rtol)
     check_positive("atol", atol)
     check_state("x0", x0)
-    field, x0 = _as_field(field, x0)
-    t0, t1 = _span(field, t_span)
-    if solvers.is_piecewise(field) and any(n % field.pieces.pieces for n in steps):
-        raise ValueError(f"steps must be multiples of the field's {field.pieces.pieces} pieces; got {list(steps)}")
-    ref, ref_name, ref_err = _reference(field, x0, (t0, t1), reference, rtol, atol, reference_error)
+    ode, x0 = _as_field(field, x0)  # a ResNet becomes its associated ODE
+    t0, t1 = _span(ode, t_span)
+    if solvers.is_piecewise(ode) and any(n % ode.pieces.pieces for n in steps):
+        raise ValueError(f"steps must be multiples of the field's {ode.pieces.pieces} pieces; got {list(steps)}")
+    ref, ref_name, ref_err = _reference(ode, x0, (t0, t1), reference, rtol, atol, reference_error)
     finals, nfev = [], []
     with torch.no_grad():
         for n in steps:
-            sol = solvers.solve(field, x0, (t0, t1), method=method, steps=n, record="end")
+            sol = solvers.solve(ode, x0, (t0, t1), method=method, steps=n, record="end")
             if not sol.success:
                 raise RuntimeError(f"{method} with {n} steps failed: {sol.message}")
             finals.append(sol.y[-1])
@@ -323,7 +328,7 @@ def refinement_study(field, x0: torch.Tensor, t_span: tuple[float, float] | None
                      dict(t0=t0, t1=t1, rtol=rtol, atol=atol, batch=len(x0)))
 
 
-def depth_study(field, x0: torch.Tensor, depths: Sequence[int] = (4, 8, 16, 32, 64), *,
+def depth_study(field: SmoothField, x0: torch.Tensor, depths: Sequence[int] = (4, 8, 16, 32, 64), *,
                 reference: str | None = "DOP853", rtol: float = 1e-12, atol: float = 1e-12,
                 reference_error: float | None = None, confidence: float = 0.95) -> ConvergenceStudy:
     """Distance between depth-L ResNets and the flow of the smooth field their weights sample.
@@ -362,7 +367,7 @@ def depth_study(field, x0: torch.Tensor, depths: Sequence[int] = (4, 8, 16, 32, 
                      dict(t0=0.0, t1=T, rtol=rtol, atol=atol, batch=len(x0)))
 
 
-def work_precision(field, x0: torch.Tensor, t_span: tuple[float, float] | None = None, *,
+def work_precision(field: Field | ResNet, x0: torch.Tensor, t_span: tuple[float, float] | None = None, *,
                    fixed_methods: Sequence[str] = ("euler", "heun", "midpoint", "rk4"),
                    steps: Sequence[int] = (4, 8, 16, 32, 64),
                    adaptive_methods: Sequence[str] = ("dopri5", "dopri8", "bosh3"),

@@ -27,16 +27,20 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
 import numpy as np
 import torch
+from numpy.typing import ArrayLike
 
 import solvers
 from solvers import TimeGrid
 from solvers.validation import check_choice, check_positive, check_positive_int, check_state
 
 from analysis.continuum.convergence import OrderFit, error_norms, fit_order
+
+if TYPE_CHECKING:
+    from odenet import DampedField, ResNet
 
 __all__ = ["WeightRegularity", "RegularityExponents", "ReverseEuler", "SolverSwap", "DepthSeries",
            "weight_regularity", "regularity_exponents", "reverse_euler", "reverse_euler_study", "solver_swap",
@@ -145,7 +149,7 @@ class SolverSwap:
 
 # --------------------------------------------------------------------------------------------
 # helpers
-def depth_exponent(depths, values, confidence: float = 0.95) -> OrderFit:
+def depth_exponent(depths: ArrayLike, values: ArrayLike, confidence: float = 0.95) -> OrderFit:
     """Slope s of log value = log C + s log L by least squares, with its t interval
     (:func:`analysis.continuum.convergence.fit_order` with h = L)."""
     return fit_order(depths, values, confidence)
@@ -190,7 +194,7 @@ def classification_accuracy(outputs: torch.Tensor, labels: torch.Tensor, thresho
 
 # --------------------------------------------------------------------------------------------
 # (b) weight regularity
-def weight_regularity(net_or_weight, norm: str = "fro") -> WeightRegularity:
+def weight_regularity(net_or_weight: ResNet | torch.Tensor, norm: str = "fro") -> WeightRegularity:
     """Norms and increments of the block weights W_l (L, m, m) of a ResNet (BatchNorm folded) or
     of a weight tensor; ``norm`` is ``"fro"`` (Frobenius) or ``"spectral"`` (largest singular
     value).  See the module docstring for the quantities."""
@@ -218,8 +222,12 @@ def regularity_exponents(nets: Sequence, norm: str = "fro") -> RegularityExponen
     depths = _check_depths("the networks' depths", [r.depth for r in regs])
     q = {k: np.array([getattr(r, k) for r in regs]) for k in
          ("max_norm", "max_increment", "rms_increment", "quadratic_variation")}
-    return RegularityExponents(depths=depths, norm=norm, **q,
-                               **{f"fit_{k}": depth_exponent(depths, v) for k, v in q.items()})
+    fit = {k: depth_exponent(depths, v) for k, v in q.items()}
+    return RegularityExponents(depths=depths, norm=norm, max_norm=q["max_norm"], max_increment=q["max_increment"],
+                               rms_increment=q["rms_increment"], quadratic_variation=q["quadratic_variation"],
+                               fit_max_norm=fit["max_norm"], fit_max_increment=fit["max_increment"],
+                               fit_rms_increment=fit["rms_increment"],
+                               fit_quadratic_variation=fit["quadratic_variation"])
 
 
 # --------------------------------------------------------------------------------------------
@@ -241,7 +249,7 @@ class _ReversedBlocks:
         return self.piece(self.pieces.piece_of_time(t))(t, x)
 
 
-def reverse_euler(net, x: torch.Tensor) -> ReverseEuler:
+def reverse_euler(net: ResNet, x: torch.Tensor) -> ReverseEuler:
     """Reconstruct the hidden states from h_L by x̂_L = h_L, x̂_l = (x̂_{l+1} - δ f_l(x̂_{l+1})) / ε
     and measure ‖x̂_l - h_l‖ (sup and rms over the inputs) at every layer.  Needs ε > 0."""
     if net.eps <= 0:
@@ -278,7 +286,7 @@ def reverse_euler_study(nets: Sequence, x: torch.Tensor) -> DepthSeries:
 READINGS = ("piecewise", "linear")
 
 
-def continuous_depth_ode(net, reading: str = "piecewise"):
+def continuous_depth_ode(net: ResNet, reading: str = "piecewise") -> DampedField:
     """The network's ODE x' = -γ x + a σ(W(t) x + b(t)) on [0, T] with W(t) read from the blocks:
 
     - ``"piecewise"``: W(t) = W_l on [t_l, t_{l+1}) (the associated ODE, :meth:`odenet.ResNet.ode`);
@@ -308,7 +316,7 @@ def _swapped_output(net, h0, method, m, rtol, atol, reading):
     return net.readout(sol.y[-1].to(h0.dtype)), sol.nfev
 
 
-def solver_swap(net, x: torch.Tensor, labels: torch.Tensor | None = None, *,
+def solver_swap(net: ResNet, x: torch.Tensor, labels: torch.Tensor | None = None, *,
                 methods: Sequence[str] = ("euler", "heun", "midpoint", "rk4", "dopri5"),
                 refinements: Sequence[int] = (1, 2, 4), reading: str = "piecewise", rtol: float = 1e-8,
                 atol: float = 1e-8, metric: Callable[[torch.Tensor, torch.Tensor], float] | None = None) -> SolverSwap:
@@ -322,9 +330,10 @@ def solver_swap(net, x: torch.Tensor, labels: torch.Tensor | None = None, *,
     labels)`` (default :func:`classification_accuracy` at 1/2 for a sigmoid output, 0 for a
     linear one) gives the accuracy when ``labels`` is given.
     """
-    for m in methods:
-        check_choice("methods", m, tuple(solvers.FIXED_METHODS) + solvers.ADAPTIVE_METHODS + solvers.REFERENCE_METHODS)
-    refinements = [check_positive_int("refinements", m) for m in refinements]
+    all_methods = tuple(solvers.FIXED_METHODS) + solvers.ADAPTIVE_METHODS + solvers.REFERENCE_METHODS
+    for name in methods:
+        check_choice("methods", name, all_methods)
+    refinements = [check_positive_int("refinements", r) for r in refinements]
     check_choice("reading", reading, READINGS)
     check_positive("rtol", rtol)
     check_positive("atol", atol)

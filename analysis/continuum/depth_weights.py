@@ -16,10 +16,14 @@ The layer times are t_l = l T / L, l = 0..L-1 (the left ends of the layers, as
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import torch
 
 from solvers.validation import check_positive, check_positive_int
+
+if TYPE_CHECKING:
+    from odenet import ResNet
 
 __all__ = ["smooth_weights", "iid_weights", "load_weights", "layer_times"]
 
@@ -81,7 +85,7 @@ def iid_weights(depth: int, width: int, *, std: float | None = None, bias_std: f
     return W, b
 
 
-def load_weights(net, weight: torch.Tensor, bias: torch.Tensor | None = None):
+def load_weights(net: ResNet, weight: torch.Tensor, bias: torch.Tensor | None = None) -> ResNet:
     """Copy W (L, m, m) and b (L, m) into the blocks of ``net`` (an :class:`odenet.ResNet` of the
     same depth and width); returns ``net``."""
     W = net.field.weight

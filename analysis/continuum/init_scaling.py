@@ -91,8 +91,8 @@ def init_scaling_study(depths: Sequence[int] = (4, 16, 64, 256, 1024), *, width:
         raise ValueError(f"depths must be at least 3 strictly increasing depths; got {depths}")
     for w in weights:
         check_choice("weights", w, WEIGHT_KINDS)
-    for s in scalings:
-        check_choice("scalings", s, SCALINGS)
+    for name in scalings:
+        check_choice("scalings", name, SCALINGS)
     width = check_positive_int("width", width)
     n_samples = check_positive_int("n_samples", n_samples)
     n_inputs = check_positive_int("n_inputs", n_inputs)

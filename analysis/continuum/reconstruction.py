@@ -17,11 +17,15 @@ trajectories the flow cannot), and then e is O(1) — a known failure mode of ad
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
 from solvers.validation import check_positive, check_state
+
+if TYPE_CHECKING:
+    from odenet import NeuralODE
 
 __all__ = ["Reconstruction", "reconstruction_error"]
 
@@ -48,7 +52,7 @@ class Reconstruction:
     nfev_backward: int
 
 
-def reconstruction_error(model, x: torch.Tensor, *, threshold: float | None = None) -> Reconstruction:
+def reconstruction_error(model: NeuralODE, x: torch.Tensor, *, threshold: float | None = None) -> Reconstruction:
     """Integrate ``model``'s flow forward from z(0) = embed(x) (x: (N, n)) and back again, with
     its own solver options, and report the relative error e of the module docstring.
 

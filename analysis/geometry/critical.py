@@ -58,6 +58,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 import torch
+from numpy.typing import ArrayLike
 from torch.func import grad, grad_and_value, hessian, vmap
 
 from odenet import ResNet
@@ -148,7 +149,7 @@ class CriticalPoints:
     @property
     def n_flat(self) -> int:
         """Number of flat-region points (not critical points)."""
-        return self.flat_points.shape[0]
+        return 0 if self.flat_points is None else self.flat_points.shape[0]
 
     def counts(self) -> dict[str, int]:
         """Number of critical points of each kind; all four kinds present."""
@@ -164,7 +165,7 @@ class CriticalPoints:
         return (self[i] for i in range(len(self)))
 
 
-def check_box(box, dtype, device=None) -> torch.Tensor:
+def check_box(box: ArrayLike, dtype: torch.dtype, device: torch.device | str | None = None) -> torch.Tensor:
     """``box`` as a (n, 2) tensor of (low, high) pairs with low < high, finite (a single pair is
     one dimension); ValueError naming what was received otherwise."""
     try:
@@ -275,8 +276,7 @@ def _grid_seeds(grad_fn, axes: list[torch.Tensor], X: torch.Tensor, G: torch.Ten
         centres = corners[cell] + step / 2
         seeds.append(centres)
         order.append(vmap(grad_fn, chunk_size=chunk)(centres).detach().norm(dim=1))
-    seeds, order = torch.cat(seeds), torch.cat(order)
-    return seeds[torch.argsort(order)[:max_seeds]]
+    return torch.cat(seeds)[torch.argsort(torch.cat(order))[:max_seeds]]
 
 
 def _symmetric_hessians(hess_fn, X: torch.Tensor, chunk: int) -> torch.Tensor:
@@ -356,11 +356,13 @@ def _flat(G, hess_fn, xc: torch.Tensor, converged: torch.Tensor, r: float, thres
 _N_ALPHA = 16  # backtracking steps of the Newton line search (α down to 2^-15)
 
 
-def find_critical_points(fn, box, *, logit: Callable | None = None, resolution: int | None = None,
+def find_critical_points(fn: Callable[[torch.Tensor], torch.Tensor], box: ArrayLike, *,
+                         logit: Callable[[torch.Tensor], torch.Tensor] | None = None, resolution: int | None = None,
                          gtol: float = 0.0, accept_tol: float = 1e-9, xtol: float = 1e-6, max_iter: int = 100,
                          max_step: float | None = None, dedup_tol: float | None = None,
                          degenerate_tol: float = 1e-6, max_seeds: int = 2000,
-                         dtype: torch.dtype = torch.float64, device=None, chunk: int = 4096) -> CriticalPoints:
+                         dtype: torch.dtype = torch.float64, device: torch.device | str | None = None,
+                         chunk: int = 4096) -> CriticalPoints:
     """Critical points ∇g(x) = 0 of the map g searched for a scalar ``fn`` = Φ on ``box`` (the
     logit of a sigmoid output, else Φ; see the module docstring for every formula).
 
@@ -520,8 +522,8 @@ def find_critical_points(fn, box, *, logit: Callable | None = None, resolution: 
     return cps
 
 
-def classify(g, points: torch.Tensor, *, hessian_scale: float, degenerate_tol: float = 1e-6,
-             chunk: int = 4096) -> dict:
+def classify(g: Callable[[torch.Tensor], torch.Tensor], points: torch.Tensor, *, hessian_scale: float,
+             degenerate_tol: float = 1e-6, chunk: int = 4096) -> dict:
     """Classify ``points`` (k, n) by the eigenvalues λ_1 ≤ … ≤ λ_n of H = ∇²g (``g`` on one point
     (n,) -> 0-dim, torch.func-differentiable), with the threshold τ = degenerate_tol · hessian_scale
     relative to the curvature of g where the points were searched (not to the point's own
@@ -554,8 +556,8 @@ def classify(g, points: torch.Tensor, *, hessian_scale: float, degenerate_tol: f
                 kinds=kinds)
 
 
-def inject_critical_point(resnet: ResNet, block: int, x0) -> ResNet:
-    """A copy of ``resnet`` with a critical point of Φ at ``x0`` (docs/theory.md §3, sharpness):
+def inject_critical_point(resnet: ResNet, block: int, x0: ArrayLike) -> ResNet:
+    """A copy of ``resnet`` with a critical point of Φ at ``x0`` (n_in,) (docs/theory.md §3, sharpness):
 
         W_block = -(ε/δ) I,   b_block = -W_block h_block(x0) = (ε/δ) h_block(x0),
 

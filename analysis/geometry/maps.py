@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+from numpy.typing import ArrayLike
 
 from odenet import ResNet
 from solvers.validation import check_positive_int
@@ -62,13 +63,16 @@ def range_jacobian(resnet: ResNet, x: torch.Tensor, *, start: int | None = None,
             if start > 0:
                 h = block_run(resnet, h, J[:, :, :0], refine, 0, start * refine, record="end").states
             J = torch.eye(resnet.width, dtype=x.dtype, device=x.device).expand(x.shape[0], -1, -1)
-        h, J, _ = block_run(resnet, h, J, refine, lo * refine, stop * refine, record="end")
+        run = block_run(resnet, h, J, refine, lo * refine, stop * refine, record="end")
+        assert run.tangents is not None  # tangents given, tangents returned
+        h, J = run.states, run.tangents
         if output:
             J = output_jacobian(resnet, h, J)[1]
         return J
 
 
-def jacobian_map(resnet: ResNet, box=((-1.0, 1.0), (-1.0, 1.0)), resolution=200, *, start: int | None = None,
+def jacobian_map(resnet: ResNet, box: ArrayLike = ((-1.0, 1.0), (-1.0, 1.0)),
+                 resolution: int | tuple[int, int] = 200, *, start: int | None = None,
                  stop: int | None = None, refine: int = 1, output: bool = False) -> JacobianMap:
     """σ_min, σ_max, log|det| and sign of J(x) (module docstring) on a grid over ``box`` (2, 2)
     with ``resolution`` nodes per axis (int or (nx, ny)); needs a model with n_in = 2."""

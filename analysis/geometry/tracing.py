@@ -31,9 +31,9 @@ from torch.func import jacfwd, jacrev, vmap
 
 import solvers
 from odenet import ResNet
-from odenet.kernel import activation_and_derivative, generalised_euler
+from odenet.kernel import EulerRun, activation_and_derivative, generalised_euler
 from solvers.validation import check_nonnegative, check_positive, check_positive_int, check_state
-from solvers import FIXED_METHODS, SUCCESS, Solution, TimeGrid, is_piecewise
+from solvers import FIXED_METHODS, SUCCESS, Field, Solution, TimeGrid, is_piecewise
 from analysis.io.schema import Array, Attr, Schema, register
 
 REACHED = "The solver successfully reached the end of the integration interval."
@@ -97,10 +97,13 @@ class Trace(Solution):
 
     @property
     def states(self) -> torch.Tensor:
+        """h_0, ..., h_S, (S+1, batch, m): the same tensor as ``y``."""
         return self.y
 
     @property
-    def step_layer(self) -> torch.Tensor:
+    def step_layer(self) -> torch.Tensor | None:
+        """The layer (piece) of each step, (S,) int64: the same tensor as ``step_piece`` (set on every
+        trace that :func:`trace` returns)."""
         return self.step_piece
 
     def __repr__(self) -> str:
@@ -108,7 +111,7 @@ class Trace(Solution):
                 f"cumulative={tuple(self.cumulative.shape)}, logdet_of={self.logdet_of!r})")
 
 
-def _trace_record(*, states: torch.Tensor, step_layer: torch.Tensor, nfev: int, n_rejected: int | None = 0,
+def _trace_record(*, states: torch.Tensor, step_layer: torch.Tensor | None, nfev: int, n_rejected: int | None = 0,
                   **fields) -> Trace:
     """A Trace of a completed integration: S = len(states) - 1 accepted steps."""
     S = states.shape[0] - 1
@@ -127,7 +130,9 @@ def check_resnet_eval(model: ResNet, name: str = "model") -> None:
                          f"and has no per-point Jacobian; call {name}.eval() first")
 
 
-def check_inputs(model: ResNet, x, name: str = "x") -> torch.Tensor:
+def check_inputs(model: ResNet, x: torch.Tensor, name: str = "x") -> torch.Tensor:
+    """``x`` unchanged if it is a finite, non-empty (batch, n_in) tensor of the model's dtype (see
+    :func:`solvers.validation.check_state`); ValueError or TypeError naming ``name`` otherwise."""
     check_state(name, x)
     if x.shape[1] != model.n_in:
         raise ValueError(f"{name} must have shape (batch, {model.n_in}) for this model; got {tuple(x.shape)}")
@@ -152,7 +157,7 @@ def input_jacobian(model: ResNet, x: torch.Tensor) -> tuple[torch.Tensor, torch.
 
 
 def block_run(model: ResNet, h0: torch.Tensor, J0: torch.Tensor, refine: int, start: int = 0,
-              stop: int | None = None, record: str = "all", layer_jacobians: bool = False):
+              stop: int | None = None, record: str = "all", layer_jacobians: bool = False) -> EulerRun:
     """Steps start..stop-1 (of L·refine) of h_{k+1} = ε h_k + δ σ(W h_k + b), J_{k+1} = DF_k J_k
     with BatchNorm folded (eval mode): the one kernel, :func:`odenet.kernel.generalised_euler`.
 
@@ -216,7 +221,7 @@ def _slogdet_blocks(DF: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 
 # --- tracing --------------------------------------------------------------------------------------
 
-def trace(model_or_field, x: torch.Tensor, *, refine: int = 1, method: str | None = None,
+def trace(model_or_field: ResNet | Field, x: torch.Tensor, *, refine: int = 1, method: str | None = None,
           t_span: tuple[float, float] | None = None, steps: int | None = None, eps: float = 1.0,
           delta: float | None = None, rtol: float | None = None, atol: float | None = None,
           layer_jacobians: bool = True) -> Trace:
@@ -261,10 +266,12 @@ def _trace_resnet(model: ResNet, x, refine, keep_layer) -> Trace:
         square = model.width == model.n_in
         run = block_run(model, h0, J0, refine, record="all", layer_jacobians=keep_layer or not square)
         states, cumulative, DF = run  # (S+1, batch, m), (S+1, batch, m, n), (S, batch, m, m)
+        assert cumulative is not None  # tangents J0 given, tangents returned
         if square:
             sign, lad = slogdet(cumulative)
             logdet_of = "cumulative"
         else:
+            assert DF is not None  # asked for above when not square
             sign, lad = _slogdet_blocks(DF)
             logdet_of = "blocks"
         outputs, jac = output_jacobian(model, states[-1], cumulative[-1])
@@ -381,8 +388,8 @@ class LiouvilleCheck:
     gap: torch.Tensor
 
 
-def liouville(field, x: torch.Tensor, t_span: tuple[float, float] | None = None, *, method: str = "DOP853",
-              rtol: float | None = None, atol: float | None = None) -> LiouvilleCheck:
+def liouville(field: ResNet | Field, x: torch.Tensor, t_span: tuple[float, float] | None = None, *,
+              method: str = "DOP853", rtol: float | None = None, atol: float | None = None) -> LiouvilleCheck:
     """Check det Dφ_T(x) = exp(∫_0^T tr D_x f(t, x(t)) dt) by integrating the variational equation
     and the trace integral with the state (adaptive or reference ``method``).  A ResNet is replaced
     by its associated ODE started at h_0 = A(x)."""
@@ -393,6 +400,7 @@ def liouville(field, x: torch.Tensor, t_span: tuple[float, float] | None = None,
     if method in FIXED_METHODS:
         raise ValueError(f"method must be adaptive or reference for the variational equation; got {method!r}")
     tr = trace(field, x, method=method, t_span=t_span, rtol=rtol, atol=atol)
+    assert tr.trace_integral is not None  # a variational trace integrates ℓ with the state
     return LiouvilleCheck(logabsdet=tr.logabsdet[-1], trace_integral=tr.trace_integral[-1], sign=tr.sign[-1],
                           gap=tr.logabsdet[-1] - tr.trace_integral[-1])
 

@@ -37,9 +37,12 @@ class LayerFold:
     fold_height: torch.Tensor
 
 
-def layer_fold(eps, delta, w, b) -> LayerFold:
+def layer_fold(eps: float | torch.Tensor, delta: float | torch.Tensor, w: float | torch.Tensor,
+               b: float | torch.Tensor) -> LayerFold:
     """The closed forms of the module docstring for ε ≥ 0, δ > 0 (ε = 0: F' = δ w sech² never
-    vanishes for w ≠ 0, so no critical point)."""
+    vanishes for w ≠ 0, so no critical point).  The four arguments broadcast to one shape, which
+    every field of the returned :class:`LayerFold` has (float64).  Raises ValueError for ε < 0,
+    δ <= 0 or non-finite values."""
     eps, delta, w, b = (torch.as_tensor(v, dtype=torch.float64) for v in (eps, delta, w, b))
     if (eps < 0).any() or not (delta > 0).all():
         raise ValueError(f"need eps >= 0 and delta > 0; got eps={eps.tolist()}, delta={delta.tolist()}")

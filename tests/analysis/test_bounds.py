@@ -58,11 +58,11 @@ def test_monotone_fit_matches_bounded_least_squares():
 
 def test_sup_bound_for_square_is_one_half():
     sq = lambda x: (x ** 2).sum(1)  # noqa: E731
-    assert extremum_depth(sq, [0.0], 1.0) == 1.0
-    assert sup_lower_bound(1.0) == 0.5 and target_sup_bound(sq, [0.0], 1.0) == 0.5
-    assert target_sup_bound(sq, [0.0, 0.0], 0.5) == pytest.approx(0.125)
-    assert extremum_depth(lambda x: -sq(x), [0.0], 1.0, kind="max") == 1.0
-    with pytest.raises(ValueError, match="depth"):
+    assert extremum_depth(sq, centre=[0.0], radius=1.0) == 1.0
+    assert sup_lower_bound(1.0) == 0.5 and target_sup_bound(sq, centre=[0.0], radius=1.0) == 0.5
+    assert target_sup_bound(sq, centre=[0.0, 0.0], radius=0.5) == pytest.approx(0.125)
+    assert extremum_depth(lambda x: -sq(x), centre=[0.0], radius=1.0, kind="max") == 1.0
+    with pytest.raises(ValueError, match="extremum_depth"):
         sup_lower_bound(0.0)
 
 
@@ -90,7 +90,7 @@ def test_certified_width_one_networks_have_sup_error_at_least_one_half():
         delta = float(torch.rand(1, generator=gen)) * 2 + 0.05
         net = ResNet(1, 1, 1, L, eps=eps, delta=delta, seed=k).eval()
         # weights up to 1.5 times the critical norm ε/δ: some certified, some not
-        w = (2 * torch.rand(L, generator=gen) - 1) * 1.5 * critical_weight_norm(eps, delta)
+        w = (2 * torch.rand(L, generator=gen) - 1) * 1.5 * critical_weight_norm(eps=eps, delta=delta)
         b = (2 * torch.rand(L, generator=gen) - 1) * 3
         for l in range(L):
             net.set_block(l, w[l], b[l])
@@ -111,8 +111,9 @@ def test_certified_width_one_networks_have_sup_error_at_least_one_half():
 
 def test_euler_ode_bound_holds_and_formula():
     # formula check against the closed form and the exponential form
-    assert euler_ode_bound(0.1, 20, 1.0, 2.0, 1.0, 2) == pytest.approx(math.sqrt(2) * 0.1 / 2 * (1.2 ** 20 - 1))
-    assert euler_ode_bound(0.1, 20, 1.0, 2.0, 1.0, 2) <= math.sqrt(2) * 0.1 / 2 * math.expm1(2.0 * 2.0)
+    constants = dict(delta=0.1, depth=20, lipschitz=1.0, omega=2.0, sup_sigma=1.0, width=2)
+    assert euler_ode_bound(**constants) == pytest.approx(math.sqrt(2) * 0.1 / 2 * (1.2 ** 20 - 1))
+    assert euler_ode_bound(**constants) <= math.sqrt(2) * 0.1 / 2 * math.expm1(2.0 * 2.0)
     # the bound holds for a real network: ResNet blocks vs a tight reference flow
     net = ResNet(2, 2, 1, 10, eps=1.0, delta=0.2, seed=3).eval()
     x = torch.randn(200, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
@@ -121,7 +122,7 @@ def test_euler_ode_bound_holds_and_formula():
         ref = solvers.solve(net.ode(), x, method="DOP853", record="end").y[-1]
         err = (net.blocks(x) - ref).norm(dim=1).max().item()
     omega = torch.linalg.matrix_norm(net.field.weight.detach(), ord=2).max().item()
-    assert err <= euler_ode_bound(0.2, 10, 1.0, omega, 1.0, 2)
+    assert err <= euler_ode_bound(delta=0.2, depth=10, lipschitz=1.0, omega=omega, sup_sigma=1.0, width=2)
 
 
 def test_resnet_mlp_bound_holds():
@@ -134,23 +135,41 @@ def test_resnet_mlp_bound_holds():
             h0 = x.norm(dim=1).max().item()
         omega = torch.linalg.matrix_norm(net.field.weight.detach(), ord=2).max().item()
         wo = torch.linalg.matrix_norm(net.out.weight.detach(), ord=2).item()
-        bound = resnet_mlp_bound(eps, 1.0, 6, 1.0, omega, h0, wo, 1.0, 2)
+        bound = resnet_mlp_bound(eps=eps, delta=1.0, depth=6, lipschitz=1.0, omega=omega, h0_norm=h0, out_norm=wo,
+                                 sup_sigma=1.0, width=2)
         assert gap <= bound
-    assert resnet_mlp_bound(0.5, 1.0, 3, 1.0, 1.0, 0.0, 1.0, 1.0, 1) == pytest.approx(0.5 * 2.0 * 3)
+    # H = max(0, δ S √m / (1 - ε)) = 2, q = δKω = 1 so the geometric sum is L = 3
+    assert resnet_mlp_bound(eps=0.5, delta=1.0, depth=3, lipschitz=1.0, omega=1.0, h0_norm=0.0, out_norm=1.0,
+                            sup_sigma=1.0, width=1) == pytest.approx(0.5 * 2.0 * 3)
 
 
 def test_critical_weight_norm_and_bad_input():
-    assert critical_weight_norm(1.0, 0.1) == pytest.approx(10.0)
-    assert critical_weight_norm(0.5, 2.0, 0.5) == pytest.approx(0.5)
-    assert regime_lower_bound(1.0, 0.2) == pytest.approx(0.3) and regime_lower_bound(1.0, 2.0) == 0.0
+    assert critical_weight_norm(eps=1.0, delta=0.1) == pytest.approx(10.0)
+    assert critical_weight_norm(eps=0.5, delta=2.0, lipschitz=0.5) == pytest.approx(0.5)
+    assert regime_lower_bound(extremum_depth=1.0, closeness=0.2) == pytest.approx(0.3)
+    assert regime_lower_bound(extremum_depth=1.0, closeness=2.0) == 0.0
     with pytest.raises(ValueError, match="eps"):
-        critical_weight_norm(-0.1, 1.0)
+        critical_weight_norm(eps=-0.1, delta=1.0)
     with pytest.raises(ValueError, match="delta"):
-        critical_weight_norm(1.0, 0.0)
+        critical_weight_norm(eps=1.0, delta=0.0)
     with pytest.raises(ValueError, match="eps"):
-        resnet_mlp_bound(1.0, 1.0, 2, 1.0, 1.0, 1.0, 1.0)
+        resnet_mlp_bound(eps=1.0, delta=1.0, depth=2, lipschitz=1.0, omega=1.0, h0_norm=1.0, out_norm=1.0)
     with pytest.raises(ValueError, match="weights"):
         monotone_fit([0, 1], [0, 1], weights=[1, -1])
+
+
+def test_bound_constants_are_keyword_only():
+    # nine positional floats could be swapped silently (depth for width, ω for K); the signatures refuse them
+    with pytest.raises(TypeError):
+        euler_ode_bound(0.1, 20, 1.0, 2.0)
+    with pytest.raises(TypeError):
+        resnet_mlp_bound(0.5, 1.0, 3, 1.0, 1.0, 0.0, 1.0)
+    with pytest.raises(TypeError):
+        critical_weight_norm(1.0, 0.1)
+    with pytest.raises(TypeError):
+        regime_lower_bound(1.0, 0.2)
+    with pytest.raises(TypeError):
+        extremum_depth(lambda x: (x ** 2).sum(1), [0.0], 1.0)
 
 
 def test_model_bounds_closeness_bounds_the_output_distance():
@@ -166,7 +185,8 @@ def test_model_bounds_closeness_bounds_the_output_distance():
     b = model_bounds(net, x)
     omega = torch.linalg.matrix_norm(net.field.weight.detach(), ord=2).max().item()
     wo = torch.linalg.matrix_norm(net.out.weight.detach(), ord=2).item()
-    assert b.closeness_kind == "ode" and b.closeness == pytest.approx(wo * euler_ode_bound(0.2, 10, 1.0, omega, 1.0, 2))
+    assert b.closeness_kind == "ode" and b.closeness == pytest.approx(
+        wo * euler_ode_bound(delta=0.2, depth=10, lipschitz=1.0, omega=omega, sup_sigma=1.0, width=2))
     assert gap <= b.closeness
     # ε < 1: the ResNet-MLP bound is already on the output
     mlp_net = ResNet(2, 2, 1, 6, eps=0.2, delta=1.0, seed=5).eval()
