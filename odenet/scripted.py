@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import functools
 import warnings
-from typing import List
 
 import torch
 
@@ -40,7 +39,7 @@ def activation_code(act: Activation) -> int:
     return SCRIPTED_ACTIVATIONS[act.name]
 
 
-def _euler_loop(Ws: List[torch.Tensor], bs: List[torch.Tensor], h0: torch.Tensor, eps: float, delta: float,
+def _euler_loop(Ws: list[torch.Tensor], bs: list[torch.Tensor], h0: torch.Tensor, eps: float, delta: float,
                 refine: int, start: int, steps: int, activation: int, keep: bool) -> torch.Tensor:
     # the kernel's tight path, operation for operation (see odenet.kernel._run)
     hbuf = torch.empty([steps + 1 if keep else 2] + list(h0.shape), dtype=h0.dtype, device=h0.device)

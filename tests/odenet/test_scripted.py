@@ -38,7 +38,7 @@ def test_compiled_loop_with_member_axis_and_a_step_range(record):
     W, b = _weights(K, L, m, seed=9)
     act = get_activation("tanh")
     x = torch.randn(K, 5, m, dtype=torch.float64, generator=torch.Generator().manual_seed(10))
-    kw = dict(refine=2, start=3, stop=10, record=record)
+    kw = {"refine": 2, "start": 3, "stop": 10, "record": record}
     eager = generalised_euler(W, b, act, x, 0.8, 0.4, **kw).states
     for _ in range(3):
         assert torch.equal(generalised_euler(W, b, act, x, 0.8, 0.4, compile=True, **kw).states, eager)
