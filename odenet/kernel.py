@@ -35,7 +35,7 @@ import torch
 from solvers.methods import has_storage
 
 from .activations import Activation
-from .scripted import activation_code, scripted_euler_loop
+from .scripted import check_scriptable, scripted_euler_loop
 
 
 _ONES: dict = {}
@@ -85,7 +85,7 @@ def check_compile(compile, activation: Activation) -> bool:
         raise TypeError(f"compile must be a bool (True: run the loop in TorchScript); got {compile!r} "
                         f"of type {type(compile).__name__}")
     if compile:
-        activation_code(activation)
+        check_scriptable(activation)
     return compile
 
 
@@ -120,8 +120,8 @@ def generalised_euler(weight: torch.Tensor, bias: torch.Tensor, activation: Acti
     tight = not records and has_storage(x0) and has_storage(weight) and has_storage(bias)
     if compile and tight:
         Ws, bs = layer_operands(weight, bias) if layers is None else layers
-        states = scripted_euler_loop()(list(Ws), list(bs), x0.mT.contiguous(), float(eps), float(delta), refine,
-                                       start, S, activation_code(activation), keep)
+        loop = scripted_euler_loop(activation.name, keep, x0.ndim == 3, eps == 1)
+        states = loop(list(Ws), list(bs), x0.mT.contiguous(), float(eps), float(delta), refine, start, S)
         return EulerRun(states.mT, None, None)
     return _run(weight, bias, activation, x0, eps, delta, refine, start, S, norm, None, keep, False,
                 layers if tight else None, tight)
