@@ -207,6 +207,16 @@ def floor(batch: int = 256, width: int = 2, dtype=torch.float32, repeats: int = 
     step = t["addmm(out=)"] + t["tanh_"] + t["add(alpha=, out=)"]
     print(f"  one step (addmm + tanh_ + add): {1e6 * step / L:.2f} us; with mm for addmm: "
           f"{1e6 * (step - t['addmm(out=)'] + t['mm(out=)']) / L:.2f} us")
+    # mm alone needs the bias inside the GEMM: [W_l | b_l] [h; 1].  Does it round as addmm does?
+    Ws = torch.randn(L, width, width, generator=g, dtype=dtype) / width ** 0.5
+    bs = torch.randn(L, width, 1, generator=g, dtype=dtype)
+    aug = torch.cat([Ws, bs], 2)
+    x = h.clone()
+    xa = torch.cat([h, torch.ones(1, batch, dtype=dtype)])
+    for l in range(L):
+        x = x + 0.01 * torch.addmm(bs[l], Ws[l], x).tanh_()
+        xa[:width] += 0.01 * torch.mm(aug[l], xa).tanh_()
+    print(f"  {L} steps with the augmented mm against addmm: max difference {(x - xa[:width]).abs().max().item():.1e}")
 
 
 def compile_seconds() -> tuple[float, float]:
