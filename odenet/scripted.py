@@ -14,8 +14,8 @@ so its results differ in the last bits, and compiling the 100-step loop took min
 takes milliseconds, once per process.
 
 One function is scripted per (activation, record mode, member axis, ε = 1), lazily, from one
-source template, so that the loop body holds no branch (branching on an argument cost about
-0.5 µs of the 9 µs a step takes at batch 256, width 2).  Activations: those of
+source template, so that the loop body holds no branch on its arguments (the interpreter pays
+for each instruction it runs per step).  Activations: those of
 :data:`odenet.activations.ACTIVATIONS` (tanh, relu, softplus, identity), each applied as its
 ``apply_`` does; a user-defined :class:`~odenet.activations.Activation` cannot be scripted:
 ValueError.
@@ -57,8 +57,8 @@ def loop(Ws: List[Tensor], bs: List[Tensor], h0: Tensor, eps: float, delta: floa
 def check_scriptable(act: Activation) -> str:
     """The name of ``act`` if the scripted loop runs it; ValueError otherwise."""
     if act.name not in SCRIPTED_ACTIVATIONS or ACTIVATIONS.get(act.name) is not act:
-        raise ValueError(f"compile=True supports the built-in activations {sorted(SCRIPTED_ACTIVATIONS)}; "
-                         f"got activation {act.name!r} ({act!r}); use compile=False for it")
+        raise ValueError(f"compile=True runs the built-in activations {sorted(SCRIPTED_ACTIVATIONS)} only; got a "
+                         f"user-defined activation named {act.name!r}; use compile=False for it")
     return act.name
 
 
