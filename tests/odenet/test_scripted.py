@@ -79,7 +79,7 @@ def test_non_finite_states_are_reported_as_by_the_eager_path():
     assert compiled.message == eager.message and torch.equal(compiled.y, eager.y)
 
 
-def test_where_gradients_are_recorded_compile_runs_the_eager_path():
+def test_where_gradients_are_recorded_or_a_transform_wraps_compile_runs_the_eager_path():
     net = ResNet(3, 3, 1, depth=4, eps=0.7, delta=0.5, seed=2)
     x = torch.randn(6, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(3), requires_grad=True)
     out = net(x, compile=True)
@@ -88,6 +88,10 @@ def test_where_gradients_are_recorded_compile_runs_the_eager_path():
     g, = torch.autograd.grad(out.sum(), x)
     g_ref, = torch.autograd.grad(ref.sum(), x)
     assert torch.equal(g, g_ref)
+    # inside a torch.func transform (no storage: no out=, no script) as well
+    with torch.no_grad():
+        per_point = torch.func.vmap(lambda v: net(v[None], compile=True)[0])(x.detach())
+        torch.testing.assert_close(per_point, net(x.detach(), compile=True), rtol=1e-14, atol=1e-14)
 
 
 def test_bad_compile_arguments_are_refused_before_any_work():
