@@ -188,9 +188,10 @@ def _solve_record(field, x0: torch.Tensor, t_span, *, scipy_dense: bool = False,
     fixed = method_obj is not None or method in FIXED_METHODS
     if not isinstance(compile, bool):
         raise TypeError(f"compile must be a bool; got {compile!r} of type {type(compile).__name__}")
-    if compile and not ((method == "euler" or isinstance(method_obj, GeneralisedEuler)) and has_euler_kernel(field)):
+    euler = isinstance(method_obj, GeneralisedEuler) or (method_obj is None and method == "euler")
+    if compile and not (euler and has_euler_kernel(field)):
         raise ValueError(f"compile=True needs method='euler' on a field with its own generalised-Euler kernel "
-                         f"(a ResNet's LayerField); got method={method!r} on {type(field).__name__}")
+                         f"(a ResNet's LayerField); got method={method_obj or method!r} on {type(field).__name__}")
     check_choice("record", record, ("all", "end"))
     check_state("x0", x0)
     if t_span is None:

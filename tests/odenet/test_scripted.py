@@ -107,6 +107,9 @@ def test_bad_compile_arguments_are_refused_before_any_work():
             solvers.solve(net.field, x, method="euler", compile=bad)
     with pytest.raises(ValueError, match="method='euler'.*got method='rk4'"):
         solvers.solve(net.field, x, method="rk4", compile=True)
+    explicit_euler = solvers.ExplicitRK("euler", 1, a=((),), b=(1,), c=(0,))  # Euler's tableau, not the kernel
+    with pytest.raises(ValueError, match="method='euler'"):
+        solvers.solve(net.field, x, method=explicit_euler, compile=True)
     with pytest.raises(ValueError, match="own generalised-Euler kernel"):
         solvers.solve(lambda t, v: -v, x, (0.0, 1.0), method="euler", steps=4, compile=True)
     # a user-defined activation cannot be scripted: named in the error, eager still runs it
