@@ -90,13 +90,15 @@ class LayerField(nn.Module):
         return self.piece(self.pieces.piece_of_time(t))(t, x)
 
     def generalised_euler(self, x0: torch.Tensor, eps: float, delta: float, steps: int,
-                          record: str = "end") -> torch.Tensor:
+                          record: str = "end", compile: bool = False) -> torch.Tensor:
         """``steps`` (a multiple r of L) steps of x_{k+1} = ε x_k + δ f(t_k, x_k), layer k // r, by
         :func:`odenet.kernel.generalised_euler`: every state (steps + 1, batch, m) for
-        ``record="all"``, else the last (batch, m).  The solvers' hook (:mod:`solvers.fields`)."""
+        ``record="all"``, else the last (batch, m).  The solvers' hook (:mod:`solvers.fields`).
+        ``compile=True``: the loop in TorchScript, the same bits (:mod:`odenet.scripted`)."""
         states = generalised_euler(self.weight, self.bias, self.activation, x0, eps, delta,
                                    refine=steps // self.depth, record=record,
-                                   norm=None if self.bn is None else self._norm, layers=self._layers()).states
+                                   norm=None if self.bn is None else self._norm, layers=self._layers(),
+                                   compile=compile).states
         # batch-first memory, as the input: what follows (a readout GEMM) then rounds alike
         # whether the states came from the forward pass or from a solve
         return states.contiguous()
@@ -225,8 +227,8 @@ class DampedField(nn.Module):
             return None
         gamma, gain = self.gamma, self.gain
 
-        def run(x0: torch.Tensor, eps: float, delta: float, steps: int, record: str = "end") -> torch.Tensor:
-            return inner(x0, eps - delta * gamma, delta * gain, steps, record)
+        def run(x0: torch.Tensor, eps: float, delta: float, steps: int, record: str = "end", **kw) -> torch.Tensor:
+            return inner(x0, eps - delta * gamma, delta * gain, steps, record, **kw)  # kw: compile=
 
         return run
 

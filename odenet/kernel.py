@@ -35,6 +35,7 @@ import torch
 from solvers.methods import has_storage
 
 from .activations import Activation
+from .scripted import check_scriptable, scripted_euler_loop
 
 
 _ONES: dict = {}
@@ -77,11 +78,22 @@ def activation_and_derivative(act: Activation, z: torch.Tensor, ds_out=None) -> 
     return act.apply_(z), ds
 
 
+def check_compile(compile, activation: Activation) -> bool:
+    """Validate a ``compile=`` argument: a bool (TypeError otherwise), and True only with an
+    activation the scripted loop runs (ValueError otherwise, see :mod:`odenet.scripted`)."""
+    if not isinstance(compile, bool):
+        raise TypeError(f"compile must be a bool (True: run the loop in TorchScript); got {compile!r} "
+                        f"of type {type(compile).__name__}")
+    if compile:
+        check_scriptable(activation)
+    return compile
+
+
 def generalised_euler(weight: torch.Tensor, bias: torch.Tensor, activation: Activation, x0: torch.Tensor,
                       eps: float, delta: float, *, refine: int = 1, start: int = 0, stop: int | None = None,
                       norm: Callable[[torch.Tensor, int], torch.Tensor] | None = None,
                       tangent: torch.Tensor | None = None, record: str = "end", layer_jacobians: bool = False,
-                      layers: tuple[tuple, tuple] | None = None) -> EulerRun:
+                      layers: tuple[tuple, tuple] | None = None, compile: bool = False) -> EulerRun:
     """Steps k = start … stop-1 (of L·refine) of the iteration in the module docstring.
 
     weight (L, m, m) with x0 (B, m), or with a member axis weight (K, L, m, m), bias (K, L, m),
@@ -89,8 +101,13 @@ def generalised_euler(weight: torch.Tensor, bias: torch.Tensor, activation: Acti
     (B, m, n) switches on J_{k+1} = DF_k J_k (no member axis, no norm, no autograd: it runs
     under ``torch.no_grad``); ``layer_jacobians`` also keeps every DF_k.  ``record`` is
     ``"all"`` (every state, tangent) or ``"end"``.  ``layers``: :func:`layer_operands` of
-    weight and bias, if the caller caches them.  No argument checks: callers validate.
+    weight and bias, if the caller caches them.  ``compile=True`` runs the tight path's loop
+    in TorchScript (:mod:`odenet.scripted`: no Python frame per step, the same bits); where the
+    kernel takes another path (autograd records, a torch.func transform, ``norm``, tangents)
+    it runs that path eagerly, which gives the same bits too; ``compile`` is checked
+    (:func:`check_compile`), the other arguments are not: callers validate.
     """
+    check_compile(compile, activation)
     stop = weight.shape[-3] * refine if stop is None else stop
     S = stop - start
     keep = record == "all"
@@ -101,6 +118,11 @@ def generalised_euler(weight: torch.Tensor, bias: torch.Tensor, activation: Acti
     records = torch.is_grad_enabled() and (x0.requires_grad or weight.requires_grad or bias.requires_grad
                                            or norm is not None)
     tight = not records and has_storage(x0) and has_storage(weight) and has_storage(bias)
+    if compile and tight:
+        Ws, bs = layer_operands(weight, bias) if layers is None else layers
+        loop = scripted_euler_loop(activation.name, keep, x0.ndim == 3, eps == 1)
+        states = loop(list(Ws), list(bs), x0.mT.contiguous(), float(eps), float(delta), refine, start, S)
+        return EulerRun(states.mT, None, None)
     return _run(weight, bias, activation, x0, eps, delta, refine, start, S, norm, None, keep, False,
                 layers if tight else None, tight)
 

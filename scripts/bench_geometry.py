@@ -17,6 +17,14 @@ warm-up trace on a few points so that libraries are loaded; large tensors are mm
 allocator and returned on free, so the resident set follows the tensors.
 
     python scripts/bench_geometry.py [--grid 200] [--depth 20] [--sample 400] [--repeats 7] [--threads N] [--memory]
+    python scripts/bench_geometry.py --ops [--grid 200] [--repeats 31] [--threads N]
+
+``--ops`` times, interleaved, each ATen call of one step of the kernel (odenet.kernel) at the
+grid's size, with and without tangents, to show where ``jacobian_map`` / forward comes from:
+the forward step (``addmm``, ``tanh_``, ``add``), the tangent step's extra calls (σ' = 1 - s²
+by ``addcmul``, ``mm(W, J)``, the ``addcmul`` update of J), the least any tangent update costs
+(reading J and writing J_{k+1} once: ``copy_``), and the tried alternative of one GEMM over the
+stacked [h | J] (``mm`` then the bias on the state part).
 """
 from __future__ import annotations
 
@@ -78,6 +86,42 @@ def memory_child(grid: int, depth: int, refine: int) -> None:
     print(json.dumps(dict(peak=peak - before, output=sum(storages.values()), peak_before=peak_before - before)))
 
 
+def step_ops(grid: int, repeats: int) -> None:
+    """The per-call times of one kernel step at batch grid², width 2, float64 (see ``--ops``)."""
+    B, m, n = grid * grid, 2, 2
+    g = torch.Generator().manual_seed(0)
+    W = torch.randn(m, m, generator=g, dtype=torch.float64)
+    b = torch.randn(m, 1, generator=g, dtype=torch.float64)
+    HJ = torch.randn(m, (1 + n) * B, generator=g, dtype=torch.float64) * 0.5  # stacked [h | J], batch-last
+    h, J = HJ[:, :B].contiguous(), HJ[:, B:].contiguous().view(m, n, B)
+    z, s, ds, out = (torch.empty_like(h) for _ in range(4))
+    WJ, Jn, Z = torch.empty_like(J), torch.empty_like(J), torch.empty_like(HJ)
+    one = torch.ones((), dtype=torch.float64)
+    ops = {
+        "addmm(b, W, h)": lambda: torch.addmm(b, W, h, out=z),
+        "tanh_": lambda: s.copy_(z).tanh_(),  # copy_ is timed apart and subtracted
+        "add(h, s, alpha)": lambda: torch.add(h, s, alpha=0.1, out=out),
+        "addcmul: ds = 1 - s^2": lambda: torch.addcmul(one, s, s, value=-1, out=ds),
+        "mm(W, J)": lambda: torch.mm(W, J.view(m, n * B), out=WJ.view(m, n * B)),
+        "addcmul: J + d ds*WJ": lambda: torch.addcmul(J, WJ, ds[:, None, :], value=0.1, out=Jn),
+        "copy_ of the state": lambda: s.copy_(z),
+        "copy_ of J (least J traffic)": lambda: Jn.copy_(J),
+        "stacked mm(W, [h|J])": lambda: torch.mm(W, HJ, out=Z),
+        "stacked: bias on state part": lambda: Z[:, :B].add_(b),
+    }
+    t = {k: v * 1e6 for k, v in median_times(ops, repeats).items()}
+    t["tanh_"] -= t["copy_ of the state"]
+    print(f"one kernel step at batch {B}, width 2, float64, medians of {repeats} interleaved repeats (us):")
+    for k, v in t.items():
+        print(f"  {k:>30}: {v:8.1f}")
+    fwd = t["addmm(b, W, h)"] + t["tanh_"] + t["add(h, s, alpha)"]
+    tan = fwd + t["addcmul: ds = 1 - s^2"] + t["mm(W, J)"] + t["addcmul: J + d ds*WJ"]
+    least = fwd + t["copy_ of J (least J traffic)"]
+    stacked = tan - t["addmm(b, W, h)"] - t["mm(W, J)"] + t["stacked mm(W, [h|J])"] + t["stacked: bias on state part"]
+    print(f"forward step {fwd:.1f} us; tangent step {tan:.1f} us: {tan / fwd:.2f}x; with the stacked GEMM "
+          f"{stacked:.1f} us: {stacked / fwd:.2f}x; any tangent step >= forward + one pass over J: {least / fwd:.2f}x")
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--grid", type=int, default=200)
@@ -88,6 +132,7 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--memory", action="store_true", help="measure trace's peak memory (fresh processes)")
     p.add_argument("--memory-child", type=int, default=None, help=argparse.SUPPRESS)
+    p.add_argument("--ops", action="store_true", help="only the per-call times of one kernel step")
     a = p.parse_args()
     if a.threads:
         torch.set_num_threads(a.threads)
@@ -95,6 +140,10 @@ def main() -> None:
         memory_child(a.grid, a.depth, a.memory_child)
         return
     print(f"load average before: {os.getloadavg()}")
+    if a.ops:
+        step_ops(a.grid, a.repeats)
+        print(f"load average after: {os.getloadavg()}")
+        return
     model = _model(a.depth, a.seed)
     box = ((-2.0, 2.0), (-2.0, 2.0))
     X = _grid(a.grid)

@@ -3,6 +3,7 @@ and (if installed) JAX, on the same piecewise-constant tanh field, in one proces
 
     python scripts/bench_solvers.py [--repeats 15] [--quick] [--threads N] [--device cpu|cuda]
     python scripts/bench_solvers.py --adaptive         # nfev at matched accuracy vs torchdiffeq
+    python scripts/bench_solvers.py --floor            # what each ATen call of a step costs
 
 JAX is not a dependency: without it the JAX column is skipped (and the script says so).  To
 include it, run the script with a Python that has JAX and the project's environment on its path.
@@ -11,6 +12,7 @@ Fixed steps, L = 100 layers, for each (batch, width, dtype) the median wall time
 repeats of
 
 - ``solve``:   ``solvers.solve(field, x0, method="euler", record="end")`` (ours);
+- ``compiled``: the same with ``compile=True`` (ours: the loop in TorchScript, the same bits);
 - ``forward``: ``ResNet.forward`` of a ResNet with that field (ours: blocks and readout);
 - ``raw``:     the loop users write, ``x = x + h * tanh(x @ W[l].T + b[l])``;
 - ``tuned``:   the tuned eager loop of issue 13, ``addmm(out=)``, ``tanh_``, ``add(alpha=, out=)``;
@@ -18,7 +20,9 @@ repeats of
 - ``jax``:     a jitted ``lax.fori_loop`` of the same step, if JAX is importable.
 
 The forward pass is compared with raw/tuned loops that also apply the readout.  Ratios are
-ours / baseline (below 1: ours is faster).  The load average is printed before and after.
+ours / baseline (below 1: ours is faster).  The compiled path's one-off cost (scripting the
+loop, then the two profiling runs of TorchScript's executor) is timed separately, once per
+process, before the first case.  The load average is printed before and after.
 """
 from __future__ import annotations
 
@@ -32,6 +36,7 @@ import torchdiffeq
 
 import solvers
 from odenet import ResNet
+from odenet.scripted import scripted_euler_loop
 
 
 def median_times(fns: dict, repeats: int, sync) -> dict:
@@ -88,6 +93,9 @@ def run(batch: int, width: int, L: int, repeats: int, dtype=torch.float32, devic
     def solve():
         return solvers.solve(field, x0, method="euler", record="end").y[-1]
 
+    def compiled():
+        return solvers.solve(field, x0, method="euler", record="end", compile=True).y[-1]
+
     def forward():
         return model(x0)
 
@@ -117,7 +125,7 @@ def run(batch: int, width: int, L: int, repeats: int, dtype=torch.float32, devic
     def tdq():
         return torchdiffeq.odeint(tdq_func, x0, t_grid, method="euler")[-1]
 
-    sides = dict(solve=solve, forward=forward, raw=raw_loop, tuned=tuned_loop, raw_fwd=lambda: raw_loop() @ wo.T + bo,
+    sides = dict(solve=solve, compiled=compiled, forward=forward, raw=raw_loop, tuned=tuned_loop, raw_fwd=lambda: raw_loop() @ wo.T + bo,
                  tuned_fwd=lambda: torch.addmm(bo, tuned_loop(), wo.T), tdq=tdq)
     jx = jax_side(W, b, x0, h, L) if device == "cpu" else None
     if jx is not None:
@@ -126,6 +134,7 @@ def run(batch: int, width: int, L: int, repeats: int, dtype=torch.float32, devic
         diffs = {name: (solve() - f()).abs().max().item() for name, f in
                  (("raw", raw_loop), ("tuned", tuned_loop), ("tdq", tdq))}
         diffs["forward"] = (forward() - raw_loop() @ wo.T - bo).abs().max().item()
+        diffs["compiled_bits"] = torch.equal(compiled(), solve())
         t = median_times(sides, repeats, sync)
     return dict(batch=batch, width=width, L=L, dtype=str(dtype).removeprefix("torch."), times=t, diffs=diffs,
                 jax_compile_s=None if jx is None else jx[1])
@@ -169,6 +178,62 @@ def adaptive(depths=(20, 100), rtols=(1e-4, 1e-6, 1e-8, 1e-10), batch=64) -> Non
                       f"{rows[1][0]:>12} {rows[1][1]:>11.2e} {rows[2][0]:>13} {rows[2][1]:>12.2e}", flush=True)
 
 
+_FLOOR_LOOPS = {
+    "addmm(out=)": "torch.addmm(b, W, h, out=z)",
+    "mm(out=)": "torch.mm(W, h, out=z)",
+    "tanh_": "z.tanh_()",
+    "add(alpha=, out=)": "torch.add(h, z, alpha=0.01, out=o)",
+    "empty loop": "pass",
+}
+
+
+def floor(batch: int = 256, width: int = 2, dtype=torch.float32, repeats: int = 15, L: int = 100) -> None:
+    """The cost of each ATen call of one step, each in a TorchScript loop of L calls (no Python per
+    call): a lower bound for any loop that makes these calls, compiled or not."""
+    g = torch.Generator().manual_seed(0)
+    W, b = torch.randn(width, width, generator=g, dtype=dtype), torch.randn(width, 1, generator=g, dtype=dtype)
+    h = torch.randn(width, batch, generator=g, dtype=dtype)
+    z, o = torch.empty_like(h), torch.empty_like(h)
+    fns = {}
+    for name, body in _FLOOR_LOOPS.items():
+        src = (f"def loop(W: torch.Tensor, b: torch.Tensor, h: torch.Tensor, z: torch.Tensor, o: torch.Tensor, "
+               f"n: int) -> torch.Tensor:\n    for _ in range(n):\n        {body}\n    return z\n")
+        scripted = torch.jit.CompilationUnit(src).loop  # TorchScript compiled from the source text
+        fns[name] = (lambda f=scripted: f(W, b, h, z, o.copy_(h), L))
+    t = median_times(fns, repeats, lambda: None)
+    print(f"per-call cost in a TorchScript loop, batch {batch}, width {width}, {str(dtype).removeprefix('torch.')}:")
+    for name, s in t.items():
+        print(f"  {name:>18}: {1e6 * s / L:6.2f} us")
+    step = t["addmm(out=)"] + t["tanh_"] + t["add(alpha=, out=)"]
+    print(f"  one step (addmm + tanh_ + add): {1e6 * step / L:.2f} us; with mm for addmm: "
+          f"{1e6 * (step - t['addmm(out=)'] + t['mm(out=)']) / L:.2f} us")
+    # mm alone needs the bias inside the GEMM: [W_l | b_l] [h; 1].  Does it round as addmm does?
+    Ws = torch.randn(L, width, width, generator=g, dtype=dtype) / width ** 0.5
+    bs = torch.randn(L, width, 1, generator=g, dtype=dtype)
+    aug = torch.cat([Ws, bs], 2)
+    x = h.clone()
+    xa = torch.cat([h, torch.ones(1, batch, dtype=dtype)])
+    for l in range(L):
+        x = x + 0.01 * torch.addmm(bs[l], Ws[l], x).tanh_()
+        xa[:width] += 0.01 * torch.mm(aug[l], xa).tanh_()
+    print(f"  {L} steps with the augmented mm against addmm: max difference {(x - xa[:width]).abs().max().item():.1e}")
+
+
+def compile_seconds() -> tuple[float, float]:
+    """(scripting, scripting + the two profiling calls) in seconds of the loop the benchmark runs
+    (tanh, record="end", no member axis, ε = 1), on a fresh cache: TorchScript's profiling
+    executor optimises the graph on the third call."""
+    scripted_euler_loop.cache_clear()
+    model = ResNet(2, 2, 1, 100).requires_grad_(False)
+    x0 = torch.randn(256, 2, dtype=torch.float64)
+    t0 = time.perf_counter()
+    scripted_euler_loop("tanh", False, False, True)
+    script_s = time.perf_counter() - t0
+    for _ in range(2):
+        model.blocks(x0, compile=True)
+    return script_s, time.perf_counter() - t0
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=None, help="default 15 (3 with --quick)")
@@ -176,9 +241,16 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's)")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--adaptive", action="store_true", help="only the adaptive nfev comparison")
+    parser.add_argument("--floor", action="store_true", help="only the per-call cost of a step's ATen calls")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.floor:
+        print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; load average {os.getloadavg()}")
+        for dtype in (torch.float32, torch.float64):
+            floor(dtype=dtype, repeats=args.repeats or 15)
+        print(f"load average after: {os.getloadavg()}")
+        return
     if args.adaptive:
         print(f"load average {os.getloadavg()}")
         adaptive()
@@ -193,18 +265,24 @@ def main() -> None:
         import jax  # noqa: F401
         has_jax = f"JAX {jax.__version__}"
     except ImportError:
-        has_jax = "JAX not installed: the JAX column is skipped"
+        has_jax = "JAX not importable: the JAX column is skipped"
     print(f"torch {torch.__version__}, {where}, L = 100, median of {repeats} interleaved repeats; {has_jax}")
     print(f"load average before: {os.getloadavg()}")
+    script_s, first_s = compile_seconds()
+    print(f"compile=True one-off cost: scripting {script_s:.3f} s, with the two profiling calls {first_s:.3f} s")
     print(f"{'batch':>6} {'width':>5} {'dtype':>7} {'solve us/step':>13} {'solve/raw':>9} {'solve/tuned':>11} "
-          f"{'fwd/raw':>8} {'fwd/tuned':>9} {'tdq/solve':>9} {'solve/jax':>9}  max|solve-raw|")
+          f"{'fwd/raw':>8} {'fwd/tuned':>9} {'tdq/solve':>9} {'solve/jax':>9} {'comp us/step':>12} {'comp/solve':>10} "
+          f"{'comp/raw':>8} {'comp/tuned':>10} {'comp/jax':>8} {'same bits':>9}  max|solve-raw|")
     for batch, width, dtype in cases:
         r = run(batch, width, 100, repeats, dtype, args.device)
         t = r["times"]
         jax_ratio = f"{t['solve'] / t['jax']:>9.2f}" if "jax" in t else f"{'-':>9}"
+        comp_jax = f"{t['compiled'] / t['jax']:>8.2f}" if "jax" in t else f"{'-':>8}"
         print(f"{batch:>6} {width:>5} {r['dtype']:>7} {1e6 * t['solve'] / 100:>13.2f} {t['solve'] / t['raw']:>9.3f} "
               f"{t['solve'] / t['tuned']:>11.3f} {t['forward'] / t['raw_fwd']:>8.3f} "
-              f"{t['forward'] / t['tuned_fwd']:>9.3f} {t['tdq'] / t['solve']:>9.2f} {jax_ratio}  "
+              f"{t['forward'] / t['tuned_fwd']:>9.3f} {t['tdq'] / t['solve']:>9.2f} {jax_ratio} "
+              f"{1e6 * t['compiled'] / 100:>12.2f} {t['compiled'] / t['solve']:>10.3f} {t['compiled'] / t['raw']:>8.3f} "
+              f"{t['compiled'] / t['tuned']:>10.3f} {comp_jax} {r['diffs']['compiled_bits']!s:>9}  "
               f"{r['diffs']['raw']:.1e}", flush=True)
         if "jax" in t:
             print(f"{'':>20} jax: {1e6 * t['jax'] / 100:.2f} us/step, compile {r['jax_compile_s']:.2f} s")

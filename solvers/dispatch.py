@@ -22,7 +22,8 @@ def solve(field, x0: torch.Tensor, t_span: tuple[float, float] | None = None, *,
           t_eval=None, dense: bool = False, method: str | ExplicitRK | GeneralisedEuler = "euler",
           steps: int | None = None, eps: float = 1.0, delta: float | None = None,
           rtol: float | None = None, atol: float | None = None, record: str = "all",
-          max_steps: int | None = None, first_step: float | None = None, boundaries: str = "carry") -> Solution:
+          max_steps: int | None = None, first_step: float | None = None, boundaries: str = "carry",
+          compile: bool = False) -> Solution:
     """Integrate x' = f(t, x) from x(t0) = x0 over ``t_span = (t0, t1)``.
 
     Parameters
@@ -78,6 +79,11 @@ def solve(field, x0: torch.Tensor, t_span: tuple[float, float] | None = None, *,
         starting each piece with the step last proposed in the one before (default), restart with
         a fresh initial-step search, or one solve with torchdiffeq's ``jump_t`` (see
         :mod:`solvers.adaptive`).
+    compile : bool
+        Run the steps in the field's compiled kernel (``field.generalised_euler(...,
+        compile=True)``; for a ResNet's layer field the loop in TorchScript, the same bits as
+        eager: :mod:`odenet.scripted`).  Only for ``method="euler"`` (or a ``GeneralisedEuler``)
+        on a field with its own generalised-Euler kernel; ValueError otherwise.
 
     Returns
     -------
@@ -110,7 +116,8 @@ def solve(field, x0: torch.Tensor, t_span: tuple[float, float] | None = None, *,
             _match_nodes(t_eval, TimeGrid(float(span[0]), float(span[1]), n, L).nodes(device="cpu"))
     sol, scipy_pieces = _solve_record(field, x0, t_span, scipy_dense=dense or want_t, method=method, steps=steps,
                                       eps=eps, delta=delta, rtol=rtol, atol=atol, record=record, max_steps=max_steps,
-                                      first_step=first_step, boundaries=boundaries)
+                                      first_step=first_step, boundaries=boundaries,
+                                      compile=compile)
     interp: Callable[[torch.Tensor], torch.Tensor] | None = None
     if dense or (want_t and not fixed):
         n = len(sol.t) - 1
@@ -172,7 +179,7 @@ def _match_nodes(t_eval: torch.Tensor, nodes: torch.Tensor) -> torch.Tensor:
 
 
 def _solve_record(field, x0: torch.Tensor, t_span, *, scipy_dense: bool = False, method, steps, eps, delta, rtol, atol, record, max_steps,
-                  first_step, boundaries) -> tuple[Solution, list]:
+                  first_step, boundaries, compile: bool = False) -> tuple[Solution, list]:
     """:func:`solve` on a batch, returning every recorded step (no t_eval, no dense output), and
     with ``scipy_dense`` scipy's dense output of each piece of a reference solve as (a, b, OdeSolution)."""
     # --- every check first: bad input costs nothing and touches nothing ---------------------
@@ -187,6 +194,12 @@ def _solve_record(field, x0: torch.Tensor, t_span, *, scipy_dense: bool = False,
     else:
         check_choice("method", method, METHODS)
     fixed = method_obj is not None or method in FIXED_METHODS
+    if not isinstance(compile, bool):
+        raise TypeError(f"compile must be a bool; got {compile!r} of type {type(compile).__name__}")
+    euler = isinstance(method_obj, GeneralisedEuler) or (method_obj is None and method == "euler")
+    if compile and not (euler and has_euler_kernel(field)):
+        raise ValueError(f"compile=True needs method='euler' on a field with its own generalised-Euler kernel "
+                         f"(a ResNet's LayerField); got method={method_obj or method!r} on {type(field).__name__}")
     check_choice("record", record, ("all", "end"))
     check_state("x0", x0)
     t0, t1 = field_span(field, t_span)
@@ -220,7 +233,7 @@ def _solve_record(field, x0: torch.Tensor, t_span, *, scipy_dense: bool = False,
         # a field with its own generalised-Euler kernel needs no list of pieces
         pieces = None if isinstance(method_obj, GeneralisedEuler) and has_euler_kernel(field) else \
             split_pieces(field, t0, t1)[1]
-        return _solve_fixed(method_obj, field, pieces, grid, x0, record_all), []
+        return _solve_fixed(method_obj, field, pieces, grid, x0, record_all, compile), []
     piece_grid, pieces = split_pieces(field, t0, t1)
 
     if method in ADAPTIVE_METHODS:
@@ -245,11 +258,11 @@ def _solve_record(field, x0: torch.Tensor, t_span, *, scipy_dense: bool = False,
 _REACHED = "The solver successfully reached the end of the integration interval."
 
 
-def _solve_fixed(fm, field, pieces, grid: TimeGrid, x0, record_all) -> Solution:
-    y, done, failed_at = integrate_fixed(fm, pieces, grid, x0, record_all, field)
+def _solve_fixed(fm, field, pieces, grid: TimeGrid, x0, record_all, compile: bool = False) -> Solution:
+    y, done, failed_at = integrate_fixed(fm, pieces, grid, x0, record_all, field, compile)
     if failed_at is not None and not record_all:
         # rare path: rerun recording every state to name the first non-finite step exactly
-        y, _, failed_at = integrate_fixed(fm, pieces, grid, x0, True, field)
+        y, _, failed_at = integrate_fixed(fm, pieces, grid, x0, True, field, compile)
     if failed_at is None:
         n_steps, status, message = done, SUCCESS, _REACHED
     else:

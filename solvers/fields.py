@@ -13,7 +13,8 @@ jump at their boundaries (a ResNet's layer weights are piecewise constant in tim
 - optionally ``generalised_euler(x0, eps, delta, steps, record)``: its own kernel for the
   iteration x_{k+1} = eps x_k + delta f(t_k, x_k) over ``steps`` equal steps (a multiple of the
   pieces), returning every state (steps + 1, batch, d) for ``record="all"`` or the last one
-  (batch, d) for ``record="end"``, without checks.  Solvers use it for
+  (batch, d) for ``record="end"``, without checks; a field with a compiled loop also takes
+  ``compile=True`` (``solve(..., compile=True)``).  Solvers use it for
   :class:`~solvers.methods.GeneralisedEuler`, so that a model whose forward pass is this
   iteration and a solve of its field share one code path.
 

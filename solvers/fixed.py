@@ -34,19 +34,23 @@ def euler_iteration(field, x0: torch.Tensor, eps: float, delta: float, steps: in
     return integrate_fixed(GeneralisedEuler(eps, delta), all_pieces(field), grid, x0, record_all)[0]
 
 
-def integrate_fixed(method, pieces: list, grid: TimeGrid, x0: torch.Tensor, record_all: bool, field=None):
+def integrate_fixed(method, pieces: list, grid: TimeGrid, x0: torch.Tensor, record_all: bool, field=None,
+                    compile: bool = False):
     """Run ``grid.n`` steps of ``method``; returns (states, n_done, failed_at).
 
     ``states`` is (n+1, batch, d) when ``record_all`` else the last state (batch, d).
     ``failed_at`` is the first step index k whose state x_k is non-finite, or None.  Non-finite
     values are absorbing for these methods (inf/nan in x_k stays inf/nan in x_{k+1}, as
     eps·inf is inf or nan), so finiteness is checked once, at the end.  ``field``, if it has
-    its own kernel and ``method`` is the generalised Euler step, runs the steps instead.
+    its own kernel and ``method`` is the generalised Euler step, runs the steps instead (its
+    compiled loop with ``compile=True``, which the caller has checked the field has).
     """
     n, m, h = grid.n, grid.steps_per_piece, grid.h
     if field is not None and isinstance(method, GeneralisedEuler) and has_euler_kernel(field):
         eps, delta = method.weights(h)
-        y = field.generalised_euler(x0, eps, delta, n, "all" if record_all else "end")
+        record = "all" if record_all else "end"
+        y = field.generalised_euler(x0, eps, delta, n, record, compile=True) if compile else \
+            field.generalised_euler(x0, eps, delta, n, record)
         return y, n, _first_nonfinite(y, record_all, n)
     step = method.step
     # Steps write into this buffer unless autograd records or a torch.func transform wraps x.

@@ -1,3 +1,5 @@
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -147,3 +149,40 @@ def test_generalised_euler_object_equals_the_eps_delta_arguments():
         GeneralisedEuler(-1.0)
     with pytest.raises(ValueError, match="method must be one of"):
         get_method("leapfrog")
+
+
+@pytest.mark.parametrize("method, eps", [("euler", 1.0), ("euler", 0.6), ("heun", 1.0), ("rk4", 1.0)])
+def test_fixed_loop_runs_under_torch_func_transforms(method, eps):
+    """Why the steps ask ``has_storage`` before writing into out= buffers (it was a private functorch
+    call once): under vmap/jacfwd a wrapped tensor has no storage, out= has no batching rule and
+    the finiteness check is data-dependent.  The step maps of a linear field are matrices in closed
+    form: eps I + h A (generalised Euler with delta = h) and the Taylor polynomial of degree 2 or 4
+    of hA (Heun, RK4), so the transformed solve's Jacobian is their product over the steps."""
+    from torch.func import jacfwd, vmap
+
+    from solvers import TimeGrid
+    from solvers.fixed import euler_iteration, integrate_fixed
+
+    L, per, T_ = 3, 4, 1.5
+    mats = [np.array([[-0.3, 1.0], [-1.0, -0.2]]) * (l + 1) for l in range(L)]
+    field = PiecewiseLinear(mats, T_)
+    h = T_ / (L * per)
+    grid = TimeGrid(0.0, T_, L * per, L)
+    degree = {"euler": 1, "heun": 2, "rk4": 4}[method]
+
+    def step_map(x):  # (batch, 2) -> its state at T, by the untransformed loop's code
+        if method == "euler":
+            return euler_iteration(field, x, eps, h, L * per)
+        return integrate_fixed(get_method(method), [field.piece(l) for l in range(L)], grid, x, False)[0]
+
+    P = np.eye(2)
+    for M in mats:
+        hA = h * M
+        R = eps * np.eye(2) + hA if degree == 1 else sum(np.linalg.matrix_power(hA, j) / math.factorial(j)
+                                                         for j in range(degree + 1))
+        P = np.linalg.matrix_power(R, per) @ P
+    P = torch.from_numpy(P)
+    torch.testing.assert_close(step_map(X0), X0 @ P.T, rtol=1e-13, atol=1e-13)  # the tight loop
+    one = lambda v: step_map(v[None])[0]  # noqa: E731
+    torch.testing.assert_close(vmap(one)(X0), X0 @ P.T, rtol=1e-13, atol=1e-13)
+    torch.testing.assert_close(vmap(jacfwd(one))(X0), P.expand(len(X0), 2, 2), rtol=1e-13, atol=1e-13)
