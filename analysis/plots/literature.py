@@ -180,9 +180,6 @@ def cohen2021_figure(data: dict):
                       label=f"{key.replace('_', ' ')}: slope {s[0]:.2f}")
         ax.set(xlabel="depth L", ylabel="median over seeds", title=f"{act}: trained weights A_k")
         ax.legend(fontsize=6)
-    for ax in axes[:3]:
-        ax.set_xticks(L, [str(v) for v in L], fontsize=6)
-        ax.xaxis.set_minor_formatter(__import__("matplotlib").ticker.NullFormatter())
     c = axes[2]
     for act, ls in (("tanh", "-"), ("relu", "--")):
         for p, col in zip((1, 2, 3), ("C0", "C1", "C2")):
@@ -190,6 +187,9 @@ def cohen2021_figure(data: dict):
                      label=f"{act}, p = {p}")
     c.set(xlabel="depth L", ylabel="p-variation of W_k = Σ A_j", title="p-variation of the cumulative weights")
     c.legend(fontsize=6, ncol=2)
+    for ax in axes[:3]:
+        ax.set_xticks(L, [str(v) for v in L], fontsize=6)
+        ax.xaxis.set_minor_formatter(__import__("matplotlib").ticker.NullFormatter())
     d = axes[3]
     for act, col in (("tanh", "C0"), ("relu", "C3")):
         A = np.asarray(data[f"{act}_example_A"])

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from analysis.literature.cohen2021 import (D, _claims, estimator_check, geometric_depths, ode_data,
+from analysis.literature.cohen2021 import (D, estimator_check, geometric_depths, ode_data,
                                            path_statistics, train)
 from analysis.literature.estimators import brownian_path, power_law_slope
 
@@ -33,7 +33,7 @@ def test_path_statistics_scaling_separates_smooth_from_diffusive_weights():
     depths = [64, 128, 256, 512]
     B = rng.standard_normal((D, D))
     smooth = [path_statistics(np.sin(2 * np.pi * np.arange(L) / L)[:, None, None] * B / L) for L in depths]
-    slope = lambda key, st: power_law_slope(depths, [s[key] for s in st]).order  # noqa: E731
+    slope = lambda key, st: power_law_slope(depths, [s[key] for s in st]).order
     assert slope("max_norm", smooth) == pytest.approx(-1, abs=0.01)
     assert slope("max_increment", smooth) == pytest.approx(-2, abs=0.02)
     assert slope("quadratic_variation", smooth) == pytest.approx(-3, abs=0.03)
