@@ -350,7 +350,7 @@ def run_injection(seed: int, settings: Settings, progress: bool) -> RegimeResult
     grads = [_gradient_norm(m, torch.zeros(1, 2, dtype=torch.float64)) for m in injected]
     out.row["metric"] += f"; max ‖∇Φ(0)‖ over seeds {max(grads):.1e}"
     out.row["grad_at_x0"] = max(grads)
-    # DF_0(x) = diag(tanh²(x_i ε/δ)) is singular on the lines x_i = 0: every zero of the other partial
+    # DF_0(x) = ε diag(tanh²(x_i ε/δ)) is singular on the lines x_i = 0: every zero of the other partial
     # derivative along them is a genuine degenerate critical point (docs/theory.md §3), not a duplicate
     crits = [out.records[f"seed_{s}/critical_points"] for s in seeds]
     on_lines = sum(int((c.degenerate & (c.points.abs().amin(1) <= 1e-6)).sum()) for c in crits)

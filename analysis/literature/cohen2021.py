@@ -6,8 +6,9 @@ Fully connected ResNets R^d → R^d, d = 10, trained on synthetic data:
 
 inputs x ~ U(-1, 1)^d and targets y = z_100 of the published iteration z_0 = x,
 z_{j+1} = z_j + 100^{-1/2} tanh(sin(5πj/100) z_j + cos(5πj/100)), then x and y scaled to unit
-norm.  Start: A_k ~ N(0, (s/d)²), b_k ~ N(0, (s/√d)²), s = 1e-4; Adam (lr 1e-3,
-batch 50) on the mean squared error, with the published early stopping: after each epoch, stop
+norm.  Start: A_k ~ N(0, (s/d)²), b_k ~ N(0, (s/√d)²), s = 1e-4; Adam (lr 1e-3, batch 32, the
+published run configuration's) on the mean squared error, with the published early stopping:
+after each epoch, stop
 once the epoch's mean batch loss is below 1e-3, or after 5 epochs in a row without a 1 %
 improvement, or after the epoch budget.
 
