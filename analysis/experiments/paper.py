@@ -350,6 +350,13 @@ def run_injection(seed: int, settings: Settings, progress: bool) -> RegimeResult
     grads = [_gradient_norm(m, torch.zeros(1, 2, dtype=torch.float64)) for m in injected]
     out.row["metric"] += f"; max ‖∇Φ(0)‖ over seeds {max(grads):.1e}"
     out.row["grad_at_x0"] = max(grads)
+    # DF_0(x) = ε diag(tanh²(x_i ε/δ)) is singular on the lines x_i = 0: every zero of the other partial
+    # derivative along them is a genuine degenerate critical point (docs/theory.md §3), not a duplicate
+    crits = [out.records[f"seed_{s}/critical_points"] for s in seeds]
+    on_lines = sum(int((c.degenerate & (c.points.abs().amin(1) <= 1e-6)).sum()) for c in crits)
+    out.row["degenerate_on_lines"] = on_lines
+    out.row["metric"] += (f"; {on_lines} of {sum(int(c.degenerate.sum()) for c in crits)} degenerate points lie "
+                          f"on the injected block's singular lines x₁ = 0 or x₂ = 0")
     rep = seeds.index(out.row["representative"])
     window = plane_window(data.x_train)
     box = ((window[0], window[1]), (window[2], window[3]))

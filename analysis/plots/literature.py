@@ -164,3 +164,44 @@ def anode_figure(data: dict):
     for ax in (a, b, c, d):
         ax.legend(fontsize=7)
     return fig
+
+
+def cohen2021_figure(data: dict):
+    """(a) tanh and (b) ReLU: medians over seeds of max_k |A_k|, max_k |A_{k+1} - A_k| and
+    Σ_k |A_{k+1} - A_k|² against L with the fitted slopes; (c) the p-variation (p = 1, 2, 3) of
+    W_k = Σ_{j<k} A_j against L; (d) one entry of L^β A_k against k/L at the deepest L; (e) the
+    estimator check: finest-partition sums S_2(m) of a smooth and a Brownian path (slopes 1 - 2H)."""
+    fig, axes = _fig(5, width=3.5)
+    L = np.asarray(data["L"])
+    for ax, act in zip(axes[:2], ("tanh", "relu")):
+        for key, mk in (("max_norm", "o-"), ("max_increment", "s-"), ("quadratic_variation", "^-")):
+            s = np.asarray(data[f"{act}_slope_{key}"])
+            ax.loglog(L, np.median(np.asarray(data[f"{act}_{key}"]), 1), mk, ms=4,
+                      label=f"{key.replace('_', ' ')}: slope {s[0]:.2f}")
+        ax.set(xlabel="depth L", ylabel="median over seeds", title=f"{act}: trained weights A_k")
+        ax.legend(fontsize=6)
+    c = axes[2]
+    for act, ls in (("tanh", "-"), ("relu", "--")):
+        for p, col in zip((1, 2, 3), ("C0", "C1", "C2")):
+            c.loglog(L, np.median(np.asarray(data[f"{act}_pvar{p}"]), 1), ls, color=col, marker="o", ms=3,
+                     label=f"{act}, p = {p}")
+    c.set(xlabel="depth L", ylabel="p-variation of W_k = Σ A_j", title="p-variation of the cumulative weights")
+    c.legend(fontsize=6, ncol=2)
+    for ax in axes[:3]:
+        ax.set_xticks(L, [str(v) for v in L], fontsize=6)
+        ax.xaxis.set_minor_formatter(__import__("matplotlib").ticker.NullFormatter())
+    d = axes[3]
+    for act, col in (("tanh", "C0"), ("relu", "C3")):
+        A = np.asarray(data[f"{act}_example_A"])
+        beta = -float(np.asarray(data[f"{act}_slope_max_norm"])[0])
+        k = np.arange(len(A)) / len(A)
+        d.plot(k, len(A) ** beta * A[:, 0, 1], ".-", color=col, ms=3, lw=0.7, label=f"{act}, L = {len(A)}")
+    d.set(xlabel="k / L", ylabel="L^β A_k[0, 1]", title="one weight entry across layers")
+    d.legend(fontsize=7)
+    e = axes[4]
+    m = np.asarray(data["estimator_intervals"])
+    e.loglog(m, data["estimator_smooth_sums"], "o-", label="smooth path (H = 1: slope -1)")
+    e.loglog(m, data["estimator_brownian_sums"], "s-", label="Brownian path (H = ½: slope 0)")
+    e.set(xlabel="intervals m", ylabel="S_2(m) = Σ |ΔW|²", title="estimator check")
+    e.legend(fontsize=7)
+    return fig

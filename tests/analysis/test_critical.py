@@ -389,3 +389,34 @@ def test_bad_logit():
     # a decreasing s is allowed: Φ = sigmoid(-g)
     cps = find_critical_points(lambda X: torch.sigmoid(-(X ** 2).sum(1)), box, logit=lambda X: (X ** 2).sum(1))
     assert len(cps) == 1 and cps.kinds == ["minimum"] and cps.searched_on == "logit"
+
+
+@pytest.mark.parametrize("resolution", [31, 101])
+def test_injection_forces_degenerate_points_on_its_singular_lines_each_found_once(resolution):
+    """Φ = Ψ ∘ F with F the injected block (ε = 1, δ = 0.2, x₀ = (0.1, -0.2), identity input):
+    F_i(x) = x_i - δ tanh((x_i - x₀_i)/δ), DF = diag(tanh²((x_i - x₀_i)/δ)), singular on the lines
+    x_i = x₀_i.  With Ψ(h) = sin(2 h₁) + cos(1.5 h₂), ∂_iΦ = F_i'(x_i) ∂_iΨ(F(x)) vanishes iff
+    x₁ ∈ {x₀₁} ∪ {F₁ = ±π/4} and x₂ ∈ {x₀₂} ∪ {F₂ = 0}: six critical points in closed form, the
+    four on a singular line degenerate (F_i' has a double zero there), the other two not.  This is
+    why retrained injected networks report many degenerate points: every zero of the remaining
+    partial derivative along the lines x_i = x₀_i is a genuine, distinct one."""
+    from scipy.optimize import brentq
+
+    x0 = torch.tensor([0.1, -0.2], dtype=torch.float64)
+    net = inject_critical_point(ResNet(2, 2, 1, 1, eps=1.0, delta=0.2, seed=0).eval(), 0, x0)
+
+    def fn(X):
+        H = net.blocks(net.embed(X))
+        return torch.sin(2 * H[:, 0]) + torch.cos(1.5 * H[:, 1])
+
+    F = [lambda t, c=float(c): t - 0.2 * math.tanh((t - c) / 0.2) for c in x0]
+    xs1 = [0.1] + [brentq(lambda t, v=v: F[0](t) - v, -1.2, 1.2) for v in (-math.pi / 4, math.pi / 4)]
+    xs2 = [-0.2, brentq(F[1], -1.2, 1.2)]
+    truth = torch.tensor([[a, b] for a in xs1 for b in xs2], dtype=torch.float64)
+    on_line = (truth - x0).abs().amin(1) < 1e-12
+    cps = find_critical_points(fn, [(-1.2, 1.2), (-1.2, 1.2)], resolution=resolution)
+    assert len(cps) == 6 and cps.n_flat == 0
+    d = torch.cdist(truth, cps.points)
+    assert (d.amin(1) < 1e-6).all() and (d.amin(0) < 1e-6).all()  # each true point found, nothing else
+    found_degenerate = cps.degenerate[d.argmin(1)]
+    assert torch.equal(found_degenerate, on_line) and int(on_line.sum()) == 4

@@ -100,6 +100,9 @@ def test_the_injected_critical_point_survives_the_retraining_of_every_seed(quick
         assert torch.equal(model.field.weight[0], -(model.eps / model.delta) * torch.eye(2, dtype=torch.float64))
         assert torch.equal(model.field.bias[0], torch.zeros(2, dtype=torch.float64))
     assert all(o.critical_points >= 1 for o in result.outcomes if o.run == "injection")
+    # the degenerate points are x0 and the zeros of the other partial derivative on the lines x_i = 0
+    degenerate = sum(o.critical_counts.get("degenerate", 0) for o in result.outcomes if o.run == "injection")
+    assert SEEDS <= row["degenerate_on_lines"] == degenerate
 
 
 @pytest.mark.slow

@@ -63,6 +63,9 @@ STUDIES: dict[str, Study] = {s.name: s for s in (
     Study("anode2019", "Dupont, Doucet, Teh, Augmented neural ODEs, NeurIPS 2019",
           "1-D flip impossible for a neural ODE (MSE >= 1), solved when augmented; annuli accuracy and nfev; "
           "forward-backward reconstruction of every trained flow", "anode2019"),
+    Study("cohen2021", "Cohen, Cont, Rossier, Xu, Scaling properties of deep residual networks, ICML 2021",
+          "how trained fully connected ResNet weights scale with depth (tanh, ReLU): exponents, increments, "
+          "quadratic and p-variation", "cohen2021"),
 )}
 
 
