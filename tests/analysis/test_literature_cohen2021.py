@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 import torch
 
-from analysis.literature.cohen2021 import (D, estimator_check, geometric_depths, ode_data,
+from analysis.experiments.literature.cohen2021 import (D, estimator_check, geometric_depths, ode_data,
                                            path_statistics, train)
-from analysis.literature.estimators import brownian_path, power_law_slope
+from analysis.experiments.literature.estimators import brownian_path, power_law_slope
 
 
 def test_path_statistics_closed_forms_for_constant_weights():

@@ -37,8 +37,8 @@ import torch
 from odenet.activations import get_activation
 from odenet.kernel import generalised_euler
 
-from .estimators import brownian_path, p_variation, power_law_slope, roughness_exponent
-from .records import ClaimRow, StudyResult, fmt_fit, slope_row
+from analysis.experiments.literature.estimators import brownian_path, p_variation, power_law_slope, roughness_exponent
+from analysis.experiments.literature.records import ClaimRow, StudyResult, fmt_fit, slope_row
 
 NAME = "cohen2021"
 SOURCE = "Cohen, Cont, Rossier, Xu, ICML 2021"
@@ -252,7 +252,7 @@ def _claims(fits: dict, data: dict, est: dict) -> list[ClaimRow]:
     k = int((np.abs(rb - 0.5) <= 0.1).sum())
     ok_est = abs(est["smooth_roughness"] - 1) < 0.02 and abs(est["smooth_v1_slope"]) < 0.02 and k >= 0.9 * rb.size \
         and abs(est["brownian_v1_slope"] - 0.5) < 0.1
-    from analysis.paper_claims import format_fraction
+    from analysis.experiments.paper_claims import format_fraction
 
     rows.append(ClaimRow(NAME, "estimator check: the path statistics recover synthetic ground truth", "this study",
                          "smooth path: roughness 1, 1-variation flat in n; Brownian: roughness ½ (±0.1), "
