@@ -41,4 +41,4 @@ bench: install
 	$(PY) scripts/bench_solvers.py
 
 clean:
-	rm -rf results results-quick .pytest_cache build *.egg-info
+	rm -rf results results-quick .pytest_cache .mypy_cache .ruff_cache build *.egg-info

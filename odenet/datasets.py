@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Any, Callable
 
 import torch
 
@@ -257,7 +257,7 @@ def xor(n: int = 2000, *, half_width: float = 1.0, val_fraction: float = 0.1, te
 DATASETS: dict[str, Callable[..., Dataset]] = {"square": square, "circles": circles, "xor": xor}
 
 
-def make_dataset(name: str, **kw) -> Dataset:
+def make_dataset(name: str, **kw: Any) -> Dataset:
     """The data set called ``name`` (square, circles, xor) with keyword parameters ``kw``."""
     if name not in DATASETS:
         raise ValueError(f"dataset must be one of {sorted(DATASETS)}; got {name!r}")

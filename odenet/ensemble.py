@@ -38,7 +38,7 @@ from .kernel import generalised_euler
 from .neural_ode import NeuralODE
 from .resnet import ResNet
 from .datasets import Split
-from .training import (TrainResult, apply_overrides, as_split, check_model_data, check_overrides_and_freeze,
+from .training import (Data, Overrides, TrainResult, apply_overrides, as_split, check_model_data, check_overrides_and_freeze,
                        check_train_args, initialise, order_seed, progress_bar)
 
 
@@ -70,6 +70,7 @@ class EnsembleResult:
 
     @property
     def models(self) -> list:
+        """The trained model of each member, in the order of ``seeds``."""
         return [m.model for m in self.members]
 
     def __len__(self) -> int:
@@ -170,9 +171,9 @@ def _check_models(models):
         raise ValueError("unexpected buffers in a ResNet without BatchNorm")
 
 
-def train_ensemble(models: ResNet | Sequence[ResNet] | Callable[[int], ResNet], data, *, seeds: Sequence[int],
+def train_ensemble(models: ResNet | Sequence[ResNet] | Callable[[int], ResNet], data: Data, *, seeds: Sequence[int],
                    epochs: int, lr: float = 0.01, batch_size: int = 10, loss: str = "mse",
-                   val_split: float | None = None, select: str = "best_val", overrides=None,
+                   val_split: float | None = None, select: str = "best_val", overrides: Overrides = None,
                    freeze: Sequence[str] = (), reinit: bool = True, progress: bool = True) -> EnsembleResult:
     """Train K = len(seeds) ResNets at once; member k equals ``odenet.train(model_k, data,
     seed=seeds[k], ...)`` with the same settings (see :func:`odenet.train` for each argument).

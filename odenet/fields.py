@@ -10,13 +10,14 @@ Both follow the piecewise-field protocol of :mod:`solvers.fields`.
 """
 from __future__ import annotations
 
-from typing import cast
+from typing import Callable, cast
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from solvers import PiecewiseField, TimeGrid
+from solvers.fields import Field
 from solvers.validation import check_positive, check_positive_int
 
 from .activations import Activation, get_activation
@@ -66,17 +67,21 @@ class LayerField(nn.Module):
 
     @property
     def width(self) -> int:
+        """Width m of the state: weight has shape (L, m, m)."""
         return self.weight.shape[1]
 
     @property
     def depth(self) -> int:
+        """Number of layers (pieces) L."""
         return self.weight.shape[0]
 
     @property
     def T(self) -> float:
+        """Time horizon T: the field lives on [0, T]."""
         return self.pieces.t1
 
     def piece(self, l: int) -> _Block:
+        """The smooth field of layer l, x ↦ σ(BN_l(W_l x + b_l)) (t ignored), x of shape (batch, m)."""
         return _Block(self.weight[l], self.bias[l], self.activation, None if self.bn is None else self.bn[l])
 
     def all_pieces(self) -> list[_Block]:
@@ -86,7 +91,8 @@ class LayerField(nn.Module):
         return [_Block(W, b, self.activation, bn)
                 for W, b, bn in zip(self.weight.unbind(0), self.bias.unbind(0), bns)]
 
-    def forward(self, t, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, t: float | torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """f(t, x) = σ(BN_l(W_l x + b_l)), l the piece of t; x of shape (batch, m)."""
         return self.piece(self.pieces.piece_of_time(t))(t, x)
 
     def generalised_euler(self, x0: torch.Tensor, eps: float, delta: float, steps: int,
@@ -164,7 +170,9 @@ class SmoothField(nn.Module):
         self.knot_weight = nn.Parameter(knot_weight.clone())
         self.knot_bias = nn.Parameter(knot_bias.clone())
 
-    def piece(self, k: int):
+    def piece(self, k: int) -> Field:
+        """f_k(t, x) = σ(W(t) x + b(t)) with W, b interpolated linearly between knots k and k + 1
+        (valid on the closed piece [s_k, s_{k+1}] and beyond); x of shape (batch, m)."""
         s0, s1 = self.pieces.boundary(k), self.pieces.boundary(k + 1)
         W0, W1 = self.knot_weight[k], self.knot_weight[k + 1]
         b0, b1 = self.knot_bias[k], self.knot_bias[k + 1]
@@ -181,7 +189,8 @@ class SmoothField(nn.Module):
 
         return f
 
-    def forward(self, t, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, t: float | torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """f(t, x) = σ(W(t) x + b(t)) for x of shape (batch, m)."""
         return self.piece(self.pieces.piece_of_time(t))(t, x)
 
     def sample(self, depth: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -207,16 +216,17 @@ class DampedField(nn.Module):
     """
 
     field: PiecewiseField
+    pieces: TimeGrid
 
     def __init__(self, field: nn.Module, gamma: float, gain: float):
         super().__init__()
         self.field = cast(PiecewiseField, field)  # a module: registered as a submodule
         self.gamma = float(gamma)
         self.gain = float(gain)
-        self.pieces = field.pieces
+        self.pieces = cast(TimeGrid, field.pieces)
 
     @property
-    def generalised_euler(self):
+    def generalised_euler(self) -> Callable[..., torch.Tensor] | None:
         """The inner field's kernel (None if it has none), for the iteration on g:
 
             ε' x + δ' g(x) = (ε' - δ' γ) x + (δ' a) f(x),
@@ -232,12 +242,14 @@ class DampedField(nn.Module):
 
         return run
 
-    def piece(self, l: int):
+    def piece(self, l: int) -> Field:
+        """g_l(t, x) = -γ x + a f_l(t, x) on piece l, x of shape (batch, d)."""
         f = self.field.piece(l)
         gamma, gain = self.gamma, self.gain
         if gamma == 0:
             return lambda t, x: gain * f(t, x)
         return lambda t, x: torch.add(gain * f(t, x), x, alpha=-gamma)
 
-    def forward(self, t, x):
+    def forward(self, t: float | torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """g(t, x) = -γ x + a f(t, x), x of shape (batch, d)."""
         return self.piece(self.pieces.piece_of_time(t))(t, x)

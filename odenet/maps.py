@@ -27,7 +27,7 @@ def uniform_(p: torch.Tensor, fan_in: int, generator: torch.Generator | None) ->
     p.copy_(torch.rand(p.shape, generator=generator, dtype=torch.float64) * 2 * bound - bound)
 
 
-def check_input(x, n_in: int, dtype: torch.dtype) -> torch.Tensor:
+def check_input(x: object, n_in: int, dtype: torch.dtype) -> torch.Tensor:
     """``x`` a tensor of shape (batch, ``n_in``) and the model's ``dtype``: TypeError / ValueError
     naming the expected and the received shape and dtype (shape and dtype comparisons only, no
     device synchronisation)."""

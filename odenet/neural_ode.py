@@ -48,7 +48,7 @@ from __future__ import annotations
 
 import math
 import numbers
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import torch
 import torchdiffeq
@@ -61,6 +61,9 @@ from solvers.validation import check_choice, check_positive, check_positive_int,
 from .activations import Activation, get_activation
 from .fields import LayerField, SmoothField
 from .maps import INPUT_MAPS, OUTPUTS, apply_input_map, apply_output_map, check_input, uniform_
+
+if TYPE_CHECKING:  # resnet imports this module
+    from .resnet import ResNet
 
 FIELDS = ("layer", "smooth", "mlp")
 GRADIENTS = ("backprop", "adjoint")
@@ -92,6 +95,7 @@ class TimeMLPField(nn.Module):
 
     @property
     def width(self) -> int:
+        """State width d: w1 has shape (H, d)."""
         return self.w1.shape[1]
 
     def reset_parameters(self, generator: torch.Generator | None = None) -> None:
@@ -101,10 +105,12 @@ class TimeMLPField(nn.Module):
         for p in (self.w2, self.b2):
             uniform_(p, self.w1.shape[0], generator)
 
-    def piece(self, l: int):
+    def piece(self, l: int) -> TimeMLPField:
+        """The field itself: one piece, smooth in t."""
         return self
 
-    def forward(self, t, z: torch.Tensor) -> torch.Tensor:
+    def forward(self, t: float | torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        """f(t, z) = W_2 σ(W_1 z + t u + c) + b_2 for z of shape (batch, d)."""
         hidden = torch.addmm(torch.as_tensor(t, dtype=z.dtype, device=z.device) * self.u + self.c, z, self.w1.mT)
         return torch.addmm(self.b2, self.activation.fn(hidden), self.w2.mT)
 
@@ -299,6 +305,7 @@ class NeuralODE(nn.Module):
     # --- shape and options ----------------------------------------------------------------------
     @property
     def n_in(self) -> int:
+        """Input dimension n."""
         return self._width if self.inp is None else self.inp.in_features
 
     @property
@@ -308,14 +315,17 @@ class NeuralODE(nn.Module):
 
     @property
     def state_width(self) -> int:
+        """Width d = m + k of the integrated (augmented) state."""
         return self._width + self.augment
 
     @property
     def n_out(self) -> int:
+        """Output dimension q."""
         return self.out.out_features
 
     @property
     def T(self) -> float:
+        """Time horizon T: the flow runs over [0, T]."""
         return self.field.pieces.t1
 
     @property
@@ -325,6 +335,7 @@ class NeuralODE(nn.Module):
 
     @property
     def dtype(self) -> torch.dtype:
+        """The dtype of the parameters (float32 or float64); inputs must have it."""
         return self.out.weight.dtype
 
     @property
@@ -439,7 +450,7 @@ class NeuralODE(nn.Module):
         return z
 
     # --- conversions --------------------------------------------------------------------------
-    def to_resnet(self, depth: int):
+    def to_resnet(self, depth: int) -> ResNet:
         """The ResNet h_{l+1} = h_l + (T/L) σ(W_l h_l + b_l) of depth L = ``depth`` (ε = 1, δ = T/L)
         whose block l has the field's weights at the layer time t_l = l T / L:
 
@@ -498,7 +509,7 @@ class NeuralODE(nn.Module):
         return net.eval()
 
     @classmethod
-    def from_resnet(cls, net, **solver) -> "NeuralODE":
+    def from_resnet(cls, net: ResNet, **solver: Any) -> NeuralODE:
         """The layer-field neural ODE with ``net``'s weights (see :meth:`odenet.ResNet.to_ode`)."""
         if net.batchnorm:
             raise ValueError("from_resnet needs a ResNet without BatchNorm; fold it first "

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 import numbers
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -22,7 +22,7 @@ import solvers
 from solvers.validation import (FLOAT_DTYPES, check_choice, check_finite, check_memory, check_nonnegative,
                                check_positive, check_positive_int, check_seed)
 
-from .activations import get_activation
+from .activations import Activation, get_activation
 from .fields import DampedField, LayerField
 from .kernel import check_compile
 from .maps import INPUT_MAPS, OUTPUTS, apply_input_map, apply_output_map, check_input, uniform_
@@ -146,25 +146,25 @@ class ResNet(nn.Module):
         fill(self.field.bias, self.width)
 
     @classmethod
-    def neural_ode(cls, n_in: int, width: int, n_out: int = 1, depth: int = 10, T: float = 1.0, **kw) -> "ResNet":
+    def neural_ode(cls, n_in: int, width: int, n_out: int = 1, depth: int = 10, T: float = 1.0, **kw: Any) -> "ResNet":
         """Skip-dominant regime: ε = 1, δ = T / L (Euler steps of x' = σ(W(t) x + b(t)))."""
         check_positive_int("depth", depth)  # before T / depth
         check_positive("T", T)
         return cls(n_in, width, n_out, depth, eps=1.0, delta=T / depth, T=T, **kw)
 
     @classmethod
-    def mlp(cls, n_in: int, width: int, n_out: int = 1, depth: int = 1, delta: float = 1.0, **kw) -> "ResNet":
+    def mlp(cls, n_in: int, width: int, n_out: int = 1, depth: int = 1, delta: float = 1.0, **kw: Any) -> "ResNet":
         """Residual-dominant limit ε = 0: an MLP of constant width."""
         return cls(n_in, width, n_out, depth, eps=0.0, delta=delta, **kw)
 
     @classmethod
-    def standard(cls, n_in: int, width: int, n_out: int = 1, depth: int = 1, **kw) -> "ResNet":
+    def standard(cls, n_in: int, width: int, n_out: int = 1, depth: int = 1, **kw: Any) -> "ResNet":
         """The standard ResNet ε = δ = 1."""
         return cls(n_in, width, n_out, depth, eps=1.0, delta=1.0, **kw)
 
     @classmethod
     def with_ratio(cls, n_in: int, width: int, n_out: int = 1, depth: int = 1, ratio: float = 1.0,
-                   eps: float = 1.0, **kw) -> "ResNet":
+                   eps: float = 1.0, **kw: Any) -> "ResNet":
         """Channel ratio r = δ / ε: δ = r ε (ε > 0)."""
         check_positive("ratio", ratio)
         check_positive("eps", eps)
@@ -186,22 +186,27 @@ class ResNet(nn.Module):
     # --- shape --------------------------------------------------------------------------------
     @property
     def n_in(self) -> int:
+        """Input dimension n."""
         return self.field.width if self.inp is None else self.inp.in_features
 
     @property
     def width(self) -> int:
+        """Width m of the hidden state h_l."""
         return self.field.width
 
     @property
     def n_out(self) -> int:
+        """Output dimension q."""
         return self.out.out_features
 
     @property
     def depth(self) -> int:
+        """Number of blocks L."""
         return self.field.depth
 
     @property
     def T(self) -> float:
+        """Time horizon T of the associated ODE (layer l sits at t_l = l T / L)."""
         return self.field.T
 
     @property
@@ -215,11 +220,13 @@ class ResNet(nn.Module):
         return math.inf if self.eps == 0 else self.delta / self.eps
 
     @property
-    def activation(self):
+    def activation(self) -> Activation:
+        """The activation σ of the blocks."""
         return self.field.activation
 
     @property
     def batchnorm(self) -> bool:
+        """Whether each block has a BatchNorm between W_l h + b_l and σ."""
         return self.field.bn is not None
 
     @property
@@ -231,7 +238,7 @@ class ResNet(nn.Module):
                     dtype=str(self.field.weight.dtype).removeprefix("torch."))
 
     @classmethod
-    def from_config(cls, config: dict, device=None) -> "ResNet":
+    def from_config(cls, config: dict, device: torch.device | str | None = None) -> "ResNet":
         """A model with this architecture (weights from the initialisation of ``config['seed']``).
 
         ``config`` is a :attr:`config` dict: n_in, width, n_out, depth required; eps, delta, T,
@@ -255,7 +262,7 @@ class ResNet(nn.Module):
         return cls(n_in, width, n_out, depth, device=device, **cfg)
 
     # --- evaluation ---------------------------------------------------------------------------
-    def check_input(self, x) -> torch.Tensor:
+    def check_input(self, x: object) -> torch.Tensor:
         """``x`` of shape (batch, n_in) and the model's dtype: the prologue of every evaluation
         (shape and dtype comparisons only, no device synchronisation)."""
         return check_input(x, self.n_in, self.out.weight.dtype)
@@ -293,7 +300,7 @@ class ResNet(nn.Module):
         eps, delta = self.refined_weights(refine)
         return self.field.generalised_euler(self.embed(x), eps, delta, self.depth * refine, "all", compile=compile)
 
-    def solve(self, x: torch.Tensor, refine: int = 1, **kw) -> solvers.Solution:
+    def solve(self, x: torch.Tensor, refine: int = 1, **kw: Any) -> solvers.Solution:
         """The block iteration h_0 = A(x), ..., h_{L m} as a :class:`solvers.Solution`: L m steps of
         method="euler" with (ε_m, δ_m) of :meth:`refined_weights` (m = ``refine``; m = 1: the
         model's ε, δ); the same code path as :meth:`forward`.  ``kw`` (``record``, ...) go to
@@ -332,7 +339,7 @@ class ResNet(nn.Module):
             return self.eps, self.delta
         return 1.0 - (1.0 - self.eps) / m, self.delta / m
 
-    def flow(self, x: torch.Tensor, method: str = "dopri5", **kw) -> torch.Tensor:
+    def flow(self, x: torch.Tensor, method: str = "dopri5", **kw: Any) -> torch.Tensor:
         """Φ with the blocks replaced by the time-T flow of the associated ODE (restarts at the
         layer boundaries)."""
         sol = solvers.solve(self.ode(), self.embed(x), method=method, record="end", **kw)
@@ -355,7 +362,8 @@ class ResNet(nn.Module):
             folded.out.load_state_dict(self.out.state_dict())
         return folded.eval()
 
-    def set_block(self, l: int, weight=None, bias=None) -> "ResNet":
+    def set_block(self, l: int, weight: torch.Tensor | float | None = None,
+                  bias: torch.Tensor | float | None = None) -> "ResNet":
         """Overwrite block l's W_l and/or b_l (in place; values broadcast to (m, m) and (m,), so a
         scalar fills the block); returns self.  Both are checked (shape, finite) before either is
         written."""
@@ -382,7 +390,7 @@ class ResNet(nn.Module):
                 f"delta={self.delta}, activation={self.activation.name!r}, input_map={self.input_map!r}, "
                 f"output={self.output!r}, T={self.T}")
 
-    def to_ode(self, **solver) -> NeuralODE:
+    def to_ode(self, **solver: Any) -> NeuralODE:
         """The :class:`odenet.NeuralODE` z' = σ(W(t) z + b(t)) on [0, T] with this network's weights
         (layer field of L pieces, same input and output maps), for ε = 1 and δ = T/L, without
         BatchNorm (fold it first).  ``solver`` goes to :meth:`NeuralODE.set_solver`; the default

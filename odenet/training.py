@@ -25,7 +25,7 @@ from __future__ import annotations
 import copy
 import inspect
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, Sequence, cast
+from typing import Any, Callable, Mapping, Sequence, Union, cast
 
 import numpy as np
 import torch
@@ -35,6 +35,11 @@ from torch import nn
 from solvers.validation import check_choice, check_finite, check_positive, check_positive_int, check_seed
 
 from .datasets import Split
+
+#: what train and train_ensemble accept as data: a Split or Dataset, (x, y) or (x_train, y_train, x_val, y_val)
+Data = Union[Split, Sequence[Any]]
+#: manual weights set after initialisation: parameter name -> value, or a callable f(model)
+Overrides = Union[Mapping[str, Any], Callable[[nn.Module], Any], None]
 
 LOSSES = ("mse", "bce")
 SELECTS = ("best_val", "last")
@@ -87,10 +92,12 @@ class TrainResult:
 
     @property
     def epochs(self) -> int:
+        """Epochs trained (train_loss also holds the loss before the first epoch)."""
         return len(self.train_loss) - 1
 
     @property
     def best_val_loss(self) -> float:
+        """Validation loss at the kept epoch ``best_epoch``."""
         return float(self.val_loss[self.best_epoch])
 
 
@@ -106,7 +113,7 @@ def _can_reinit(model: nn.Module) -> bool:
     return fn is not None and "generator" in inspect.signature(fn).parameters
 
 
-def initialise(model: nn.Module, seed: int, overrides=None) -> nn.Module:
+def initialise(model: nn.Module, seed: int, overrides: Overrides = None) -> nn.Module:
     """Reset ``model`` in place to the initialisation of ``seed`` and apply ``overrides``.
 
     ``model.reset_parameters(generator)`` draws the weights from
@@ -126,7 +133,7 @@ def initialise(model: nn.Module, seed: int, overrides=None) -> nn.Module:
     return model
 
 
-def apply_overrides(model: nn.Module, overrides) -> None:
+def apply_overrides(model: nn.Module, overrides: Overrides) -> None:
     """Write ``overrides`` (mapping name -> value, or callable f(model)) into the model."""
     if overrides is None:
         return
@@ -148,8 +155,7 @@ def apply_overrides(model: nn.Module, overrides) -> None:
                                  f"{tuple(p.shape)}") from None
 
 
-def check_overrides_and_freeze(model: nn.Module, overrides: Mapping[str, Any] | Callable[[nn.Module], Any] | None,
-                               freeze: Sequence[str] | None) -> list[str]:
+def check_overrides_and_freeze(model: nn.Module, overrides: Overrides, freeze: Sequence[str] | None) -> list[str]:
     """Check ``overrides`` and ``freeze`` against ``model.named_parameters()`` before any training:
     ``overrides`` is None, a callable f(model), or a mapping whose every key names a parameter;
     every name in ``freeze`` names a parameter.  Returns ``freeze`` as a list.  TypeError for an
@@ -169,7 +175,7 @@ def check_overrides_and_freeze(model: nn.Module, overrides: Mapping[str, Any] | 
 
 
 # --- data --------------------------------------------------------------------------------------
-def as_split(data, val_split: float | None = None, dtype=torch.float64) -> Split:
+def as_split(data: Data, val_split: float | None = None, dtype: torch.dtype = torch.float64) -> Split:
     """A :class:`Split` from a :class:`odenet.datasets.Dataset`, an (x, y) pair, or
     (x_train, y_train, x_val, y_val).  For an (x, y) pair, ``val_split`` carves that fraction off as
     validation data with a fixed permutation (seed 0), the same for every training seed.
@@ -291,7 +297,10 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, loss: str = "ms
         model.train(was)
 
 
-def check_train_args(epochs, lr, batch_size, loss, select, split: Split):
+def check_train_args(epochs: int, lr: float, batch_size: int, loss: str, select: str, split: Split) -> None:
+    """The training options of :func:`train` and :func:`odenet.train_ensemble`, checked before any
+    epoch: epochs, batch_size integers >= 1, lr > 0, loss in LOSSES, select in SELECTS, and
+    select="best_val" only with validation data in ``split``."""
     check_positive_int("epochs", epochs)
     check_positive("lr", lr)
     check_positive_int("batch_size", batch_size)
@@ -360,7 +369,9 @@ def progress_bar(total: int, progress: bool, desc: str) -> Any:
     return tqdm(total=total, disable=not progress, desc=desc, leave=False)
 
 
-def final_metrics(model, split: Split, loss) -> dict:
+def final_metrics(model: nn.Module, split: Split, loss: str) -> dict[str, float]:
+    """{part}_loss and {part}_accuracy of ``model`` on the train, val and test parts of ``split``
+    (:func:`evaluate`: NaN on an empty part)."""
     m = {}
     for part in ("train", "val", "test"):
         m[f"{part}_loss"], m[f"{part}_accuracy"] = evaluate(model, getattr(split, f"x_{part}"),
@@ -368,10 +379,10 @@ def final_metrics(model, split: Split, loss) -> dict:
     return m
 
 
-def train(model: nn.Module | Callable[[int], nn.Module], data, *, epochs: int, lr: float = 0.01,
+def train(model: nn.Module | Callable[[int], nn.Module], data: Data, *, epochs: int, lr: float = 0.01,
           batch_size: int = 10, loss: str = "mse", seed: int = 0, val_split: float | None = None,
           select: str = "best_val", retry_threshold: float | None = None, max_tries: int = 1,
-          overrides=None, freeze: Sequence[str] = (), reinit: bool = True,
+          overrides: Overrides = None, freeze: Sequence[str] = (), reinit: bool = True,
           progress: bool = True) -> TrainResult:
     """Train with Adam on mini-batches (module docstring: the loss, seeds and selection).
 

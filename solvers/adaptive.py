@@ -59,7 +59,8 @@ class _Recorder:
 
 def integrate_adaptive(method: str, pieces: list, grid: TimeGrid, x0: torch.Tensor, rtol: float,
                        atol: float, record_all: bool, max_steps: int | None, first_step: float | None,
-                       boundaries: str = "carry"):
+                       boundaries: str = "carry") -> tuple[list[float], list[torch.Tensor], list[int], dict[str, Any],
+                                                        str | None]:
     """Integrate piece by piece (or, with ``boundaries="jump"``, over the whole span at once).
     Returns (t list, y list, step_piece list, stats dict, error).
 

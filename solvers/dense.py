@@ -31,10 +31,12 @@ class HermiteInterpolant:
 
     @property
     def t_min(self) -> float:
+        """First time of the record: sol(t) is defined on [t_min, t_max]."""
         return float(self.t[0])
 
     @property
     def t_max(self) -> float:
+        """Last time of the record."""
         return float(self.t[-1])
 
     def __call__(self, t) -> torch.Tensor:

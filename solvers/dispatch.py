@@ -1,7 +1,7 @@
 """One entry point over all methods: :func:`solve`."""
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, Sequence
 
 import torch
 
@@ -18,8 +18,8 @@ from .solution import FAILED, SUCCESS, Solution
 METHODS = tuple(FIXED_METHODS) + ADAPTIVE_METHODS + tuple(REFERENCE_METHODS)
 
 
-def solve(field, x0: torch.Tensor, t_span: tuple[float, float] | None = None, *,
-          t_eval=None, dense: bool = False, method: str | ExplicitRK | GeneralisedEuler = "euler",
+def solve(field: Callable[..., torch.Tensor], x0: torch.Tensor, t_span: tuple[float, float] | None = None, *,
+          t_eval: torch.Tensor | Sequence[float] | None = None, dense: bool = False, method: str | ExplicitRK | GeneralisedEuler = "euler",
           steps: int | None = None, eps: float = 1.0, delta: float | None = None,
           rtol: float | None = None, atol: float | None = None, record: str = "all",
           max_steps: int | None = None, first_step: float | None = None, boundaries: str = "carry",
@@ -108,12 +108,12 @@ def solve(field, x0: torch.Tensor, t_span: tuple[float, float] | None = None, *,
     span = t_span
     if span is None and is_piecewise(field):
         span = (field.pieces.t0, field.pieces.t1)
-    if want_t:
-        t_eval = _check_t_eval(t_eval, span)
+    times = None if t_eval is None else _check_t_eval(t_eval, span)
+    if times is not None:
         L = field.pieces.pieces if is_piecewise(field) else 1
         n = L if steps is None and is_piecewise(field) else steps
         if fixed and span is not None and isinstance(n, int) and n > 0 and n % L == 0:  # else _solve_record refuses
-            _match_nodes(t_eval, TimeGrid(float(span[0]), float(span[1]), n, L).nodes(device="cpu"))
+            _match_nodes(times, TimeGrid(float(span[0]), float(span[1]), n, L).nodes(device="cpu"))
     sol, scipy_pieces = _solve_record(field, x0, t_span, scipy_dense=dense or want_t, method=method, steps=steps,
                                       eps=eps, delta=delta, rtol=rtol, atol=atol, record=record, max_steps=max_steps,
                                       first_step=first_step, boundaries=boundaries,
@@ -131,8 +131,8 @@ def solve(field, x0: torch.Tensor, t_span: tuple[float, float] | None = None, *,
                   if sol.method in REFERENCE_METHODS else hermite_from_record(sol.t, sol.y, step_fields))
         if dense:  # a 1-D solve's sol(t) drops the batch of one, like its y
             sol.sol = (lambda t, _i=interp: _i(t).select(-2, 0)) if single else interp
-    if want_t:
-        kept = t_eval if sol.success else t_eval[t_eval <= sol.t[-1].item()]
+    if times is not None:
+        kept = times if sol.success else times[times <= sol.t[-1].item()]
         if fixed:
             sol.y = sol.y[_match_nodes(kept, sol.t)]
         else:

@@ -22,30 +22,37 @@ Solvers integrate a piecewise field one piece at a time and never ask it to loca
 """
 from __future__ import annotations
 
-from typing import Callable, Protocol, runtime_checkable
+from typing import Any, Callable, Protocol, Sequence, TypeGuard, runtime_checkable
 
 import torch
 
 from .grid import TimeGrid
 from .validation import check_positive_int, check_real
 
-Field = Callable[[float, torch.Tensor], torch.Tensor]
+Field = Callable[[Any, torch.Tensor], torch.Tensor]
+"""A vector field f(t, x) -> dx/dt of shape (batch, d) for x of shape (batch, d); t a float or a
+0-dim tensor."""
 
 
 @runtime_checkable
 class PiecewiseField(Protocol):
+    """A field smooth on each of the L pieces of ``pieces`` (module docstring: the protocol)."""
+
     pieces: TimeGrid
 
-    def piece(self, l: int) -> Field: ...
+    def piece(self, l: int) -> Field:
+        """The smooth field of piece ``l`` (0 <= l < L), valid on [boundary(l), boundary(l+1)]."""
+        ...
 
     def __call__(self, t, x: torch.Tensor) -> torch.Tensor: ...
 
 
-def is_piecewise(field) -> bool:
+def is_piecewise(field: object) -> TypeGuard[PiecewiseField]:
+    """Whether ``field`` follows the piecewise protocol: ``piece`` and a :class:`TimeGrid` ``pieces``."""
     return hasattr(field, "pieces") and hasattr(field, "piece") and isinstance(field.pieces, TimeGrid)
 
 
-def field_span(field, t_span) -> tuple[float, float]:
+def field_span(field: Callable[..., torch.Tensor], t_span: Sequence[float] | None) -> tuple[float, float]:
     """The interval (t0, t1) of a solve of ``field``: ``t_span``, or the piecewise field's own
     span (field.pieces.t0, field.pieces.t1) when ``t_span`` is None.
 
@@ -68,7 +75,7 @@ def field_span(field, t_span) -> tuple[float, float]:
     return t0, t1
 
 
-def fixed_grid(field, t_span, steps: int | None) -> TimeGrid:
+def fixed_grid(field: Callable[..., torch.Tensor], t_span: Sequence[float] | None, steps: int | None) -> TimeGrid:
     """The grid of a fixed-step solve of ``field``: ``steps`` equal steps on
     (t0, t1) = :func:`field_span` (field, t_span), grouped into the field's L pieces (1 for a plain
     field), so that step k lies in piece k L // steps and no step straddles a boundary.
@@ -88,7 +95,7 @@ def fixed_grid(field, t_span, steps: int | None) -> TimeGrid:
     return TimeGrid(t0, t1, steps, L)
 
 
-def split_pieces(field, t0: float, t1: float) -> tuple[TimeGrid, list[Field]]:
+def split_pieces(field: Callable[..., torch.Tensor], t0: float, t1: float) -> tuple[TimeGrid, list[Field]]:
     """The piece grid (one step per piece) and the smooth fields of ``field`` on [t0, t1]:
     (field.pieces, [piece 0, ..., piece L-1]) for a piecewise field, which must be integrated over
     exactly its own span (:func:`field_span`), (TimeGrid(t0, t1, 1, 1), [field]) for a plain one."""
@@ -98,8 +105,9 @@ def split_pieces(field, t0: float, t1: float) -> tuple[TimeGrid, list[Field]]:
     return TimeGrid(t0, t1, 1, 1), [field]
 
 
-def all_pieces(field) -> list:
-    """The smooth fields of every piece of a piecewise field, in order."""
+def all_pieces(field: PiecewiseField) -> list[Field]:
+    """[piece(0), ..., piece(L-1)]: the smooth fields of every piece of a piecewise field, in
+    order (its ``all_pieces()`` where it has one)."""
     if hasattr(field, "all_pieces"):
         return field.all_pieces()
     return [field.piece(l) for l in range(field.pieces.pieces)]

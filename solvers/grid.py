@@ -51,6 +51,7 @@ class TimeGrid:
 
     @property
     def steps_per_piece(self) -> int:
+        """Steps in each piece, n / pieces."""
         return self.n // self.pieces
 
     def node(self, k: int) -> float:
@@ -59,7 +60,7 @@ class TimeGrid:
             return float(self.t1)
         return self.t0 + k * (self.t1 - self.t0) / self.n
 
-    def nodes(self, dtype: torch.dtype = torch.float64, device=None) -> torch.Tensor:
+    def nodes(self, dtype: torch.dtype = torch.float64, device: torch.device | str | None = None) -> torch.Tensor:
         """All n + 1 nodes as a tensor, each computed by :meth:`node`."""
         return torch.tensor([self.node(k) for k in range(self.n + 1)], dtype=dtype, device=device)
 
@@ -71,14 +72,14 @@ class TimeGrid:
         """The piece that step k (from t_k to t_{k+1}) belongs to: k * pieces // n."""
         return k * self.pieces // self.n
 
-    def piece_of_time(self, t: float) -> int:
+    def piece_of_time(self, t: float | torch.Tensor) -> int:
         """The piece whose half-open interval [boundary(l), boundary(l+1)) holds t.
 
         t = t1 belongs to the last piece.  The result is exact with respect to the boundaries
         returned by :meth:`boundary`: an estimate from floor() is corrected by comparing t with
         the float boundaries themselves, so t = boundary(l) always gives l.
         """
-        t = float(t)
+        t = float(t)  # a 0-dim tensor too
         if not (self.t0 <= t <= self.t1):
             raise ValueError(f"t must lie in [{self.t0}, {self.t1}]; got t={t!r}")
         guess = math.floor((t - self.t0) / (self.t1 - self.t0) * self.pieces)

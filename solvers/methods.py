@@ -14,9 +14,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from fractions import Fraction
+from typing import TypeGuard
 
 import torch
 
+from .fields import Field
 from .validation import check_nonnegative, check_positive
 
 
@@ -31,14 +33,14 @@ def has_storage(x: torch.Tensor) -> bool:
     return True
 
 
-def can_write(out, x: torch.Tensor) -> bool:
+def can_write(out: torch.Tensor | None, x: torch.Tensor) -> TypeGuard[torch.Tensor]:
     """Whether a step may write into ``out``: not while autograd records ``x`` (out= is not
     differentiable), and not inside a torch.func transform (:func:`has_storage`)."""
     return out is not None and not x.requires_grad and has_storage(x)
 
 
-def axpy(x: torch.Tensor, s: torch.Tensor, a: float, out) -> torch.Tensor:
-    """x + a s in one fused kernel, into ``out`` where allowed."""
+def axpy(x: torch.Tensor, s: torch.Tensor, a: float, out: torch.Tensor | None) -> torch.Tensor:
+    """x + a s in one fused kernel (shapes of x), into ``out`` where allowed (:func:`can_write`)."""
     if can_write(out, s):
         return torch.add(x, s, alpha=a, out=out)
     return torch.add(x, s, alpha=a)
@@ -68,9 +70,12 @@ class ExplicitRK:
 
     @property
     def stages(self) -> int:
+        """Number of stages s: field evaluations per step."""
         return len(self.b)
 
-    def step(self, f, t: float, h: float, x: torch.Tensor, out=None) -> torch.Tensor:
+    def step(self, f: Field, t: float, h: float, x: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
+        """One step x_{k+1} = x_k + h Σ_i b_i k_i, k_i = f(t + c_i h, x_k + h Σ_{j<i} a_ij k_j), for x of
+        shape (batch, d); written into ``out`` where allowed (:func:`can_write`)."""
         k = [f(t, x)]
         for i in range(1, self.stages):
             xi = x
@@ -113,7 +118,9 @@ class GeneralisedEuler:
         """(eps, delta) on a grid of step h."""
         return self.eps, h if self.delta is None else self.delta
 
-    def step(self, f, t: float, h: float, x: torch.Tensor, out=None) -> torch.Tensor:
+    def step(self, f: Field, t: float, h: float, x: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
+        """One step x_{k+1} = eps x_k + delta f(t_k, x_k) (delta = h unless set), x of shape (batch, d);
+        written into ``out`` where allowed (:func:`can_write`)."""
         eps, delta = self.weights(h)
         z = f(t, x)
         if eps == 1:
@@ -146,7 +153,7 @@ FIXED_METHODS = {m.name: m for m in (
 )}
 
 
-def get_method(method) -> ExplicitRK | GeneralisedEuler:
+def get_method(method: str | ExplicitRK | GeneralisedEuler) -> ExplicitRK | GeneralisedEuler:
     """The fixed-step method object named ``method`` (or ``method`` itself if it is one)."""
     if isinstance(method, (ExplicitRK, GeneralisedEuler)):
         return method

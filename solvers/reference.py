@@ -17,7 +17,8 @@ REFERENCE_METHODS = ("DOP853", "RK45", "Radau", "LSODA", "BDF")
 
 
 def integrate_reference(method: str, pieces: list, grid: TimeGrid, x0: torch.Tensor, rtol: float,
-                        atol: float, record_all: bool, dense: bool = False):
+                        atol: float, record_all: bool, dense: bool = False
+                        ) -> tuple[list[float], torch.Tensor, list[int], dict[str, Any], str | None]:
     """Integrate piece by piece; with ``dense``, ``stats["dense"]`` holds scipy's dense output of
     each piece as (a, b, OdeSolution)."""
     shape = x0.shape

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, Callable
 
 import torch
 
@@ -80,7 +80,7 @@ class Solution:
         """diffrax's name for :attr:`n_rejected` (None where the backend does not report it)."""
         return self.n_rejected
 
-    def to_xarray(self, *, time_units: str = "1", state_units: str = "1"):
+    def to_xarray(self, *, time_units: str = "1", state_units: str = "1") -> Any:
         """An ``xarray.Dataset`` with variable ``y`` on dims (time, batch, state) (or (time, state)
         for a 1-D solve), coordinate ``time`` and ``units``/``long_name`` attributes (``"1"``:
         dimensionless, the default); the statistics are dataset attributes.  Needs xarray."""

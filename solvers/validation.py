@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 import numbers
 import os
+from typing import Collection, cast
 
 import torch
 
@@ -27,7 +28,9 @@ FLOAT_DTYPES = (torch.float32, torch.float64)
 measures, integer tensors are not states."""
 
 
-def check_real(name: str, value, *, finite: bool = True) -> float:
+def check_real(name: str, value: object, *, finite: bool = True) -> float:
+    """A real number (Python, NumPy or a one-element tensor; bools refused) as a float, finite
+    unless ``finite=False``."""
     if isinstance(value, torch.Tensor) and value.numel() == 1:
         value = value.item()
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
@@ -37,7 +40,8 @@ def check_real(name: str, value, *, finite: bool = True) -> float:
     return float(value)
 
 
-def check_positive_int(name: str, value) -> int:
+def check_positive_int(name: str, value: object) -> int:
+    """An integer >= 1 (Python or NumPy; bools and floats refused) as an int."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{name} must be an integer >= 1; got {value!r} of type {type(value).__name__}")
     if value < 1:
@@ -45,7 +49,7 @@ def check_positive_int(name: str, value) -> int:
     return int(value)
 
 
-def check_seed(name: str, value) -> int:
+def check_seed(name: str, value: object) -> int:
     """A seed: an integer 0 <= seed < 2**63 (Python or NumPy integer; bools and floats refused).
 
     The one seed rule of the project: the API (ResNet, datasets, train, train_ensemble), the
@@ -58,21 +62,23 @@ def check_seed(name: str, value) -> int:
     return int(value)
 
 
-def check_nonnegative(name: str, value) -> float:
+def check_nonnegative(name: str, value: object) -> float:
+    """A finite real number >= 0 as a float (:func:`check_real`)."""
     value = check_real(name, value)
     if value < 0:
         raise ValueError(f"{name} must be >= 0; got {value!r}")
     return value
 
 
-def check_positive(name: str, value) -> float:
+def check_positive(name: str, value: object) -> float:
+    """A finite real number > 0 as a float (:func:`check_real`)."""
     value = check_real(name, value)
     if not value > 0:
         raise ValueError(f"{name} must be > 0; got {value!r}")
     return value
 
 
-def check_state(name: str, x, *, ndim: int = 2) -> torch.Tensor:
+def check_state(name: str, x: object, *, ndim: int = 2) -> torch.Tensor:
     """A finite floating tensor of shape (batch, d)."""
     if not isinstance(x, torch.Tensor):
         raise TypeError(f"{name} must be a torch.Tensor of shape (batch, d); got {type(x).__name__}")
@@ -104,14 +110,15 @@ def check_finite(name: str, x: torch.Tensor) -> torch.Tensor:
     return x
 
 
-def check_choice(name: str, value, allowed) -> str:
+def check_choice(name: str, value: object, allowed: Collection[str]) -> str:
+    """One of the names in ``allowed`` (the message lists them sorted)."""
     if value not in allowed:
         raise ValueError(f"{name} must be one of {sorted(allowed)}; got {value!r}")
-    return value
+    return cast(str, value)  # equal to one of the allowed names
 
 
 # --- size limits ---------------------------------------------------------------------------------
-def available_memory(device=None) -> int:
+def available_memory(device: torch.device | str | None = None) -> int:
     """Bytes that can be allocated now: free memory of a CUDA device, else the host's MemAvailable
     (/proc/meminfo; fallback: free physical pages x page size)."""
     device = torch.device("cpu") if device is None else torch.device(device)
@@ -136,7 +143,7 @@ def format_bytes(n: float) -> str:
     return f"{n:.1f} PiB"
 
 
-def check_memory(nbytes: float, what: str, device=None) -> int:
+def check_memory(nbytes: float, what: str, device: torch.device | str | None = None) -> int:
     """Refuse work whose estimated memory ``nbytes`` exceeds :func:`available_memory`, before any
     allocation; the message gives ``what`` and both sizes.  Returns the estimate."""
     available = available_memory(device)
@@ -146,7 +153,7 @@ def check_memory(nbytes: float, what: str, device=None) -> int:
     return int(nbytes)
 
 
-def check_output_path(name: str, path, *, overwrite: bool = False) -> str:
+def check_output_path(name: str, path: str | os.PathLike, *, overwrite: bool = False) -> str:
     """An output file that can be written: its folder exists, it is not a folder, and it does not
     exist unless ``overwrite``.  Checked before any computation, so a typo costs nothing."""
     path = os.fspath(path)
