@@ -28,7 +28,7 @@ the end.
 """
 from __future__ import annotations
 
-from typing import Callable, NamedTuple
+from typing import Callable, NamedTuple, Sequence
 
 import torch
 
@@ -69,7 +69,8 @@ def layer_operands(weight: torch.Tensor, bias: torch.Tensor) -> tuple[tuple, tup
     return weight.unbind(-3), bias.unsqueeze(-1).unbind(-3)
 
 
-def activation_and_derivative(act: Activation, z: torch.Tensor, ds_out=None) -> tuple[torch.Tensor, torch.Tensor]:
+def activation_and_derivative(act: Activation, z: torch.Tensor,
+                              ds_out: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """σ(z) (in place in z where σ allows) and σ'(z); tanh shares one evaluation, σ' = 1 - σ²."""
     if act.name == "tanh":
         s = z.tanh_()
@@ -78,7 +79,7 @@ def activation_and_derivative(act: Activation, z: torch.Tensor, ds_out=None) -> 
     return act.apply_(z), ds
 
 
-def check_compile(compile, activation: Activation) -> bool:
+def check_compile(compile: object, activation: Activation) -> bool:
     """Validate a ``compile=`` argument: a bool (TypeError otherwise), and True only with an
     activation the scripted loop runs (ValueError otherwise, see :mod:`odenet.scripted`)."""
     if not isinstance(compile, bool):
@@ -144,8 +145,11 @@ def _run(weight, bias, act, x0, eps, delta, refine, start, S, norm, J0, keep, ke
         h = hrows[0]
         zbuf = h.new_empty(shape)
     else:
-        hnext, zbuf, states = [None] * S, None, [h]
-    J = Jnext = dfs = ds_buf = None
+        hnext, zbuf = [None] * S, None
+    states: list[torch.Tensor] = [h]  # the recorded states when there is no buffer
+    J: torch.Tensor | None = None
+    Jnext: Sequence[torch.Tensor] = ()
+    dfs = ds_buf = None
     if J0 is not None:
         m, B, n = shape[0], shape[1], J0.shape[-1]
         Jbuf = J0.new_empty((S + 1 if keep else 2, m, n, B))
@@ -181,10 +185,10 @@ def _run(weight, bias, act, x0, eps, delta, refine, start, S, norm, J0, keep, ke
         if not tight and keep:
             states.append(h)
     if keep:
-        states = (hbuf if tight else torch.stack(states)).mT
+        result = (hbuf if tight else torch.stack(states)).mT
         tangents = None if J is None else Jbuf.permute(0, 3, 1, 2)
     else:
-        states = h.mT
+        result = h.mT
         tangents = None if J is None else J.permute(2, 0, 1)
-    df = dfbuf.permute(0, 3, 1, 2) if dfs is not None else None
-    return EulerRun(states, tangents, df)
+    layer_dfs = dfbuf.permute(0, 3, 1, 2) if dfs is not None else None
+    return EulerRun(result, tangents, layer_dfs)

@@ -7,21 +7,23 @@ the forward pass of a ResNet and ``solve(method="euler")`` on its field are then
 """
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 
 from .fields import all_pieces
 from .grid import TimeGrid
-from .methods import FIXED_METHODS, GeneralisedEuler, has_storage
+from .methods import FIXED_METHODS, ExplicitRK, GeneralisedEuler, has_storage
 
 __all__ = ["FIXED_METHODS", "euler_iteration", "integrate_fixed", "has_euler_kernel"]
 
 
-def has_euler_kernel(field) -> bool:
+def has_euler_kernel(field: Any) -> bool:
     """Whether ``field`` integrates the generalised Euler iteration itself (see :mod:`solvers.fields`)."""
     return callable(getattr(field, "generalised_euler", None))
 
 
-def euler_iteration(field, x0: torch.Tensor, eps: float, delta: float, steps: int | None = None,
+def euler_iteration(field: Any, x0: torch.Tensor, eps: float, delta: float, steps: int | None = None,
                     record_all: bool = False) -> torch.Tensor:
     """The generalised Euler map x_{k+1} = eps x_k + delta f(t_k, x_k) of a piecewise field,
     without argument checks.  Returns the states (steps + 1, batch, d) if ``record_all`` else the
@@ -34,8 +36,8 @@ def euler_iteration(field, x0: torch.Tensor, eps: float, delta: float, steps: in
     return integrate_fixed(GeneralisedEuler(eps, delta), all_pieces(field), grid, x0, record_all)[0]
 
 
-def integrate_fixed(method, pieces: list, grid: TimeGrid, x0: torch.Tensor, record_all: bool, field=None,
-                    compile: bool = False):
+def integrate_fixed(method: ExplicitRK | GeneralisedEuler, pieces: list | None, grid: TimeGrid, x0: torch.Tensor, record_all: bool,
+                    field: Any = None, compile: bool = False) -> tuple[torch.Tensor, int, int | None]:
     """Run ``grid.n`` steps of ``method``; returns (states, n_done, failed_at).
 
     ``states`` is (n+1, batch, d) when ``record_all`` else the last state (batch, d).
@@ -52,6 +54,7 @@ def integrate_fixed(method, pieces: list, grid: TimeGrid, x0: torch.Tensor, reco
         y = field.generalised_euler(x0, eps, delta, n, record, compile=True) if compile else \
             field.generalised_euler(x0, eps, delta, n, record)
         return y, n, _first_nonfinite(y, record_all, n)
+    assert pieces is not None, "integrate_fixed needs the field's pieces unless the field runs its own kernel"
     step = method.step
     # Steps write into this buffer unless autograd records or a torch.func transform wraps x.
     buffer = torch.empty((n + 1 if record_all else 2,) + x0.shape, dtype=x0.dtype, device=x0.device)
