@@ -155,6 +155,21 @@ def init_scaling(study, *, ax=None, title: str | None = None):
     return fig
 
 
+def convergence_summary(studies: Sequence, work_precision_record=None):
+    """One figure of a ``odenet converge`` run: the refinement studies (:func:`convergence`) on the
+    left when there are any, the work-precision data (:func:`work_precision`) on the right when
+    given; a single panel when only one of them is.  Returns the Figure."""
+    ncols = (len(studies) > 0) + (work_precision_record is not None)
+    if ncols == 0:
+        raise ValueError("convergence_summary needs studies or a work_precision_record; got neither")
+    fig, axes = _plt().subplots(1, ncols, figsize=(5.2 * ncols, 4.0), constrained_layout=True, squeeze=False)
+    if studies:
+        convergence(studies, ax=axes[0, 0])
+    if work_precision_record is not None:
+        work_precision(work_precision_record, ax=axes[0, -1])
+    return fig
+
+
 def save(fig, path, *, dpi: int = 110) -> None:
     """Write ``fig`` to ``path`` (format from the suffix) and close it."""
     fig.savefig(path, dpi=dpi)

@@ -1,42 +1,41 @@
-"""The work behind ``odenet inspect`` and ``odenet trace`` (odenet/cli.py only parses arguments).
-
-``odenet trace MODEL.h5 --grid x0:x1:nx,y0:y1:ny --out FILE`` loads the model, samples the grid
-(x fastest, see :mod:`analysis.io.grid`), traces the model over it and writes one file with
-three groups: ``model`` (a copy, so the output stands alone), ``grid`` and ``trace``.
+"""``odenet trace MODEL.h5 --grid x0:x1:nx[,y0:y1:ny] --out FILE``: load a saved model, sample the
+grid (x fastest, see :mod:`analysis.io.grid`), trace the model over it
+(:func:`analysis.geometry.tracing.trace`) and write one file with three groups: ``model`` (a copy,
+so the output stands alone), ``grid`` and ``trace``; with ``--xdmf`` also the ParaView sidecar.
 """
 from __future__ import annotations
 
+import argparse
 import math
 import os
+import sys
 from pathlib import Path
 
-import torch
 
-from solvers.validation import check_memory, check_output_path
-
-from analysis.io.grid import SampleGrid, grid_shape, parse_grid
-from analysis.io.inspect import inspect
-from analysis.io.files import load_model, model_groups, save
-from analysis.io.xdmf import write_xdmf
-
-
-def trace_model(model, points: torch.Tensor):
-    """The :class:`analysis.geometry.tracing.Trace` of ``model`` at ``points`` (states h_0..h_L, layer and
-    cumulative Jacobians, log|det|, singular values of the input-output Jacobian)."""
-    from analysis.geometry.tracing import trace
-
-    return trace(model, points)
+def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Declare ``odenet trace`` and its options on the subcommand set ``sub``."""
+    p = sub.add_parser("trace", help="trace a saved model over a grid of inputs and write an HDF5 file")
+    p.add_argument("model", help="HDF5 file holding the model (written by analysis.io.save_model)")
+    p.add_argument("--grid", required=True, help="x0:x1:nx for n_in = 1, x0:x1:nx,y0:y1:ny for n_in = 2 (write --grid=-1:1:50,... when x0 is negative)")
+    p.add_argument("--out", required=True, help="output HDF5 file (groups model, grid, trace); its folder must exist")
+    p.add_argument("--group", default=None, help="group of the model in MODEL (default: its only model)")
+    p.add_argument("--xdmf", action="store_true", help="also write OUT.xmf so ParaView opens the trajectories")
+    p.add_argument("--overwrite", action="store_true", help="replace OUT (and OUT.xmf) if it exists")
+    p.set_defaults(func=run)
+    return p
 
 
-def trace_memory(model, points: int) -> int:
-    """Estimated peak bytes of tracing ``model`` at ``points`` inputs (S = depth steps, width m,
-    n inputs): per point the states (S+1) m and the cumulative Jacobians (S+1) m n, each built as a
-    list and then stacked (twice), the layer Jacobians S m² (twice) and a slogdet workspace of the
-    cumulative ones, plus the grid itself."""
-    S, m, n = model.depth, model.width, model.n_in
-    itemsize = next(model.parameters()).element_size()
-    per_point = 2 * (S + 1) * m + 3 * (S + 1) * m * n + 2 * S * m * m
-    return points * (per_point * itemsize + 6 * 8)
+def run(args: argparse.Namespace) -> int:
+    """Trace and write; exit status 0, or 2 when a file cannot be read or written (bad options:
+    ValueError, reported by :func:`odenet.cli.main` with status 2)."""
+    try:
+        path, side = trace_to_file(args.model, args.grid, args.out, group=args.group,
+                                   overwrite=args.overwrite, xdmf=args.xdmf)
+    except OSError as exc:
+        print(f"odenet trace: error: {exc}", file=sys.stderr)
+        return 2
+    print(f"wrote {path}" + (f" and {side}" if side else "") + f" (see: odenet inspect {path})")
+    return 0
 
 
 def trace_to_file(model_path: str | os.PathLike, grid: str, out: str | os.PathLike, *, group: str | None = None,
@@ -48,8 +47,15 @@ def trace_to_file(model_path: str | os.PathLike, grid: str, out: str | os.PathLi
     Checked before the model is traced: the output folder exists and ``out`` (and ``out``.xmf)
     does not unless ``overwrite`` (ValueError), the grid parses and matches the model's inputs,
     the file holds one model or ``group`` names one, and the estimated memory of the trace
-    (:func:`trace_memory`) is available.  Errors name the command's flags (``--grid``,
-    ``--group``, ``--out``), as this is the work of ``odenet trace``."""
+    (:func:`analysis.geometry.tracing.trace_memory`) is available.  Errors name the command's
+    flags (``--grid``, ``--group``, ``--out``), as this is the work of ``odenet trace``."""
+    from solvers.validation import check_memory, check_output_path
+
+    from analysis.geometry.tracing import trace, trace_memory
+    from analysis.io.files import load_model, model_groups, save
+    from analysis.io.grid import SampleGrid, grid_shape, parse_grid
+    from analysis.io.xdmf import write_xdmf
+
     check_output_path("--out", out, overwrite=overwrite)
     if xdmf:
         check_output_path("--out (its .xmf sidecar)", Path(out).with_suffix(".xmf"), overwrite=overwrite)
@@ -72,13 +78,8 @@ def trace_to_file(model_path: str | os.PathLike, grid: str, out: str | os.PathLi
                  f"through {model.depth} layers of width {model.width}")
     dtype = next(model.parameters()).dtype
     g: SampleGrid = parse_grid(grid, dtype=dtype)
-    record = trace_model(model, g.points)
+    record = trace(model, g.points)
     path = save(out, {"model": model, "grid": g, "trace": record}, overwrite=overwrite,
                 seed=model.config.get("seed"), config=model.config)
     side = write_xdmf(path, "trace", overwrite=overwrite) if xdmf else None
     return path, side
-
-
-def inspect_text(path: str | os.PathLike) -> str:
-    """What ``odenet inspect`` prints."""
-    return inspect(path)

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 import analysis.io as H
-from analysis.continuum.cli import parse_depths
+from odenet.cli.converge import parse_depths
 from analysis.continuum.convergence import refinement_study, work_precision
 from analysis.continuum.depth_regularity import DepthSeries, regularity_exponents
 from analysis.continuum.depth_weights import iid_weights
