@@ -26,7 +26,7 @@ import sys
 import tempfile
 import time
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Sequence
 
@@ -43,8 +43,8 @@ from analysis.geometry.critical import CriticalPointContradiction, find_critical
 from analysis.geometry.maps import jacobian_map
 from analysis.experiments.paper_claims import SeedOutcome, contradictions, evaluate_claims, format_fraction, markdown_cell
 from analysis.experiments.paper_records import PhaseDiagram, RatioStudy, SeedTable, SingularValueMaps
-from analysis.experiments.paper_regimes import (BATCH_1D, BATCH_2D, CIRCLES, INJECTION, ONE_D, XOR, OneDRun, TwoDRun,
-                            plane_window)
+from analysis.experiments.paper_regimes import (BATCH_1D, BATCH_2D, CIRCLES, INJECTION, ONE_D, TWO_D, XOR, OneDRun,
+                                                TwoDRun, plane_window)
 from analysis.geometry.tracing import trace
 from analysis.approximation.tunnel_effect import evaluate_scalar, grid, tunnel
 from analysis.geometry.width_one import width_one_layers
@@ -376,6 +376,12 @@ def _history(ens, rep: int) -> dict:
 
 
 # --- beyond the paper ---------------------------------------------------------------------------
+#: the runs whose δ the ratio studies vary at ε = 1: the width-one, depth-two x² network and the
+#: standard circles network (L = 10, width 2) of the regime table
+RATIO_BASE_1D = next(s for s in ONE_D if s.name == "resnet_L2")
+RATIO_BASE_2D = TWO_D["circles_standard"]
+
+
 def phase_diagram(settings: Settings, seed: int):
     """Fraction of random width-one, depth-two tanh networks (ε = 1, δ = r) with ‖W_l‖ = ω that
     have critical points on [-2, 2], over a grid of (r, ω); the certificate line is ω = 1/r."""
@@ -387,7 +393,7 @@ def phase_diagram(settings: Settings, seed: int):
         for j, w in enumerate(omegas):
             hits = 0
             for _ in range(settings.phase_samples):
-                net = ResNet(1, 1, 1, 2, eps=1.0, delta=float(r), seed=int(torch.randint(0, 2**31 - 1, (1,), generator=g)))
+                net = replace(RATIO_BASE_1D, delta=float(r)).model(int(torch.randint(0, 2**31 - 1, (1,), generator=g)))
                 signs = torch.where(torch.rand(2, generator=g) < 0.5, -1.0, 1.0).to(torch.float64)
                 net.field.weight.data[:] = (signs * w)[:, None, None]
                 net.field.bias.data[:] = (2 * torch.rand(2, 1, generator=g, dtype=torch.float64) - 1)
@@ -403,8 +409,9 @@ def ratio_study_one_d(settings: Settings, seed: int, progress: bool):
     data = square(n=375, val_fraction=0.2, seed=seed)
     errors, n_crit = [], []
     for r in ratios:
-        model = ResNet(1, 1, 1, 2, eps=1.0, delta=float(r), seed=seed)
-        res = train(model, data, epochs=settings.ratio_epochs, batch_size=10, loss="mse", seed=seed, progress=progress)
+        model = replace(RATIO_BASE_1D, delta=float(r)).model(seed)
+        res = train(model, data, epochs=settings.ratio_epochs, batch_size=BATCH_1D, loss="mse", seed=seed,
+                    progress=progress)
         with torch.no_grad():
             errors.append(float((res.model(X_GRID_1D)[:, 0] - X_GRID_1D[:, 0] ** 2).abs().max()))
         n_crit.append(len(find_critical_points(res.model, [[-1.0, 1.0]], resolution=201)))
@@ -419,8 +426,8 @@ def ratio_study_circles(settings: Settings, seed: int, progress: bool):
     window = plane_window(data.x_train)
     mis, widths = [], []
     for r in ratios:
-        spec = TwoDRun(f"ratio_{r:g}", "circles", "", 1.0, float(r), 10, 2, settings.ratio_epochs)
-        res = train(spec.model(seed), data, epochs=settings.ratio_epochs, batch_size=128, loss="bce",
+        spec = replace(RATIO_BASE_2D, name=f"ratio_{r:g}", regime="", delta=float(r), epochs=settings.ratio_epochs)
+        res = train(spec.model(seed), data, epochs=settings.ratio_epochs, batch_size=BATCH_2D, loss="bce",
                     seed=seed, progress=progress)
         m = res.model
         with torch.no_grad():
@@ -608,8 +615,9 @@ def _reproduce(out: Path, quick: bool, seed: int, only: tuple, settings: Setting
             bar.set_postfix_str(studies[1])
             r, err, ncrit = ratio_study_one_d(settings, seed, False)
             beyond["x2_error_vs_ratio"] = RatioStudy("x2", r, sup_error=err, critical_points=ncrit)
-            _save_fig(error_vs_ratio(r, err, 0.5, ylabel="sup |Φ - x²| on [-1, 1]",
-                                     title="x², width 1, L = 2, ε = 1"), figures / "beyond_x2_error_vs_ratio.png")
+            title = f"x², width 1, L = {RATIO_BASE_1D.depth}, ε = {RATIO_BASE_1D.eps:g}"
+            _save_fig(error_vs_ratio(r, err, 0.5, ylabel="sup |Φ - x²| on [-1, 1]", title=title),
+                      figures / "beyond_x2_error_vs_ratio.png")
             bar.update()
             bar.set_postfix_str(studies[2])
             r, mis, widths = ratio_study_circles(settings, seed, False)

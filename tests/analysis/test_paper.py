@@ -191,7 +191,9 @@ def test_tunnel_command_with_seeds_writes_records_and_figure(tmp_path, capsys):
                 "--out", str(out), "--figure", str(fig)]) == 0
     text = capsys.readouterr().out
     lines = text.splitlines()
-    assert lines[0].startswith("mlp (eps=0.1, delta=1.0, L=6, width=2, batchnorm=True, seeds=0..2")
+    spec = circles_regime("mlp")
+    assert lines[0].startswith(f"mlp (eps={spec.eps}, delta={spec.delta}, L={spec.depth}, width={spec.width}, "
+                               f"batchnorm={spec.batchnorm}, seeds=0..2")
     # 3 epochs: a network may not cross Φ = 0.5 on the window yet, which is reported, not an error
     assert sum(l.split(":")[0] in ("tunnel", "closed", "centre-outside", "no decision boundary")
                for l in lines[1:4]) == 3
