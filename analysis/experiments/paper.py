@@ -236,7 +236,8 @@ def _plane_grid(window, n: int):
 def analyse_two_d(spec: TwoDRun, ens, data, seeds: list[int], settings: Settings) -> RegimeResult:
     """Every member of a trained 2D regime (:func:`analyse_member`), the representative
     (median test accuracy) member's figures and trace, and all members' decision boundaries."""
-    from analysis.plots.paper import decision_boundaries, level_sets, probability_map, trajectories, tunnel_level_sets
+    from analysis.plots.paper import (decision_boundaries, plot_level_sets, probability_map, trajectories,
+                                      tunnel_level_sets)
 
     window = plane_window(data.x_train)
     outcomes, records, boundaries = [], {}, []
@@ -270,7 +271,7 @@ def analyse_two_d(spec: TwoDRun, ens, data, seeds: list[int], settings: Settings
             title=f"{head}\n{named}: test accuracy {o.accuracy:.3f}{verdict}"),
         f"2d_{spec.name}_levels.png": (
             tunnel_level_sets(tun, data.x_test, data.y_test, title=f"{spec.regime}, {named}") if tun is not None else
-            level_sets(xs, ys, P, 0.5, x_data=data.x_test, y_data=data.y_test, title=f"{spec.regime}, {named}")),
+            plot_level_sets(xs, ys, P, 0.5, x_data=data.x_test, y_data=data.y_test, title=f"{spec.regime}, {named}")),
         f"2d_{spec.name}_boundaries.png": decision_boundaries(
             bxs, bys, boundaries, 0.5, [f"seed {s}" + ("" if x.tunnel is None else f": {x.tunnel}")
                                         for s, x in zip(seeds, outcomes)],
@@ -570,7 +571,7 @@ def _reproduce(out: Path, quick: bool, seed: int, only: tuple, settings: Setting
     from tqdm.auto import tqdm
 
     from analysis import hdf5
-    from analysis.plots.paper import error_vs_ratio, loss_curves, phase_diagram as plot_phase, tunnel_vs_ratio
+    from analysis.plots.paper import error_vs_ratio, loss_curves, plot_phase_diagram, tunnel_vs_ratio
 
     jobs = []
     if "1d" in only:
@@ -610,7 +611,7 @@ def _reproduce(out: Path, quick: bool, seed: int, only: tuple, settings: Setting
             bar.set_postfix_str(studies[0])
             r, w, frac = phase_diagram(settings, seed)
             beyond["phase_diagram"] = PhaseDiagram(r, w, frac, settings.phase_samples)
-            _save_fig(plot_phase(r, w, frac), figures / "beyond_phase_diagram.png")
+            _save_fig(plot_phase_diagram(r, w, frac), figures / "beyond_phase_diagram.png")
             bar.update()
             bar.set_postfix_str(studies[1])
             r, err, ncrit = ratio_study_one_d(settings, seed, False)

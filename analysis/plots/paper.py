@@ -4,8 +4,10 @@ Every function takes plain arrays (numpy or torch) and returns the matplotlib Fi
 save and close it; tests inspect its artists).  Conventions, so that a figure reads on its own:
 labelled axes (the inputs x₁, x₂ are standardised, dimensionless), a labelled colour bar wherever
 colour encodes a value, a legend entry for every line style and marker, the decision level drawn
-as a contour at exactly ``level`` and named in the legend, the two classes as two colour-blind-safe
-markers (Okabe–Ito blue circles, orange triangles), constrained layout so titles fit.
+as the curves {Φ = level} that :func:`analysis.approximation.tunnel_effect.level_sets` computes
+(the one contouring of the project) and named in the legend, the two classes as two
+colour-blind-safe markers (Okabe–Ito blue circles, orange triangles), constrained layout so
+titles fit.
 matplotlib is imported lazily with the Agg backend, so nothing here needs a display.
 """
 from __future__ import annotations
@@ -49,12 +51,23 @@ def _scatter_classes(ax, x, y, *, size: float = 10, alpha: float = 0.8):
                    edgecolor="k", linewidths=0.2, alpha=alpha, label=style["label"])
 
 
+def _draw_level_sets(ax, xs, ys, values, level: float, *, gid: str, **style):
+    """Draw the curves {Φ = level} that :func:`analysis.approximation.tunnel_effect.level_sets`
+    computes, as one LineCollection with this ``gid``; returns it."""
+    from matplotlib.collections import LineCollection
+
+    from analysis.approximation.tunnel_effect import level_sets
+
+    lines = LineCollection(level_sets(values, xs, ys, level), gid=gid, **style)
+    ax.add_collection(lines)
+    return lines
+
+
 def _decision_contour(ax, xs, ys, values, level: float, lw: float = 2.0):
-    """The curve {Φ = level} as a ContourSet with levels == [level]; returns a legend proxy."""
+    """The curve {Φ = level} (a LineCollection with gid ``"decision level"``); returns a legend proxy."""
     from matplotlib.lines import Line2D
 
-    if values.min() < level < values.max():
-        ax.contour(xs, ys, values, levels=[level], colors=DECISION_COLOUR, linewidths=lw)
+    _draw_level_sets(ax, xs, ys, values, level, gid="decision level", colors=DECISION_COLOUR, linewidths=lw)
     return Line2D([], [], color=DECISION_COLOUR, lw=lw, label=f"decision level Φ = {level:g}")
 
 
@@ -154,15 +167,23 @@ def probability_map(xs, ys, prob, x_data, y_data, *, level: float = 0.5, compone
     return fig
 
 
-def level_sets(xs, ys, values, level: float, *, component_mask=None, x_data=None, y_data=None, title: str,
-               n_levels: int = 15):
-    """Level sets of Φ (contour lines coloured by value, colour bar), the decision level
-    {Φ = ``level``} bold, the centre's component of {Φ < level} shaded and the data overlaid."""
+def plot_level_sets(xs, ys, values, level: float, *, component_mask=None, x_data=None, y_data=None, title: str,
+                    n_levels: int = 15):
+    """Level sets of Φ on the grid (values (len(ys), len(xs))): the curves {Φ = c} of
+    :func:`analysis.approximation.tunnel_effect.level_sets` at ``n_levels`` values c evenly spaced
+    inside (min Φ, max Φ), coloured by c (colour bar), the decision level {Φ = ``level``} bold, the
+    centre's component of {Φ < level} shaded and the data overlaid."""
+    from matplotlib import colors
+    from matplotlib.cm import ScalarMappable
+
     plt = _plt()
     xs, ys, values = _grid(xs, ys, values)
     fig, ax = plt.subplots(figsize=(5.6, 5), layout="constrained")
-    lines = ax.contour(xs, ys, values, levels=n_levels, cmap="viridis", linewidths=0.8)
-    fig.colorbar(lines, ax=ax, label="Φ(x) (level of the contour lines)")
+    norm, cmap = colors.Normalize(float(values.min()), float(values.max())), plt.get_cmap("viridis")
+    for c in np.linspace(norm.vmin, norm.vmax, n_levels + 2)[1:-1]:
+        _draw_level_sets(ax, xs, ys, values, c, gid="level set", colors=[cmap(norm(c))], linewidths=0.8)
+    ax.set(xlim=(xs[0], xs[-1]), ylim=(ys[0], ys[-1]))
+    fig.colorbar(ScalarMappable(norm, cmap), ax=ax, label="Φ(x) (level of the contour lines)")
     handles = [_decision_contour(ax, xs, ys, values, level, lw=2.5)]
     if component_mask is not None:
         handles.append(_component(ax, xs, ys, component_mask))
@@ -176,10 +197,10 @@ def level_sets(xs, ys, values, level: float, *, component_mask=None, x_data=None
 
 
 def tunnel_level_sets(result, x_data=None, y_data=None, *, title: str):
-    """:func:`level_sets` of an analysis.approximation.tunnel_effect.TunnelResult (its grid, values, level and the
-    centre's component), with its verdict and width in the title."""
+    """:func:`plot_level_sets` of an analysis.approximation.tunnel_effect.TunnelResult (its grid, values,
+    level and the centre's component), with its verdict and width in the title."""
     verdict = result.verdict + (f", width {result.width:.3f}" if result.tunnel else "")
-    return level_sets(result.xs, result.ys, result.values, result.level, component_mask=result.mask,
+    return plot_level_sets(result.xs, result.ys, result.values, result.level, component_mask=result.mask,
                       x_data=x_data, y_data=y_data, title=f"{title}\n{verdict}")
 
 
@@ -315,7 +336,7 @@ def loss_curves(histories: dict, *, title: str):
 
 
 # --- beyond the paper ---------------------------------------------------------------------------
-def phase_diagram(ratios, omegas, fraction, *, K: float = 1.0):
+def plot_phase_diagram(ratios, omegas, fraction, *, K: float = 1.0):
     """Fraction of random networks with critical points over (δ/ε, ω), with the certificate line
     δ K ω = ε, i.e. ω = 1 / (K r)."""
     plt = _plt()
