@@ -13,20 +13,13 @@ from typing import Sequence
 
 import numpy as np
 
-
-def _plt():
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
-    return plt
+from analysis.plots import pyplot
 
 
 def _axes(ax, figsize=(5.2, 4.0)):
     if ax is not None:
         return ax.figure, ax
-    fig, ax = _plt().subplots(figsize=figsize, constrained_layout=True)
+    fig, ax = pyplot().subplots(figsize=figsize, constrained_layout=True)
     return fig, ax
 
 
@@ -162,7 +155,7 @@ def convergence_summary(studies: Sequence, work_precision_record=None):
     ncols = (len(studies) > 0) + (work_precision_record is not None)
     if ncols == 0:
         raise ValueError("convergence_summary needs studies or a work_precision_record; got neither")
-    fig, axes = _plt().subplots(1, ncols, figsize=(5.2 * ncols, 4.0), constrained_layout=True, squeeze=False)
+    fig, axes = pyplot().subplots(1, ncols, figsize=(5.2 * ncols, 4.0), constrained_layout=True, squeeze=False)
     if studies:
         convergence(studies, ax=axes[0, 0])
     if work_precision_record is not None:
@@ -173,4 +166,4 @@ def convergence_summary(studies: Sequence, work_precision_record=None):
 def save(fig, path, *, dpi: int = 110) -> None:
     """Write ``fig`` to ``path`` (format from the suffix) and close it."""
     fig.savefig(path, dpi=dpi)
-    _plt().close(fig)
+    pyplot().close(fig)

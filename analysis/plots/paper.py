@@ -14,19 +14,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from analysis.plots import pyplot
+
 CLASS_STYLE = ({"marker": "o", "color": "#0072B2", "label": "class 0 (inner)"},
                {"marker": "^", "color": "#E69F00", "label": "class 1 (outer)"})
 DECISION_COLOUR = "k"
 COMPONENT_COLOUR = "#009E73"
-
-
-def _plt():
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
-    return plt
 
 
 def _np(a):
@@ -94,7 +87,7 @@ def one_d_panels(x_data, y_data, x_grid, y_fit, layers, critical_x, *, title: st
     """
     from matplotlib.lines import Line2D
 
-    plt = _plt()
+    plt = pyplot()
     fig, axes = plt.subplots(1, 3, figsize=(13, 4), layout="constrained")
     ax = axes[0]
     ax.plot(_np(x_data), _np(y_data), ".", ms=3, color="0.6", label="training data")
@@ -134,7 +127,7 @@ def one_d_panels(x_data, y_data, x_grid, y_fit, layers, critical_x, *, title: st
 def one_d_fits(x_grid, fits, seeds, has_critical_points, *, title: str):
     """Every seed's fit Φ(x) over the target x²: solid for networks with critical points, dashed
     for those without (monotone, so sup error ≥ 1/2)."""
-    plt = _plt()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(6, 4), layout="constrained")
     x = _np(x_grid)
     ax.plot(x, x ** 2, color="k", lw=2, label="target x²")
@@ -151,7 +144,7 @@ def one_d_fits(x_grid, fits, seeds, has_critical_points, *, title: str):
 def probability_map(xs, ys, prob, x_data, y_data, *, level: float = 0.5, component_mask=None, title: str):
     """Filled Φ = P(class 1) over the plane (colour bar), the decision level, the centre's
     component of {Φ < level} (if given) and the labelled points."""
-    plt = _plt()
+    plt = pyplot()
     xs, ys, prob = _grid(xs, ys, prob)
     fig, ax = plt.subplots(figsize=(5.6, 5), layout="constrained")
     cs = ax.contourf(xs, ys, prob, levels=np.linspace(0, 1, 21), cmap="RdBu_r", alpha=0.85)
@@ -176,7 +169,7 @@ def plot_level_sets(xs, ys, values, level: float, *, component_mask=None, x_data
     from matplotlib import colors
     from matplotlib.cm import ScalarMappable
 
-    plt = _plt()
+    plt = pyplot()
     xs, ys, values = _grid(xs, ys, values)
     fig, ax = plt.subplots(figsize=(5.6, 5), layout="constrained")
     norm, cmap = colors.Normalize(float(values.min()), float(values.max())), plt.get_cmap("viridis")
@@ -211,7 +204,7 @@ def decision_boundaries(xs, ys, values, level: float, titles, *, x_data=None, y_
     ``highlight`` (the representative) framed."""
     from matplotlib.patches import Patch
 
-    plt = _plt()
+    plt = pyplot()
     K = len(values)
     cols = min(K, 4)
     rows = -(-K // cols)
@@ -257,7 +250,7 @@ def trajectories(states, labels, *, title: str):
 
     from matplotlib.collections import LineCollection
 
-    plt = _plt()
+    plt = pyplot()
     states, labels = _np(states), _np(labels).ravel()
     fig, ax = plt.subplots(figsize=(5.2, 4.6), layout="constrained")
     for label, style in enumerate(CLASS_STYLE):  # one collection per class: fast to draw
@@ -280,7 +273,7 @@ def trajectories(states, labels, *, title: str):
 def singular_value_maps(xs, ys, maps, titles, *, marker=None, suptitle: str):
     """A row of log₁₀ σ_min maps (one per partial network, one shared colour scale and labelled
     colour bar); ``marker`` (x, y) marks a point such as the injected critical point."""
-    plt = _plt()
+    plt = pyplot()
     logs = [np.log10(np.maximum(_grid(xs, ys, m)[2], 1e-16)) for m in maps]
     vmin, vmax = min(float(l.min()) for l in logs), max(float(l.max()) for l in logs)
     gx, gy = _grid(xs, ys, maps[0])[:2]
@@ -308,7 +301,7 @@ def loss_curves(histories: dict, *, title: str):
     representative (index))."""
     from matplotlib.lines import Line2D
 
-    plt = _plt()
+    plt = pyplot()
     n = len(histories)
     cols = min(n, 3)
     rows = -(-n // cols)
@@ -339,7 +332,7 @@ def loss_curves(histories: dict, *, title: str):
 def plot_phase_diagram(ratios, omegas, fraction, *, K: float = 1.0):
     """Fraction of random networks with critical points over (δ/ε, ω), with the certificate line
     δ K ω = ε, i.e. ω = 1 / (K r)."""
-    plt = _plt()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(5.4, 4.2), layout="constrained")
     r, w = np.meshgrid(_np(ratios), _np(omegas), indexing="ij")
     cs = ax.pcolormesh(r, w, _np(fraction), shading="nearest", cmap="magma", vmin=0, vmax=1)
@@ -354,7 +347,7 @@ def plot_phase_diagram(ratios, omegas, fraction, *, K: float = 1.0):
 
 def error_vs_ratio(ratios, errors, bound, *, ylabel: str, title: str):
     """Error against channel ratio δ/ε with the lower bound for networks without critical points."""
-    plt = _plt()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(5.4, 3.8), layout="constrained")
     ax.plot(_np(ratios), _np(errors), "o-", label="trained network")
     ax.axhline(bound, color="C3", ls="--", label=f"lower bound {bound:g} (no critical points)")
@@ -365,7 +358,7 @@ def error_vs_ratio(ratios, errors, bound, *, ylabel: str, title: str):
 
 def tunnel_vs_ratio(ratios, misclassified, widths):
     """Misclassified fraction (left axis) and tunnel width (right axis) against δ/ε (circles)."""
-    plt = _plt()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(5.4, 3.8), layout="constrained")
     ax.plot(_np(ratios), _np(misclassified), "o-", color="C0", label="misclassified (test)")
     ax.set(xscale="log", xlabel="channel ratio δ/ε", ylabel="misclassified fraction", title="circles, L = 10, ε = 1")

@@ -16,7 +16,8 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Declare ``odenet trace`` and its options on the subcommand set ``sub``."""
     p = sub.add_parser("trace", help="trace a saved model over a grid of inputs and write an HDF5 file")
     p.add_argument("model", help="HDF5 file holding the model (written by analysis.io.save_model)")
-    p.add_argument("--grid", required=True, help="x0:x1:nx for n_in = 1, x0:x1:nx,y0:y1:ny for n_in = 2 (write --grid=-1:1:50,... when x0 is negative)")
+    p.add_argument("--grid", required=True, help="x0:x1:nx for n_in = 1, x0:x1:nx,y0:y1:ny for n_in = 2 "
+                                                 "(write --grid=-1:1:50,... when x0 is negative)")
     p.add_argument("--out", required=True, help="output HDF5 file (groups model, grid, trace); its folder must exist")
     p.add_argument("--group", default=None, help="group of the model in MODEL (default: its only model)")
     p.add_argument("--xdmf", action="store_true", help="also write OUT.xmf so ParaView opens the trajectories")

@@ -7,11 +7,12 @@ the summary table and ``arrays`` the per-run arrays stored in the run's group.
 - critical_points  :func:`analysis.find_critical_points` of Φ on the data's bounding box widened by
                    ``padding`` × its size on each side; counts by kind (minimum, maximum, saddle,
                    degenerate).
-- tunnel           :func:`analysis.approximation.tunnel_effect.tunnel` of the predicted probability at level 0.5 (``level``
-                   overrides) on the square window |x - c|_∞ ≤ (1 + padding) max |x_train|_∞ about the
-                   centre c of the enclosed class ``inner_label``: by default the data set's own
-                   (:data:`ENCLOSED_CLASS`, :attr:`odenet.datasets.Dataset.centre`), or any 2-D
-                   classification data set with ``inner_label`` (and ``centre``) given.
+- tunnel           :func:`analysis.approximation.tunnel_effect.tunnel` of the predicted probability
+                   at level 0.5 (``level`` overrides) on the square window
+                   |x - c|_∞ ≤ (1 + padding) max |x_train|_∞ about the centre c of the enclosed
+                   class ``inner_label``: by default the data set's own (:data:`ENCLOSED_CLASS`,
+                   :attr:`odenet.datasets.Dataset.centre`), or any 2-D classification data set
+                   with ``inner_label`` (and ``centre``) given.
 - bounds           :func:`analysis.approximation.bounds.model_bounds` (ω = max‖W_l‖₂, ε/(δK), the regime's closeness
                    bound) and, for 1-D regression data, the isotonic lower bound on the training MSE
                    of any network without critical points (:func:`analysis.approximation.bounds.isotonic_bound`).
