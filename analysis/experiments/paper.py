@@ -724,35 +724,6 @@ def report_contradictions(result: Reproduction, stream=None) -> int:
     return 1 if bad else 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Command line of :func:`reproduce` (``scripts/reproduce_paper.py`` and ``odenet reproduce``).
-    Exit status 0, 1 when an 'always' claim is contradicted (everything is still written), 2 for
-    bad input."""
-    import argparse
-
-    parser = argparse.ArgumentParser(prog="odenet reproduce", description="Reproduce the tunnel-effect paper "
-                                     "end to end over many seeds: claims, figures, HDF5 and a summary table.")
-    parser.add_argument("--out", default="results", help="output folder (default: results)")
-    parser.add_argument("--quick", action="store_true", help="fewer epochs and seeds, coarser grids, same structure")
-    parser.add_argument("--seed", type=int, default=0, help="first training seed and the data seed (default 0)")
-    parser.add_argument("--seeds", type=int, default=None, help="seeds per regime (default 16, 4 with --quick)")
-    parser.add_argument("--only", default=None, help=f"comma-separated subset of {','.join(EXPERIMENTS)}")
-    parser.add_argument("--overwrite", action="store_true", help="replace an existing results folder")
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
-    args = parser.parse_args(argv)
-    try:
-        result = reproduce(args.out, quick=args.quick, seed=args.seed, seeds=args.seeds,
-                           only=None if args.only is None else [s.strip() for s in args.only.split(",")],
-                           overwrite=args.overwrite, progress=not args.quiet)
-    except ValueError as exc:
-        print(f"odenet reproduce: error: {exc}", file=sys.stderr)
-        return 2
-    if not args.quiet:
-        print(summary_markdown(result.rows))
-        print(f"wrote {args.out}/paper.h5, {args.out}/figures/, {args.out}/summary.md")
-    return report_contradictions(result)
-
-
 # --- one circles regime over seeds (odenet tunnel) ----------------------------------------------
 @dataclass
 class TunnelStudy:

@@ -9,6 +9,7 @@ from scipy.stats import binomtest
 from analysis.experiments.paper_claims import (CLAIMS, SeedOutcome, claims_markdown, contradictions, evaluate_claims,
                                    format_fraction, wilson_interval)
 from analysis.experiments.paper_regimes import TWO_D
+from odenet.cli.reproduce import run_paper
 
 
 @pytest.mark.parametrize("k, n", [(0, 1), (1, 1), (0, 4), (2, 4), (4, 4), (0, 16), (7, 16), (16, 16), (3, 97)])
@@ -118,7 +119,7 @@ def test_a_contradiction_makes_the_reproduction_exit_non_zero_and_still_write(tm
 
     monkeypatch.setattr(paper, "run_two_d", fabricated)
     out = tmp_path / "results"
-    code = paper.main(["--out", str(out), "--only", "circles", "--seeds", "3", "--quiet"])
+    code = run_paper(["--out", str(out), "--only", "circles", "--seeds", "3", "--quiet"])
     assert code == 1
     err = capsys.readouterr().err
     assert "CONTRADICTION" in err and "cannot enclose the centre" in err
@@ -129,7 +130,7 @@ def test_a_contradiction_makes_the_reproduction_exit_non_zero_and_still_write(tm
     # the same fabricated runs without the closed seed: exit 0
     monkeypatch.setattr(paper, "run_two_d", lambda spec, seed, settings, progress: _all_tunnel(paper, spec, seed,
                                                                                                settings))
-    assert paper.main(["--out", str(out), "--only", "circles", "--seeds", "3", "--quiet", "--overwrite"]) == 0
+    assert run_paper(["--out", str(out), "--only", "circles", "--seeds", "3", "--quiet", "--overwrite"]) == 0
 
 
 def _all_tunnel(paper, spec, seed, settings):
