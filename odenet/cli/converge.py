@@ -82,6 +82,8 @@ def parse_depths(text: str) -> list[int]:
 
 
 def parse_floats(name: str, text: str) -> list[float]:
+    """``"a,b,c"`` → [a, b, c] as floats (empty items skipped); a ValueError naming the flag ``name``
+    otherwise."""
     try:
         return [float(v) for v in text.split(",") if v.strip()]
     except ValueError:
@@ -95,8 +97,11 @@ def _linear_field():
     return (lambda t, x: x @ A.T), A
 
 
-def build_problem(args):
-    """(field, x0, t_span, reference, description) for the command's arguments."""
+def build_problem(args: argparse.Namespace) -> tuple:
+    """(field, x0 (batch, d), t_span or None, reference, description) for the command's arguments:
+    the field f(t, x) (or the loaded ResNet), the seeded inputs, the time span (None: the field's
+    own), the reference (a closed-form tensor (batch, d), a method name, or None for Richardson)
+    and the line printed above the tables."""
     import torch
 
     from odenet import SmoothField
