@@ -34,7 +34,7 @@ import numpy as np
 import torch
 
 from odenet import ResNet, train, train_ensemble
-from odenet.datasets import circles, square
+from odenet.datasets import Dataset, circles, square
 from solvers.validation import check_memory, check_output_path, check_positive_int, check_seed
 
 from analysis.approximation.bounds import isotonic_bound
@@ -732,7 +732,7 @@ class TunnelStudy:
 
     spec: TwoDRun
     batchnorm: bool
-    data: object
+    data: Dataset
     seeds: list
     members: list
     outcomes: list

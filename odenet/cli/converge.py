@@ -18,6 +18,12 @@ import argparse
 import math
 import sys
 import warnings
+from typing import TYPE_CHECKING, Callable
+
+if TYPE_CHECKING:
+    import torch
+
+    from analysis.continuum.convergence import ConvergenceStudy
 
 LINEAR_A = ((-0.1, 1.0), (-1.0, -0.1))
 MAX_STEPS = 2 ** 20
@@ -90,7 +96,7 @@ def parse_floats(name: str, text: str) -> list[float]:
         raise ValueError(f"{name} must be a comma list of numbers; got {text!r}") from None
 
 
-def _linear_field():
+def _linear_field() -> tuple[Callable, "torch.Tensor"]:
     import torch
 
     A = torch.tensor(LINEAR_A, dtype=torch.float64)
@@ -144,7 +150,7 @@ def _check_batch_memory(batch: int, d: int, extra: int = 0) -> None:
     check_memory((STATE_COPIES * batch * d + extra) * 8, f"--batch {batch} inputs of dimension {d}")
 
 
-def _reference_arg(text: str):
+def _reference_arg(text: str) -> str | None:
     if text == "none":
         return None
     import solvers
@@ -155,7 +161,7 @@ def _reference_arg(text: str):
     return text
 
 
-def _table(study) -> str:
+def _table(study: "ConvergenceStudy") -> str:
     rows = [f"{'steps':>7} {'h':>10} {'nfev':>7} {'err_sup':>11} {'err_rms':>11} {'Richardson':>10}"]
     for k in range(len(study.levels)):
         rich = study.richardson[k - 2] if k >= 2 else math.nan
@@ -204,7 +210,7 @@ def run(args: argparse.Namespace) -> int:
     say(description)
     fixed = [m for m in methods if m in solvers.FIXED_METHODS]
     adaptive = [m for m in methods if m in solvers.ADAPTIVE_METHODS]
-    records = {}
+    records: dict[str, object] = {}  # one ConvergenceStudy per fixed method, then "work_precision"
     for m in fixed:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", ReferenceAccuracyWarning)

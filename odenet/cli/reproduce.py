@@ -1,6 +1,7 @@
 """``odenet reproduce``: the paper's experiments end to end (:func:`run_paper` over
-:func:`analysis.experiments.paper.reproduce`; scripts/reproduce_paper.py runs the same), or with ``--study NAME|a,b|all`` / ``--list``
-the published continuum-limit studies (:mod:`analysis.experiments.literature`).
+:func:`analysis.experiments.paper.reproduce`; scripts/reproduce_paper.py runs the same), or with
+``--study NAME|a,b|all`` / ``--list`` the published continuum-limit studies
+(:mod:`analysis.experiments.literature`, :func:`run_studies`).
 
 Everything after ``reproduce`` is handed over untouched (:func:`odenet.cli.main` bypasses argparse
 for it: ``argparse.REMAINDER`` does not collect arguments that start with '-')."""

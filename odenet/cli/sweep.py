@@ -62,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
         done = sum(r["status"] == "done" for r in rows)
         print(f"{len(rows)} runs ({done} done, {len(rows) - done} pending), sweep id {spec.sweep_id}")
         return 0
-    def _terminate(signum, frame):  # SIGTERM (a batch system's stop) ends the sweep as Ctrl-C does
+    def _terminate(signum: int, frame: object) -> None:  # SIGTERM (a batch system's stop) ends the sweep as Ctrl-C does
         raise KeyboardInterrupt
 
     previous = signal.signal(signal.SIGTERM, _terminate)
