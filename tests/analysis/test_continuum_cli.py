@@ -126,3 +126,17 @@ def test_converge_reports_levels_below_the_reference_accuracy(capsys):
     captured = capsys.readouterr()
     assert "warning (rk4): levels [512, 1024]" in captured.err
     assert captured.out.count("(unresolved)") == 2
+
+
+def test_the_converge_figure_has_a_panel_per_kind_of_record():
+    A = torch.tensor([[0.0, 1.0], [-1.0, 0.0]], dtype=torch.float64)
+    x0 = torch.ones(3, 2, dtype=torch.float64)
+    euler = refinement_study(lambda t, x: x @ A.T, x0, (0, 1.0), method="euler", steps=(8, 16, 32))
+    wp = work_precision(lambda t, x: x @ A.T, x0, (0, 1.0), steps=(8, 16, 32), adaptive_methods=())
+    left, right = plots.convergence_summary([euler], wp).axes
+    dashed = [l for l in left.get_lines() if l.get_linestyle() not in ("-", "None")]
+    assert [round(_slope_of(l), 6) for l in dashed] == [1.0]  # the refinement study, with Euler's slope
+    assert len(right.get_lines()) == len(plots.work_precision(wp).axes[0].get_lines())
+    assert len(plots.convergence_summary([], wp).axes) == len(plots.convergence_summary([euler]).axes) == 1
+    with pytest.raises(ValueError, match="got neither"):
+        plots.convergence_summary([])
