@@ -99,12 +99,12 @@ def main(argv=None) -> int:
 
     plt = pyplot()
     fig, axes = plt.subplots(2, 2, figsize=(10.0, 7.6), constrained_layout=True)
-    plots.convergence([resnets, rk4], ax=axes[0, 0], title="(1) ResNet depth L and RK4 vs the flow")
-    plots.work_precision(wp, ax=axes[0, 1], title="(1) work-precision on the same field")
-    plots.depth_series([swaps["smooth"], swaps["iid"], rev["smooth, δ=1/L"], rev["iid, δ=1/√L"]], ax=axes[1, 0],
+    plots.plot_convergence([resnets, rk4], ax=axes[0, 0], title="(1) ResNet depth L and RK4 vs the flow")
+    plots.plot_work_precision(wp, ax=axes[0, 1], title="(1) work-precision on the same field")
+    plots.plot_depth_series([swaps["smooth"], swaps["iid"], rev["smooth, δ=1/L"], rev["iid, δ=1/√L"]], ax=axes[1, 0],
                        labels=["swap, smooth", "swap, i.i.d.", "reverse Euler, smooth", "reverse Euler, i.i.d. 1/√L"],
                        slopes=(-1.0, 0.0), title="(2, 3) solver swap and reverse-Euler reconstruction")
-    plots.init_scaling(init, ax=axes[1, 1], title="(4) residual norm at initialisation")
+    plots.plot_init_scaling(init, ax=axes[1, 1], title="(4) residual norm at initialisation")
     plots.save(fig, args.figure, dpi=64)
     print(f"wrote {args.figure}")
     return 0

@@ -239,7 +239,7 @@ def run(args: argparse.Namespace) -> int:
     if args.plot is not None:
         from analysis.plots import continuum as plots
 
-        fig = plots.convergence_summary([records[m] for m in fixed], records.get("work_precision"))
+        fig = plots.plot_convergence_summary([records[m] for m in fixed], records.get("work_precision"))
         plots.save(fig, args.plot)
         say(f"wrote {args.plot}")
     return 0
