@@ -32,3 +32,20 @@ def test_parsing_the_command_line_loads_no_analysis():
     loaded = _modules_after("from odenet.cli import build_parser\nbuild_parser()")
     assert {"odenet.cli.converge", "odenet.cli.sweep", "odenet.cli.trace", "odenet.cli.tunnel"} <= loaded
     assert _under(loaded, "analysis") == []
+
+
+def test_the_help_quotes_the_library_defaults_it_cannot_import():
+    # parsing imports no analysis, so the help states these defaults as text: they must stay the library's
+    import argparse
+
+    from analysis.experiments.paper_regimes import CLI_NAMES
+    from analysis.experiments.sweep import DASK_TIMEOUT, MAX_RUNS
+    from odenet.cli import build_parser
+
+    (sub,) = [a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)]
+    helps = {name: {a.dest: a.help for a in p._actions} for name, p in sub.choices.items()}
+    assert f"(default {MAX_RUNS})" in helps["sweep"]["max_runs"]
+    assert f"(default {DASK_TIMEOUT:g})" in helps["sweep"]["dask_timeout"]
+    assert all(name in helps["tunnel"]["regime"] for name in CLI_NAMES)
+    default = sub.choices["tunnel"].get_default("regime")
+    assert default in CLI_NAMES and f"{default} (default)" in helps["tunnel"]["regime"]
