@@ -2,7 +2,6 @@
 settings: the neural-ODE and MLP regimes show a tunnel, the standard and augmented networks don't."""
 import math
 
-import numpy as np
 import pytest
 
 from analysis import certify, regime_sweep, tunnel
