@@ -24,7 +24,7 @@ from analysis.continuum.convergence import depth_study, refinement_study, work_p
 from analysis.continuum.depth_regularity import regularity_exponents, reverse_euler_study, swap_study
 from analysis.continuum.depth_weights import iid_weights, load_weights, smooth_weights
 from analysis.continuum.init_scaling import init_scaling_study
-from analysis.plots import continuum as plots
+from analysis.plots import continuum as plots, pyplot
 from odenet import ResNet, SmoothField
 
 WIDTH = 4
@@ -97,14 +97,14 @@ def main(argv=None) -> int:
     hdf5.save(args.out, records, overwrite=args.overwrite, seed=args.seed)
     print(f"wrote {args.out}")
 
-    plt = plots._plt()
+    plt = pyplot()
     fig, axes = plt.subplots(2, 2, figsize=(10.0, 7.6), constrained_layout=True)
-    plots.convergence([resnets, rk4], ax=axes[0, 0], title="(1) ResNet depth L and RK4 vs the flow")
-    plots.work_precision(wp, ax=axes[0, 1], title="(1) work-precision on the same field")
-    plots.depth_series([swaps["smooth"], swaps["iid"], rev["smooth, δ=1/L"], rev["iid, δ=1/√L"]], ax=axes[1, 0],
+    plots.plot_convergence([resnets, rk4], ax=axes[0, 0], title="(1) ResNet depth L and RK4 vs the flow")
+    plots.plot_work_precision(wp, ax=axes[0, 1], title="(1) work-precision on the same field")
+    plots.plot_depth_series([swaps["smooth"], swaps["iid"], rev["smooth, δ=1/L"], rev["iid, δ=1/√L"]], ax=axes[1, 0],
                        labels=["swap, smooth", "swap, i.i.d.", "reverse Euler, smooth", "reverse Euler, i.i.d. 1/√L"],
                        slopes=(-1.0, 0.0), title="(2, 3) solver swap and reverse-Euler reconstruction")
-    plots.init_scaling(init, ax=axes[1, 1], title="(4) residual norm at initialisation")
+    plots.plot_init_scaling(init, ax=axes[1, 1], title="(4) residual norm at initialisation")
     plots.save(fig, args.figure, dpi=64)
     print(f"wrote {args.figure}")
     return 0

@@ -4,12 +4,13 @@
                                       [--only 1d,circles,xor,injection,beyond] [--overwrite] [--quiet]
 
 Writes results/summary.md (the claims table, then one row per regime with k/n and Wilson 95 %
-intervals), results/paper.h5 and results/figures/*.png; see analysis/experiments/paper.py and docs/theory.md.
+intervals), results/paper.h5 and results/figures/*.png; see analysis/experiments/paper.py (the work),
+odenet/cli/reproduce.py (these options) and docs/theory.md.
 Exit status 1 when an "always" claim is contradicted (everything is still written), 2 for bad input.
 """
 import sys
 
-from analysis.experiments.paper import main
+from odenet.cli.reproduce import run_paper
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_paper())

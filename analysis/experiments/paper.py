@@ -26,7 +26,7 @@ import sys
 import tempfile
 import time
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Sequence
 
@@ -43,8 +43,8 @@ from analysis.geometry.critical import CriticalPointContradiction, find_critical
 from analysis.geometry.maps import jacobian_map
 from analysis.experiments.paper_claims import SeedOutcome, contradictions, evaluate_claims, format_fraction, markdown_cell
 from analysis.experiments.paper_records import PhaseDiagram, RatioStudy, SeedTable, SingularValueMaps
-from analysis.experiments.paper_regimes import (BATCH_1D, BATCH_2D, CIRCLES, INJECTION, ONE_D, XOR, OneDRun, TwoDRun,
-                            plane_window)
+from analysis.experiments.paper_regimes import (BATCH_1D, BATCH_2D, CIRCLES, INJECTION, ONE_D, TWO_D, XOR, OneDRun,
+                                                TwoDRun, plane_window)
 from analysis.geometry.tracing import trace
 from analysis.approximation.tunnel_effect import evaluate_scalar, grid, tunnel
 from analysis.geometry.width_one import width_one_layers
@@ -236,7 +236,8 @@ def _plane_grid(window, n: int):
 def analyse_two_d(spec: TwoDRun, ens, data, seeds: list[int], settings: Settings) -> RegimeResult:
     """Every member of a trained 2D regime (:func:`analyse_member`), the representative
     (median test accuracy) member's figures and trace, and all members' decision boundaries."""
-    from analysis.plots.paper import decision_boundaries, level_sets, probability_map, trajectories, tunnel_level_sets
+    from analysis.plots.paper import (decision_boundaries, plot_level_sets, probability_map, trajectories,
+                                      tunnel_level_sets)
 
     window = plane_window(data.x_train)
     outcomes, records, boundaries = [], {}, []
@@ -270,7 +271,7 @@ def analyse_two_d(spec: TwoDRun, ens, data, seeds: list[int], settings: Settings
             title=f"{head}\n{named}: test accuracy {o.accuracy:.3f}{verdict}"),
         f"2d_{spec.name}_levels.png": (
             tunnel_level_sets(tun, data.x_test, data.y_test, title=f"{spec.regime}, {named}") if tun is not None else
-            level_sets(xs, ys, P, 0.5, x_data=data.x_test, y_data=data.y_test, title=f"{spec.regime}, {named}")),
+            plot_level_sets(xs, ys, P, 0.5, x_data=data.x_test, y_data=data.y_test, title=f"{spec.regime}, {named}")),
         f"2d_{spec.name}_boundaries.png": decision_boundaries(
             bxs, bys, boundaries, 0.5, [f"seed {s}" + ("" if x.tunnel is None else f": {x.tunnel}")
                                         for s, x in zip(seeds, outcomes)],
@@ -383,6 +384,12 @@ def _history(ens, rep: int) -> dict:
 
 
 # --- beyond the paper ---------------------------------------------------------------------------
+#: the runs whose δ the ratio studies vary at ε = 1: the width-one, depth-two x² network and the
+#: standard circles network (L = 10, width 2) of the regime table
+RATIO_BASE_1D = next(s for s in ONE_D if s.name == "resnet_L2")
+RATIO_BASE_2D = TWO_D["circles_standard"]
+
+
 def phase_diagram(settings: Settings, seed: int):
     """Fraction of random width-one, depth-two tanh networks (ε = 1, δ = r) with ‖W_l‖ = ω that
     have critical points on [-2, 2], over a grid of (r, ω); the certificate line is ω = 1/r."""
@@ -394,7 +401,7 @@ def phase_diagram(settings: Settings, seed: int):
         for j, w in enumerate(omegas):
             hits = 0
             for _ in range(settings.phase_samples):
-                net = ResNet(1, 1, 1, 2, eps=1.0, delta=float(r), seed=int(torch.randint(0, 2**31 - 1, (1,), generator=g)))
+                net = replace(RATIO_BASE_1D, delta=float(r)).model(int(torch.randint(0, 2**31 - 1, (1,), generator=g)))
                 signs = torch.where(torch.rand(2, generator=g) < 0.5, -1.0, 1.0).to(torch.float64)
                 net.field.weight.data[:] = (signs * w)[:, None, None]
                 net.field.bias.data[:] = (2 * torch.rand(2, 1, generator=g, dtype=torch.float64) - 1)
@@ -410,8 +417,9 @@ def ratio_study_one_d(settings: Settings, seed: int, progress: bool):
     data = square(n=375, val_fraction=0.2, seed=seed)
     errors, n_crit = [], []
     for r in ratios:
-        model = ResNet(1, 1, 1, 2, eps=1.0, delta=float(r), seed=seed)
-        res = train(model, data, epochs=settings.ratio_epochs, batch_size=10, loss="mse", seed=seed, progress=progress)
+        model = replace(RATIO_BASE_1D, delta=float(r)).model(seed)
+        res = train(model, data, epochs=settings.ratio_epochs, batch_size=BATCH_1D, loss="mse", seed=seed,
+                    progress=progress)
         with torch.no_grad():
             errors.append(float((res.model(X_GRID_1D)[:, 0] - X_GRID_1D[:, 0] ** 2).abs().max()))
         n_crit.append(len(find_critical_points(res.model, [[-1.0, 1.0]], resolution=201)))
@@ -426,8 +434,8 @@ def ratio_study_circles(settings: Settings, seed: int, progress: bool):
     window = plane_window(data.x_train)
     mis, widths = [], []
     for r in ratios:
-        spec = TwoDRun(f"ratio_{r:g}", "circles", "", 1.0, float(r), 10, 2, settings.ratio_epochs)
-        res = train(spec.model(seed), data, epochs=settings.ratio_epochs, batch_size=128, loss="bce",
+        spec = replace(RATIO_BASE_2D, name=f"ratio_{r:g}", regime="", delta=float(r), epochs=settings.ratio_epochs)
+        res = train(spec.model(seed), data, epochs=settings.ratio_epochs, batch_size=BATCH_2D, loss="bce",
                     seed=seed, progress=progress)
         m = res.model
         with torch.no_grad():
@@ -570,7 +578,7 @@ def _reproduce(out: Path, quick: bool, seed: int, only: tuple, settings: Setting
     from tqdm.auto import tqdm
 
     import analysis.io as hdf5
-    from analysis.plots.paper import error_vs_ratio, loss_curves, phase_diagram as plot_phase, tunnel_vs_ratio
+    from analysis.plots.paper import error_vs_ratio, loss_curves, plot_phase_diagram, tunnel_vs_ratio
 
     jobs = []
     if "1d" in only:
@@ -610,13 +618,14 @@ def _reproduce(out: Path, quick: bool, seed: int, only: tuple, settings: Setting
             bar.set_postfix_str(studies[0])
             r, w, frac = phase_diagram(settings, seed)
             beyond["phase_diagram"] = PhaseDiagram(r, w, frac, settings.phase_samples)
-            _save_fig(plot_phase(r, w, frac), figures / "beyond_phase_diagram.png")
+            _save_fig(plot_phase_diagram(r, w, frac), figures / "beyond_phase_diagram.png")
             bar.update()
             bar.set_postfix_str(studies[1])
             r, err, ncrit = ratio_study_one_d(settings, seed, False)
             beyond["x2_error_vs_ratio"] = RatioStudy("x2", r, sup_error=err, critical_points=ncrit)
-            _save_fig(error_vs_ratio(r, err, 0.5, ylabel="sup |Φ - x²| on [-1, 1]",
-                                     title="x², width 1, L = 2, ε = 1"), figures / "beyond_x2_error_vs_ratio.png")
+            title = f"x², width 1, L = {RATIO_BASE_1D.depth}, ε = {RATIO_BASE_1D.eps:g}"
+            _save_fig(error_vs_ratio(r, err, 0.5, ylabel="sup |Φ - x²| on [-1, 1]", title=title),
+                      figures / "beyond_x2_error_vs_ratio.png")
             bar.update()
             bar.set_postfix_str(studies[2])
             r, mis, widths = ratio_study_circles(settings, seed, False)
@@ -720,35 +729,6 @@ def report_contradictions(result: Reproduction, stream=None) -> int:
         print(f"!!! {len(bad)} 'always' claim(s) contradicted: the results are written, but something is wrong "
               "(code, numerics or theory)", file=stream)
     return 1 if bad else 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Command line of :func:`reproduce` (``scripts/reproduce_paper.py`` and ``odenet reproduce``).
-    Exit status 0, 1 when an 'always' claim is contradicted (everything is still written), 2 for
-    bad input."""
-    import argparse
-
-    parser = argparse.ArgumentParser(prog="odenet reproduce", description="Reproduce the tunnel-effect paper "
-                                     "end to end over many seeds: claims, figures, HDF5 and a summary table.")
-    parser.add_argument("--out", default="results", help="output folder (default: results)")
-    parser.add_argument("--quick", action="store_true", help="fewer epochs and seeds, coarser grids, same structure")
-    parser.add_argument("--seed", type=int, default=0, help="first training seed and the data seed (default 0)")
-    parser.add_argument("--seeds", type=int, default=None, help="seeds per regime (default 16, 4 with --quick)")
-    parser.add_argument("--only", default=None, help=f"comma-separated subset of {','.join(EXPERIMENTS)}")
-    parser.add_argument("--overwrite", action="store_true", help="replace an existing results folder")
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
-    args = parser.parse_args(argv)
-    try:
-        result = reproduce(args.out, quick=args.quick, seed=args.seed, seeds=args.seeds,
-                           only=None if args.only is None else [s.strip() for s in args.only.split(",")],
-                           overwrite=args.overwrite, progress=not args.quiet)
-    except ValueError as exc:
-        print(f"odenet reproduce: error: {exc}", file=sys.stderr)
-        return 2
-    if not args.quiet:
-        print(summary_markdown(result.rows))
-        print(f"wrote {args.out}/paper.h5, {args.out}/figures/, {args.out}/summary.md")
-    return report_contradictions(result)
 
 
 # --- one circles regime over seeds (odenet tunnel) ----------------------------------------------

@@ -475,6 +475,18 @@ def crossings(tr: Trace, *, tol: float = 1e-6, min_separation: float | None = No
                      close_step=close_step, close_pairs=close_pairs, close_distance=close_dist)
 
 
+def trace_memory(model: ResNet, points: int) -> int:
+    """Estimated peak bytes of :func:`trace` of ``model`` at ``points`` inputs, to check before
+    tracing a large grid.  With S = depth steps, width m and n inputs, per point: the states (S+1) m
+    and the cumulative Jacobians (S+1) m n, each built as a list and then stacked (twice), the layer
+    Jacobians S m² (twice) and a slogdet workspace of the cumulative ones, plus 6 float64 of the grid
+    itself: points · ((2 (S+1) m + 3 (S+1) m n + 2 S m²) · itemsize + 48)."""
+    S, m, n = model.depth, model.width, model.n_in
+    itemsize = next(model.parameters()).element_size()
+    per_point = 2 * (S + 1) * m + 3 * (S + 1) * m * n + 2 * S * m * m
+    return points * (per_point * itemsize + 6 * 8)
+
+
 # --- storage: the HDF5 schemas of this module's records, registered on import (docs/hdf5-format.md) ---
 def _trace_schema() -> Schema:
 

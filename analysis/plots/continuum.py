@@ -1,8 +1,10 @@
 """Figures of the continuum-limit diagnostics: log-log plots with reference slopes.
 
-Every function takes the records of :mod:`analysis.continuum.convergence`, :mod:`analysis.continuum.depth_regularity`
-or :mod:`analysis.continuum.init_scaling`, draws into ``ax`` (a new figure when None) and returns the
-Figure; :func:`save` writes it.  matplotlib is imported lazily with the Agg backend.
+Every ``plot_*`` function takes the records of :mod:`analysis.continuum.convergence`,
+:mod:`analysis.continuum.depth_regularity` or :mod:`analysis.continuum.init_scaling`, draws into
+``ax`` (a new figure when None) and returns the Figure (``plot_work_precision`` draws what
+``work_precision`` computed: a name means one thing); :func:`save` writes it.  matplotlib is
+imported lazily with the Agg backend.
 
 A reference slope p is the line C x^p through the first point of the data it accompanies, drawn
 dashed in grey and labelled "slope p".
@@ -13,20 +15,13 @@ from typing import Sequence
 
 import numpy as np
 
-
-def _plt():
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
-    return plt
+from analysis.plots import pyplot
 
 
 def _axes(ax, figsize=(5.2, 4.0)):
     if ax is not None:
         return ax.figure, ax
-    fig, ax = _plt().subplots(figsize=figsize, constrained_layout=True)
+    fig, ax = pyplot().subplots(figsize=figsize, constrained_layout=True)
     return fig, ax
 
 
@@ -60,7 +55,7 @@ def method_order(method: str, fit=None) -> float | None:
     return None if fit is None else round(fit.order)
 
 
-def convergence(studies: Sequence, *, norm: str = "sup", ax=None, slopes: Sequence[float] | None = None,
+def plot_convergence(studies: Sequence, *, norm: str = "sup", ax=None, slopes: Sequence[float] | None = None,
                 title: str | None = None):
     """Error (or, without a reference, the increment ‖y_h - y_{h/2}‖) against the step h for each
     :class:`~analysis.continuum.convergence.ConvergenceStudy`, with its fitted order in the legend and a
@@ -92,7 +87,7 @@ def convergence(studies: Sequence, *, norm: str = "sup", ax=None, slopes: Sequen
     return fig
 
 
-def work_precision(wp, *, norm: str = "sup", ax=None, title: str | None = None):
+def plot_work_precision(wp, *, norm: str = "sup", ax=None, title: str | None = None):
     """Error against the number of field evaluations, one line per method, with the fitted slope
     of log err on log nfev in the legend."""
     fig, ax = _axes(ax)
@@ -108,7 +103,7 @@ def work_precision(wp, *, norm: str = "sup", ax=None, title: str | None = None):
     return fig
 
 
-def depth_series(series: Sequence, *, norm: str = "rms", ax=None, slopes: Sequence[float] = (-1.0, 0.0),
+def plot_depth_series(series: Sequence, *, norm: str = "rms", ax=None, slopes: Sequence[float] = (-1.0, 0.0),
                  labels: Sequence[str] | None = None, title: str | None = None):
     """Distances against depth L (solver swap, reverse-Euler reconstruction, ...) for each
     :class:`~analysis.continuum.depth_regularity.DepthSeries`, with fitted exponents and reference slopes."""
@@ -125,7 +120,7 @@ def depth_series(series: Sequence, *, norm: str = "rms", ax=None, slopes: Sequen
     return fig
 
 
-def regularity(exponents, *, ax=None, title: str | None = None):
+def plot_regularity(exponents, *, ax=None, title: str | None = None):
     """Max norm, max increment and rms increment of the block weights against depth with their
     exponents (:class:`~analysis.continuum.depth_regularity.RegularityExponents`) and slopes 0, -1/2, -1."""
     fig, ax = _axes(ax)
@@ -139,7 +134,7 @@ def regularity(exponents, *, ax=None, title: str | None = None):
     return fig
 
 
-def init_scaling(study, *, ax=None, title: str | None = None):
+def plot_init_scaling(study, *, ax=None, title: str | None = None):
     """Residual norm |h_L - h_0| at initialisation against L for every (weights, scaling)
     pairing of an :class:`~analysis.continuum.init_scaling.InitScaling`, slopes -1/2, 0, 1/2."""
     fig, ax = _axes(ax)
@@ -155,7 +150,22 @@ def init_scaling(study, *, ax=None, title: str | None = None):
     return fig
 
 
+def plot_convergence_summary(studies: Sequence, work_precision_record=None):
+    """One figure of a ``odenet converge`` run: the refinement studies (:func:`plot_convergence`) on
+    the left when there are any, the work-precision data (:func:`plot_work_precision`) on the right
+    when given; a single panel when only one of them is.  Returns the Figure."""
+    ncols = (len(studies) > 0) + (work_precision_record is not None)
+    if ncols == 0:
+        raise ValueError("plot_convergence_summary needs studies or a work_precision_record; got neither")
+    fig, axes = pyplot().subplots(1, ncols, figsize=(5.2 * ncols, 4.0), constrained_layout=True, squeeze=False)
+    if studies:
+        plot_convergence(studies, ax=axes[0, 0])
+    if work_precision_record is not None:
+        plot_work_precision(work_precision_record, ax=axes[0, -1])
+    return fig
+
+
 def save(fig, path, *, dpi: int = 110) -> None:
     """Write ``fig`` to ``path`` (format from the suffix) and close it."""
     fig.savefig(path, dpi=dpi)
-    _plt().close(fig)
+    pyplot().close(fig)

@@ -5,14 +5,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from analysis.plots import pyplot
+
 
 def _fig(ncols: int, width: float = 4.2, height: float = 3.6):
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, ncols, figsize=(width * ncols, height), constrained_layout=True)
+    fig, axes = pyplot().subplots(1, ncols, figsize=(width * ncols, height), constrained_layout=True)
     return fig, np.atleast_1d(axes)
 
 

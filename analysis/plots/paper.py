@@ -4,27 +4,22 @@ Every function takes plain arrays (numpy or torch) and returns the matplotlib Fi
 save and close it; tests inspect its artists).  Conventions, so that a figure reads on its own:
 labelled axes (the inputs x₁, x₂ are standardised, dimensionless), a labelled colour bar wherever
 colour encodes a value, a legend entry for every line style and marker, the decision level drawn
-as a contour at exactly ``level`` and named in the legend, the two classes as two colour-blind-safe
-markers (Okabe–Ito blue circles, orange triangles), constrained layout so titles fit.
+as the curves {Φ = level} that :func:`analysis.approximation.tunnel_effect.level_sets` computes
+(the one contouring of the project) and named in the legend, the two classes as two
+colour-blind-safe markers (Okabe–Ito blue circles, orange triangles), constrained layout so
+titles fit.
 matplotlib is imported lazily with the Agg backend, so nothing here needs a display.
 """
 from __future__ import annotations
 
 import numpy as np
 
+from analysis.plots import pyplot
+
 CLASS_STYLE = ({"marker": "o", "color": "#0072B2", "label": "class 0 (inner)"},
                {"marker": "^", "color": "#E69F00", "label": "class 1 (outer)"})
 DECISION_COLOUR = "k"
 COMPONENT_COLOUR = "#009E73"
-
-
-def _plt():
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
-    return plt
 
 
 def _np(a):
@@ -49,12 +44,23 @@ def _scatter_classes(ax, x, y, *, size: float = 10, alpha: float = 0.8):
                    edgecolor="k", linewidths=0.2, alpha=alpha, label=style["label"])
 
 
+def _draw_level_sets(ax, xs, ys, values, level: float, *, gid: str, **style):
+    """Draw the curves {Φ = level} that :func:`analysis.approximation.tunnel_effect.level_sets`
+    computes, as one LineCollection with this ``gid``; returns it."""
+    from matplotlib.collections import LineCollection
+
+    from analysis.approximation.tunnel_effect import level_sets
+
+    lines = LineCollection(level_sets(values, xs, ys, level), gid=gid, **style)
+    ax.add_collection(lines)
+    return lines
+
+
 def _decision_contour(ax, xs, ys, values, level: float, lw: float = 2.0):
-    """The curve {Φ = level} as a ContourSet with levels == [level]; returns a legend proxy."""
+    """The curve {Φ = level} (a LineCollection with gid ``"decision level"``); returns a legend proxy."""
     from matplotlib.lines import Line2D
 
-    if values.min() < level < values.max():
-        ax.contour(xs, ys, values, levels=[level], colors=DECISION_COLOUR, linewidths=lw)
+    _draw_level_sets(ax, xs, ys, values, level, gid="decision level", colors=DECISION_COLOUR, linewidths=lw)
     return Line2D([], [], color=DECISION_COLOUR, lw=lw, label=f"decision level Φ = {level:g}")
 
 
@@ -81,7 +87,7 @@ def one_d_panels(x_data, y_data, x_grid, y_fit, layers, critical_x, *, title: st
     """
     from matplotlib.lines import Line2D
 
-    plt = _plt()
+    plt = pyplot()
     fig, axes = plt.subplots(1, 3, figsize=(13, 4), layout="constrained")
     ax = axes[0]
     ax.plot(_np(x_data), _np(y_data), ".", ms=3, color="0.6", label="training data")
@@ -121,7 +127,7 @@ def one_d_panels(x_data, y_data, x_grid, y_fit, layers, critical_x, *, title: st
 def one_d_fits(x_grid, fits, seeds, has_critical_points, *, title: str):
     """Every seed's fit Φ(x) over the target x²: solid for networks with critical points, dashed
     for those without (monotone, so sup error ≥ 1/2)."""
-    plt = _plt()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(6, 4), layout="constrained")
     x = _np(x_grid)
     ax.plot(x, x ** 2, color="k", lw=2, label="target x²")
@@ -138,7 +144,7 @@ def one_d_fits(x_grid, fits, seeds, has_critical_points, *, title: str):
 def probability_map(xs, ys, prob, x_data, y_data, *, level: float = 0.5, component_mask=None, title: str):
     """Filled Φ = P(class 1) over the plane (colour bar), the decision level, the centre's
     component of {Φ < level} (if given) and the labelled points."""
-    plt = _plt()
+    plt = pyplot()
     xs, ys, prob = _grid(xs, ys, prob)
     fig, ax = plt.subplots(figsize=(5.6, 5), layout="constrained")
     cs = ax.contourf(xs, ys, prob, levels=np.linspace(0, 1, 21), cmap="RdBu_r", alpha=0.85)
@@ -154,15 +160,23 @@ def probability_map(xs, ys, prob, x_data, y_data, *, level: float = 0.5, compone
     return fig
 
 
-def level_sets(xs, ys, values, level: float, *, component_mask=None, x_data=None, y_data=None, title: str,
-               n_levels: int = 15):
-    """Level sets of Φ (contour lines coloured by value, colour bar), the decision level
-    {Φ = ``level``} bold, the centre's component of {Φ < level} shaded and the data overlaid."""
-    plt = _plt()
+def plot_level_sets(xs, ys, values, level: float, *, component_mask=None, x_data=None, y_data=None, title: str,
+                    n_levels: int = 15):
+    """Level sets of Φ on the grid (values (len(ys), len(xs))): the curves {Φ = c} of
+    :func:`analysis.approximation.tunnel_effect.level_sets` at ``n_levels`` values c evenly spaced
+    inside (min Φ, max Φ), coloured by c (colour bar), the decision level {Φ = ``level``} bold, the
+    centre's component of {Φ < level} shaded and the data overlaid."""
+    from matplotlib import colors
+    from matplotlib.cm import ScalarMappable
+
+    plt = pyplot()
     xs, ys, values = _grid(xs, ys, values)
     fig, ax = plt.subplots(figsize=(5.6, 5), layout="constrained")
-    lines = ax.contour(xs, ys, values, levels=n_levels, cmap="viridis", linewidths=0.8)
-    fig.colorbar(lines, ax=ax, label="Φ(x) (level of the contour lines)")
+    norm, cmap = colors.Normalize(float(values.min()), float(values.max())), plt.get_cmap("viridis")
+    for c in np.linspace(norm.vmin, norm.vmax, n_levels + 2)[1:-1]:
+        _draw_level_sets(ax, xs, ys, values, c, gid="level set", colors=[cmap(norm(c))], linewidths=0.8)
+    ax.set(xlim=(xs[0], xs[-1]), ylim=(ys[0], ys[-1]))
+    fig.colorbar(ScalarMappable(norm, cmap), ax=ax, label="Φ(x) (level of the contour lines)")
     handles = [_decision_contour(ax, xs, ys, values, level, lw=2.5)]
     if component_mask is not None:
         handles.append(_component(ax, xs, ys, component_mask))
@@ -176,10 +190,10 @@ def level_sets(xs, ys, values, level: float, *, component_mask=None, x_data=None
 
 
 def tunnel_level_sets(result, x_data=None, y_data=None, *, title: str):
-    """:func:`level_sets` of an analysis.approximation.tunnel_effect.TunnelResult (its grid, values, level and the
-    centre's component), with its verdict and width in the title."""
+    """:func:`plot_level_sets` of an analysis.approximation.tunnel_effect.TunnelResult (its grid, values,
+    level and the centre's component), with its verdict and width in the title."""
     verdict = result.verdict + (f", width {result.width:.3f}" if result.tunnel else "")
-    return level_sets(result.xs, result.ys, result.values, result.level, component_mask=result.mask,
+    return plot_level_sets(result.xs, result.ys, result.values, result.level, component_mask=result.mask,
                       x_data=x_data, y_data=y_data, title=f"{title}\n{verdict}")
 
 
@@ -190,7 +204,7 @@ def decision_boundaries(xs, ys, values, level: float, titles, *, x_data=None, y_
     ``highlight`` (the representative) framed."""
     from matplotlib.patches import Patch
 
-    plt = _plt()
+    plt = pyplot()
     K = len(values)
     cols = min(K, 4)
     rows = -(-K // cols)
@@ -236,7 +250,7 @@ def trajectories(states, labels, *, title: str):
 
     from matplotlib.collections import LineCollection
 
-    plt = _plt()
+    plt = pyplot()
     states, labels = _np(states), _np(labels).ravel()
     fig, ax = plt.subplots(figsize=(5.2, 4.6), layout="constrained")
     for label, style in enumerate(CLASS_STYLE):  # one collection per class: fast to draw
@@ -259,7 +273,7 @@ def trajectories(states, labels, *, title: str):
 def singular_value_maps(xs, ys, maps, titles, *, marker=None, suptitle: str):
     """A row of log₁₀ σ_min maps (one per partial network, one shared colour scale and labelled
     colour bar); ``marker`` (x, y) marks a point such as the injected critical point."""
-    plt = _plt()
+    plt = pyplot()
     logs = [np.log10(np.maximum(_grid(xs, ys, m)[2], 1e-16)) for m in maps]
     vmin, vmax = min(float(l.min()) for l in logs), max(float(l.max()) for l in logs)
     gx, gy = _grid(xs, ys, maps[0])[:2]
@@ -287,7 +301,7 @@ def loss_curves(histories: dict, *, title: str):
     representative (index))."""
     from matplotlib.lines import Line2D
 
-    plt = _plt()
+    plt = pyplot()
     n = len(histories)
     cols = min(n, 3)
     rows = -(-n // cols)
@@ -315,10 +329,10 @@ def loss_curves(histories: dict, *, title: str):
 
 
 # --- beyond the paper ---------------------------------------------------------------------------
-def phase_diagram(ratios, omegas, fraction, *, K: float = 1.0):
+def plot_phase_diagram(ratios, omegas, fraction, *, K: float = 1.0):
     """Fraction of random networks with critical points over (δ/ε, ω), with the certificate line
     δ K ω = ε, i.e. ω = 1 / (K r)."""
-    plt = _plt()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(5.4, 4.2), layout="constrained")
     r, w = np.meshgrid(_np(ratios), _np(omegas), indexing="ij")
     cs = ax.pcolormesh(r, w, _np(fraction), shading="nearest", cmap="magma", vmin=0, vmax=1)
@@ -333,7 +347,7 @@ def phase_diagram(ratios, omegas, fraction, *, K: float = 1.0):
 
 def error_vs_ratio(ratios, errors, bound, *, ylabel: str, title: str):
     """Error against channel ratio δ/ε with the lower bound for networks without critical points."""
-    plt = _plt()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(5.4, 3.8), layout="constrained")
     ax.plot(_np(ratios), _np(errors), "o-", label="trained network")
     ax.axhline(bound, color="C3", ls="--", label=f"lower bound {bound:g} (no critical points)")
@@ -344,7 +358,7 @@ def error_vs_ratio(ratios, errors, bound, *, ylabel: str, title: str):
 
 def tunnel_vs_ratio(ratios, misclassified, widths):
     """Misclassified fraction (left axis) and tunnel width (right axis) against δ/ε (circles)."""
-    plt = _plt()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(5.4, 3.8), layout="constrained")
     ax.plot(_np(ratios), _np(misclassified), "o-", color="C0", label="misclassified (test)")
     ax.set(xscale="log", xlabel="channel ratio δ/ε", ylabel="misclassified fraction", title="circles, L = 10, ε = 1")

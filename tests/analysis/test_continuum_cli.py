@@ -4,7 +4,7 @@ import pytest
 import torch
 
 import analysis.io as H
-from analysis.continuum.cli import parse_depths
+from odenet.cli.converge import parse_depths
 from analysis.continuum.convergence import refinement_study, work_precision
 from analysis.continuum.depth_regularity import DepthSeries, regularity_exponents
 from analysis.continuum.depth_weights import iid_weights
@@ -83,14 +83,14 @@ def test_convergence_figure_has_reference_slopes():
     x0 = torch.ones(3, 2, dtype=torch.float64)
     studies = [refinement_study(lambda t, x: x @ A.T, x0, (0, 1.0), method=m, steps=(8, 16, 32, 64))
                for m in ("euler", "rk4")]
-    fig = plots.convergence(studies)
+    fig = plots.plot_convergence(studies)
     ax = fig.axes[0]
     assert ax.get_xscale() == ax.get_yscale() == "log"
     dashed = [l for l in ax.get_lines() if l.get_linestyle() not in ("-", "None")]
     assert sorted(round(_slope_of(l), 6) for l in dashed) == [1.0, 4.0]
     assert "p = 1.0" in ax.get_legend().get_texts()[0].get_text()
     wp = work_precision(lambda t, x: x @ A.T, x0, (0, 1.0), steps=(8, 16, 32), adaptive_methods=())
-    assert len(plots.work_precision(wp).axes[0].get_lines()) == 4
+    assert len(plots.plot_work_precision(wp).axes[0].get_lines()) == 4
 
 
 def test_reference_slope_is_the_methods_order_not_the_rounded_fit():
@@ -102,7 +102,7 @@ def test_reference_slope_is_the_methods_order_not_the_rounded_fit():
     x0 = torch.ones(3, 2, dtype=torch.float64)
     rk4 = refinement_study(lambda t, x: x @ A.T, x0, (0, 1.0), method="rk4", steps=(8, 16, 32, 64))
     steep = dataclasses.replace(rk4, fit_sup=dataclasses.replace(rk4.fit_sup, order=4.6))
-    ax = plots.convergence([steep]).axes[0]
+    ax = plots.plot_convergence([steep]).axes[0]
     dashed = [l for l in ax.get_lines() if l.get_linestyle() not in ("-", "None")]
     assert [round(_slope_of(l), 6) for l in dashed] == [4.0]
     assert [t.get_text() for t in ax.texts] == ["slope 4"]
@@ -113,12 +113,12 @@ def test_reference_slope_is_the_methods_order_not_the_rounded_fit():
 def test_depth_figures():
     s = DepthSeries("swap", np.array([8, 16, 32]), np.array([1.0, 0.5, 0.25]), np.array([1.0, 0.5, 0.25]),
                     None, None)
-    ax = plots.depth_series([s], slopes=(-1.0,)).axes[0]
+    ax = plots.plot_depth_series([s], slopes=(-1.0,)).axes[0]
     assert any(abs(_slope_of(l) + 1) < 1e-9 for l in ax.get_lines()[1:])
     e = regularity_exponents([iid_weights(L, 2, seed=L)[0] for L in (4, 8, 16)])
-    assert len(plots.regularity(e).axes[0].get_lines()) == 3 + 3
+    assert len(plots.plot_regularity(e).axes[0].get_lines()) == 3 + 3
     st = init_scaling_study((2, 4, 8), width=3, n_samples=1, n_inputs=4)
-    assert len(plots.init_scaling(st).axes[0].get_lines()) == 4 + 3
+    assert len(plots.plot_init_scaling(st).axes[0].get_lines()) == 4 + 3
 
 
 def test_converge_reports_levels_below_the_reference_accuracy(capsys):
@@ -126,3 +126,17 @@ def test_converge_reports_levels_below_the_reference_accuracy(capsys):
     captured = capsys.readouterr()
     assert "warning (rk4): levels [512, 1024]" in captured.err
     assert captured.out.count("(unresolved)") == 2
+
+
+def test_the_converge_figure_has_a_panel_per_kind_of_record():
+    A = torch.tensor([[0.0, 1.0], [-1.0, 0.0]], dtype=torch.float64)
+    x0 = torch.ones(3, 2, dtype=torch.float64)
+    euler = refinement_study(lambda t, x: x @ A.T, x0, (0, 1.0), method="euler", steps=(8, 16, 32))
+    wp = work_precision(lambda t, x: x @ A.T, x0, (0, 1.0), steps=(8, 16, 32), adaptive_methods=())
+    left, right = plots.plot_convergence_summary([euler], wp).axes
+    dashed = [l for l in left.get_lines() if l.get_linestyle() not in ("-", "None")]
+    assert [round(_slope_of(l), 6) for l in dashed] == [1.0]  # the refinement study, with Euler's slope
+    assert len(right.get_lines()) == len(plots.plot_work_precision(wp).axes[0].get_lines())
+    assert len(plots.plot_convergence_summary([], wp).axes) == len(plots.plot_convergence_summary([euler]).axes) == 1
+    with pytest.raises(ValueError, match="got neither"):
+        plots.plot_convergence_summary([])

@@ -9,8 +9,9 @@ import torch
 import xarray as xr
 
 from analysis import hdf5
-from analysis.experiments.paper import EXPERIMENTS, main, member_seeds, representative, reproduce
+from analysis.experiments.paper import EXPERIMENTS, member_seeds, representative, reproduce
 from analysis.experiments.paper_regimes import CIRCLES, CLI_NAMES, ONE_D, XOR, circles_regime
+from odenet.cli.reproduce import run_paper
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 SEEDS = 2
@@ -194,7 +195,9 @@ def test_tunnel_command_with_seeds_writes_records_and_figure(tmp_path, capsys):
                 "--out", str(out), "--figure", str(fig)]) == 0
     text = capsys.readouterr().out
     lines = text.splitlines()
-    assert lines[0].startswith("mlp (eps=0.1, delta=1.0, L=6, width=2, batchnorm=True, seeds=0..2")
+    spec = circles_regime("mlp")
+    assert lines[0].startswith(f"mlp (eps={spec.eps}, delta={spec.delta}, L={spec.depth}, width={spec.width}, "
+                               f"batchnorm={spec.batchnorm}, seeds=0..2")
     # 3 epochs: a network may not cross Φ = 0.5 on the window yet, which is reported, not an error
     assert sum(l.split(":")[0] in ("tunnel", "closed", "centre-outside", "no decision boundary")
                for l in lines[1:4]) == 3
@@ -208,7 +211,7 @@ def test_unknown_experiment_is_refused(tmp_path):
     with pytest.raises(ValueError, match="only must name experiments among"):
         reproduce(tmp_path / "r", only=["1d", "tunnels"])
     assert os.listdir(tmp_path) == []
-    assert main(["--out", str(tmp_path / "r"), "--only", "nonsense", "--quiet"]) == 2
+    assert run_paper(["--out", str(tmp_path / "r"), "--only", "nonsense", "--quiet"]) == 2
 
 
 def test_existing_results_are_not_overwritten(tmp_path):
@@ -251,7 +254,7 @@ def test_experiment_names_and_seed_counts():
     assert Settings().seeds == 16 and Settings.quick().seeds == 4
     with pytest.raises(ValueError, match="seeds must be an integer >= 1"):
         reproduce("unused", seeds=0)
-    assert main(["--out", "unused", "--seeds", "-1", "--quiet"]) == 2
+    assert run_paper(["--out", "unused", "--seeds", "-1", "--quiet"]) == 2
 
 
 def test_replacing_results_keeps_the_old_ones_until_the_new_are_in_place(tmp_path, monkeypatch):

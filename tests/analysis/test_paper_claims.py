@@ -8,6 +8,8 @@ from scipy.stats import binomtest
 
 from analysis.experiments.paper_claims import (CLAIMS, SeedOutcome, claims_markdown, contradictions, evaluate_claims,
                                    format_fraction, wilson_interval)
+from analysis.experiments.paper_regimes import TWO_D
+from odenet.cli.reproduce import run_paper
 
 
 @pytest.mark.parametrize("k, n", [(0, 1), (1, 1), (0, 4), (2, 4), (4, 4), (0, 16), (7, 16), (16, 16), (3, 97)])
@@ -117,7 +119,7 @@ def test_a_contradiction_makes_the_reproduction_exit_non_zero_and_still_write(tm
 
     monkeypatch.setattr(paper, "run_two_d", fabricated)
     out = tmp_path / "results"
-    code = paper.main(["--out", str(out), "--only", "circles", "--seeds", "3", "--quiet"])
+    code = run_paper(["--out", str(out), "--only", "circles", "--seeds", "3", "--quiet"])
     assert code == 1
     err = capsys.readouterr().err
     assert "CONTRADICTION" in err and "cannot enclose the centre" in err
@@ -128,7 +130,7 @@ def test_a_contradiction_makes_the_reproduction_exit_non_zero_and_still_write(tm
     # the same fabricated runs without the closed seed: exit 0
     monkeypatch.setattr(paper, "run_two_d", lambda spec, seed, settings, progress: _all_tunnel(paper, spec, seed,
                                                                                                settings))
-    assert paper.main(["--out", str(out), "--only", "circles", "--seeds", "3", "--quiet", "--overwrite"]) == 0
+    assert run_paper(["--out", str(out), "--only", "circles", "--seeds", "3", "--quiet", "--overwrite"]) == 0
 
 
 def _all_tunnel(paper, spec, seed, settings):
@@ -145,7 +147,8 @@ def test_the_summary_row_reports_k_of_n_with_intervals():
 
     outcomes = [_circles("circles_standard", 0, "tunnel", False), _circles("circles_standard", 1, "closed", False, 2),
                 _circles("circles_standard", 2, "closed", False, 4), _circles("circles_standard", 3, "tunnel", True)]
-    row = paper._aggregate("circles_standard", "circles", "standard ResNet", 1.0, 1.0, 10, 2, outcomes, 0)
+    s = TWO_D["circles_standard"]
+    row = paper._aggregate(s.name, s.dataset, s.regime, s.eps, s.delta, s.depth, s.width, outcomes, 0)
     lo, hi = wilson_interval(2, 4)
     assert row["tunnel"].startswith(f"2/4 [{100 * lo:.0f}, {100 * hi:.0f}] %") and "2 closed" in row["tunnel"]
     assert row["certified"].startswith("1/4") and row["has_critical_points"].startswith("2/4")
@@ -159,6 +162,7 @@ def test_a_network_without_a_decision_boundary_is_reported_not_judged():
 
     flat = _circles("circles_neural_ode", 0, paper.NO_BOUNDARY, True)
     assert _verdicts([flat])["certified_tunnels"].n == 0
-    row = paper._aggregate("circles_neural_ode", "circles", "neural-ODE", 1.0, 0.1, 20, 2,
+    s = TWO_D["circles_neural_ode"]
+    row = paper._aggregate(s.name, s.dataset, s.regime, s.eps, s.delta, s.depth, s.width,
                            [flat, _circles("circles_neural_ode", 1, "tunnel", True)], 0)
     assert row["tunnel"].startswith("1/2") and "1 no decision boundary" in row["tunnel"]

@@ -9,7 +9,7 @@ matplotlib = pytest.importorskip("matplotlib")
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.collections import PathCollection  # noqa: E402
-from matplotlib.contour import ContourSet  # noqa: E402
+from matplotlib.collections import LineCollection  # noqa: E402
 
 from analysis.plots import paper as plots  # noqa: E402
 from analysis.approximation.tunnel_effect import tunnel  # noqa: E402
@@ -29,8 +29,17 @@ def _close():
     plt.close("all")
 
 
-def _contour_levels(ax):
-    return [list(c.levels) for c in ax.collections if isinstance(c, ContourSet) and not c.filled]
+def _curves(ax, gid="decision level"):
+    """The vertices (k, 2) of every curve the axes draw under ``gid``, one array per collection."""
+    return [np.concatenate(c.get_segments()) for c in ax.collections
+            if isinstance(c, LineCollection) and c.get_gid() == gid and c.get_segments()]
+
+
+def _on_bowl_level(ax, level):
+    """The decision curve drawn is {BOWL = level}: the circle r² = 1 + logit(level) (closed form)."""
+    (points,) = _curves(ax)
+    radius = np.sqrt(1 + np.log(level / (1 - level)))
+    return np.abs(np.hypot(points[:, 0], points[:, 1]) - radius).max() < 0.01
 
 
 def _colorbar_labels(fig):
@@ -43,7 +52,7 @@ def _scatters(ax):
 
 def _check_plane(fig, level):
     ax = fig.axes[0]
-    assert [level] in _contour_levels(ax), "the decision level is drawn at exactly `level`"
+    assert _on_bowl_level(ax, level), "the decision level is drawn at exactly `level`"
     assert any(label for label in _colorbar_labels(fig)), "a labelled colour bar"
     assert ax.get_xlabel() and ax.get_ylabel()
     scat = _scatters(ax)
@@ -57,8 +66,12 @@ def _check_plane(fig, level):
 
 @pytest.mark.parametrize("level", [0.5, 0.3])
 def test_level_sets_draw_the_requested_decision_level_the_data_and_a_colour_bar(level):
-    fig = plots.level_sets(XS, YS, BOWL, level, x_data=PTS, y_data=LABELS, title="bowl")
+    fig = plots.plot_level_sets(XS, YS, BOWL, level, x_data=PTS, y_data=LABELS, title="bowl", n_levels=7)
     _check_plane(fig, level)
+    # the other level sets: 7 circles about the origin (BOWL is radial), wider as Φ grows
+    radii = [np.hypot(p[:, 0], p[:, 1]) for p in _curves(fig.axes[0], "level set")]
+    assert len(radii) == 7 and all(np.ptp(r) < 0.02 for r in radii)
+    assert np.all(np.diff([r.mean() for r in radii]) > 0)
 
 
 def test_probability_map_and_tunnel_level_sets():
@@ -72,7 +85,7 @@ def test_probability_map_and_tunnel_level_sets():
 
 def test_a_grid_of_the_wrong_shape_is_refused():
     with pytest.raises(ValueError, match="values must have shape"):
-        plots.level_sets(XS, YS, BOWL.T, 0.5, title="x")
+        plots.plot_level_sets(XS, YS, BOWL.T, 0.5, title="x")
 
 
 def test_decision_boundaries_small_multiples_frame_the_representative():
@@ -82,7 +95,7 @@ def test_decision_boundaries_small_multiples_frame_the_representative():
     panels = [ax for ax in fig.axes if ax.get_title().startswith("seed")]
     assert len(panels) == 3
     for ax in panels:
-        assert [0.5] in _contour_levels(ax) and len(_scatters(ax)) == 2
+        assert _on_bowl_level(ax, 0.5) and len(_scatters(ax)) == 2
     assert all(s.get_linewidth() == 2.5 for s in panels[1].spines.values())
     assert panels[0].get_xlabel() or panels[-1].get_xlabel()
     labels = [t.get_text() for t in fig.legends[0].get_texts()]
@@ -128,7 +141,7 @@ def test_one_d_figures_and_trajectories_have_labels_and_legends():
 
 def test_beyond_the_paper_figures():
     r = np.geomspace(0.1, 10, 4)
-    fig = plots.phase_diagram(r, r, np.linspace(0, 1, 16).reshape(4, 4))
+    fig = plots.plot_phase_diagram(r, r, np.linspace(0, 1, 16).reshape(4, 4))
     assert _colorbar_labels(fig) == ["fraction of networks with critical points"]
     fig = plots.tunnel_vs_ratio(r, np.linspace(0, 0.2, 4), np.linspace(0, 1, 4))
     ax = fig.axes[0]

@@ -18,16 +18,13 @@ from typing import Any, Callable, Iterator
 import pytest
 
 SUBPACKAGES = ("analysis.geometry", "analysis.approximation", "analysis.continuum")
-# command-line code, not library API; it leaves analysis/ for odenet/cli (issue 14), then this goes
-NOT_LIBRARY = {"analysis.continuum.cli"}
 
 
 def _modules(package: str) -> Iterator[ModuleType]:
     root = importlib.import_module(package)
     yield root
     for info in pkgutil.walk_packages(root.__path__, prefix=package + "."):
-        if info.name not in NOT_LIBRARY:
-            yield importlib.import_module(info.name)
+        yield importlib.import_module(info.name)
 
 
 def _defined_in(obj: Any, module: ModuleType) -> bool:

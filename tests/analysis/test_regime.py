@@ -6,7 +6,8 @@ import pytest
 
 from analysis import certify, regime_sweep, tunnel
 from analysis.approximation.regime import data_window
-from odenet import ResNet, train_ensemble
+from analysis.experiments.paper_regimes import BATCH_2D, TWO_D, circles_regime
+from odenet import train_ensemble
 from odenet.datasets import circles
 
 
@@ -36,7 +37,7 @@ def test_regime_sweep_bad_input():
 
 
 # --- the paper's circles experiments (slow) ------------------------------------------------------
-PAPER = dict(batch_size=128, loss="bce", lr=0.01, progress=False)
+PAPER = dict(batch_size=BATCH_2D, loss="bce", lr=0.01, progress=False)
 
 
 @pytest.fixture(scope="module")
@@ -44,11 +45,12 @@ def data():
     return circles(seed=0)
 
 
-def _verdicts(data, eps, delta, L, width, epochs, seeds, batchnorm=True):
-    template = ResNet(2, width, 1, L, eps=eps, delta=delta, input_map="activated", batchnorm=batchnorm,
-                      output="sigmoid")
-    freeze = ["field.bias"] if batchnorm else []
-    ens = train_ensemble(template, data, seeds=seeds, epochs=epochs, freeze=freeze, **PAPER)
+def _verdicts(data, run: str, seeds, batchnorm=None):
+    """(tunnel, certificate, member) of each seed of the reproduction's circles run ``run`` (its network,
+    epochs and BatchNorm, which ``batchnorm`` overrides), trained together."""
+    spec = TWO_D[run]
+    ens = train_ensemble(spec.model(seeds[0], batchnorm), data, seeds=seeds, epochs=spec.epochs,
+                         freeze=spec.freeze(batchnorm), **PAPER)
     window = data_window(data.x)
     out = []
     for m in ens.members:
@@ -66,33 +68,33 @@ def _verdicts(data, eps, delta, L, width, epochs, seeds, batchnorm=True):
 def test_neural_ode_regime_has_a_tunnel(data):
     # without BatchNorm the regime is what its name says (δ‖W‖ ≪ ε): every seed certified, every
     # seed tunnels, and the tunnel costs test points
-    for t, cert, m in _verdicts(data, 1.0, 0.1, 20, 2, 100, [0, 1], batchnorm=False):
+    for t, cert, m in _verdicts(data, "circles_neural_ode", [0, 1]):
         assert cert.no_critical_points and t.verdict == "tunnel" and len(t.tunnel_points) > 0
         assert m.metrics["test_accuracy"] < 0.95
     # the paper's settings (BatchNorm in the blocks): BN's eval scaling γ/√var inflates the effective
     # ratio (δ‖W_eff‖ well above ε in our runs), so some seeds fold and close the level set (here,
     # one torch thread: of seeds 0..3 seed 1 tunnels, seeds 0, 2, 3 close and are uncertified)
-    runs = _verdicts(data, 1.0, 0.1, 20, 2, 100, [0, 1, 2, 3, 4, 5])
+    runs = _verdicts(data, "circles_neural_ode_bn", [0, 1, 2, 3, 4, 5])
     assert all(t.verdict == "tunnel" or not cert.no_critical_points for t, cert, _ in runs)
     assert any(t.verdict == "tunnel" and len(t.tunnel_points) > 0 for t, _, _ in runs)
 
 
 @pytest.mark.slow
 def test_mlp_regime_has_a_tunnel(data):
-    runs = _verdicts(data, 0.1, 1.0, 6, 2, 300, [0, 1])  # here both tunnel (15 and 21 test points lost)
+    runs = _verdicts(data, "circles_mlp", [0, 1])  # here both tunnel (15 and 21 test points lost)
     assert any(t.verdict == "tunnel" and len(t.tunnel_points) > 0 and t.width > 0 for t, _, _ in runs)
 
 
 @pytest.mark.slow
 def test_standard_resnet_and_augmented_mlp_close_the_level_set(data):
     # here: seed 0 tunnels (31 test points lost), seeds 1 and 2 close: two seeds were needed
-    runs = _verdicts(data, 1.0, 1.0, 10, 2, 300, [0, 1, 2])
+    runs = _verdicts(data, "circles_standard", [0, 1, 2])
     closed = [(t, cert, m) for t, cert, m in runs if t.verdict == "closed"]
     assert closed
     for t, cert, m in closed:
         assert m.metrics["test_accuracy"] > 0.99
         assert not cert.no_critical_points  # closing the level set needs a fold
-    runs = _verdicts(data, 0.0, 1.0, 1, 3, 300, [0, 1])  # here both close: one seed was needed
+    runs = _verdicts(data, "circles_augmented", [0, 1])  # here both close: one seed was needed
     closed = [t for t, _, m in runs if t.verdict == "closed" and m.metrics["test_accuracy"] > 0.99]
     assert closed
     # the closed component is bounded: it does not reach the window's edge
@@ -101,12 +103,10 @@ def test_standard_resnet_and_augmented_mlp_close_the_level_set(data):
 
 
 def _report(data):  # pragma: no cover - a helper to print the verdicts behind the comments above
-    for name, args in {"ode-nobn": (1.0, 0.1, 20, 2, 100, [0, 1, 2, 3], False),
-                       "ode": (1.0, 0.1, 20, 2, 100, [0, 1, 2, 3], True),
-                       "mlp": (0.1, 1.0, 6, 2, 300, [0, 1], True), "std": (1.0, 1.0, 10, 2, 300, [0, 1, 2], True),
-                       "aug": (0.0, 1.0, 1, 3, 300, [0, 1], True)}.items():
-        for t, cert, m in _verdicts(data, *args[:6], batchnorm=args[6]):
-            print(name, m.seed, t.verdict, f"{t.width:.3f}", len(t.tunnel_points), cert.no_critical_points,
+    for run, seeds in {"circles_neural_ode": [0, 1, 2, 3], "circles_neural_ode_bn": [0, 1, 2, 3],
+                       "circles_mlp": [0, 1], "circles_standard": [0, 1, 2], "circles_augmented": [0, 1]}.items():
+        for t, cert, m in _verdicts(data, run, seeds):
+            print(run, m.seed, t.verdict, f"{t.width:.3f}", len(t.tunnel_points), cert.no_critical_points,
                   f"{m.metrics['test_accuracy']:.3f}")
 
 
@@ -115,5 +115,6 @@ def test_cli_tunnel_command(capsys):
 
     assert main(["tunnel", "--regime", "neural-ode", "--epochs", "2", "--resolution", "41", "--quiet"]) == 0
     out = capsys.readouterr().out
-    assert "neural-ode (eps=1.0, delta=0.1, L=20, width=2" in out
+    spec = circles_regime("neural-ode")
+    assert f"neural-ode (eps={spec.eps}, delta={spec.delta}, L={spec.depth}, width={spec.width}" in out
     assert any(out.splitlines()[1].startswith(v) for v in ("tunnel:", "closed:", "centre-outside:"))

@@ -7,9 +7,12 @@ the summary table and ``arrays`` the per-run arrays stored in the run's group.
 - critical_points  :func:`analysis.find_critical_points` of Φ on the data's bounding box widened by
                    ``padding`` × its size on each side; counts by kind (minimum, maximum, saddle,
                    degenerate).
-- tunnel           :func:`analysis.approximation.tunnel_effect.tunnel` of the predicted probability at level 0.5 (``level``
-                   overrides) on the square window |x|_∞ ≤ (1 + padding) max |x_train|_∞ about the
-                   enclosed class's centre (2-D data sets with an enclosed class: circles).
+- tunnel           :func:`analysis.approximation.tunnel_effect.tunnel` of the predicted probability
+                   at level 0.5 (``level`` overrides) on the square window
+                   |x - c|_∞ ≤ (1 + padding) max |x_train|_∞ about the centre c of the enclosed
+                   class ``inner_label``: by default the data set's own (:data:`ENCLOSED_CLASS`,
+                   :attr:`odenet.datasets.Dataset.centre`), or any 2-D classification data set
+                   with ``inner_label`` (and ``centre``) given.
 - bounds           :func:`analysis.approximation.bounds.model_bounds` (ω = max‖W_l‖₂, ε/(δK), the regime's closeness
                    bound) and, for 1-D regression data, the isotonic lower bound on the training MSE
                    of any network without critical points (:func:`analysis.approximation.bounds.isotonic_bound`).
@@ -22,12 +25,38 @@ import numpy as np
 import torch
 
 
-def check_available(name: str, data, model: dict) -> None:
-    """Raise ValueError if analysis ``name`` cannot run on this data set."""
+#: the label of the class each data set encloses (the tunnel analysis looks for a channel of the
+#: other class reaching into it); data sets not listed enclose none
+ENCLOSED_CLASS = {"circles": 0}
+#: the data sets whose targets are real values, not class labels
+REGRESSION_DATASETS = ("square",)
+
+
+def check_available(name: str, data, model: dict, options: dict | None = None) -> None:
+    """Raise ValueError if analysis ``name`` with ``options`` cannot run on this data set
+    (``model``: the sweep's model table)."""
+    options = options or {}
     if name == "tunnel":
-        if data.n_in != 2 or data.name != "circles":
-            raise ValueError(f"the tunnel analysis needs a 2-D data set with an enclosed class (circles); "
-                             f"got dataset {data.name!r}")
+        if data.n_in != 2 or data.name in REGRESSION_DATASETS:
+            raise ValueError(f"the tunnel analysis needs a 2-D classification data set; got dataset {data.name!r} "
+                             f"with {data.n_in} input(s)")
+        if options.get("inner_label") is None and data.name not in ENCLOSED_CLASS:
+            raise ValueError(f"the tunnel analysis needs an enclosed class: dataset {data.name!r} has none of its "
+                             f"own (those that have: {sorted(ENCLOSED_CLASS)}); give analyses.tunnel.inner_label "
+                             f"(and centre)")
+        centre = options.get("centre")
+        if centre is not None and len(centre) != data.n_in:
+            raise ValueError(f"analyses.tunnel.centre must have {data.n_in} coordinates (the data's inputs); "
+                             f"got {centre!r}")
+
+
+def enclosed_class(data, options: dict) -> tuple[int, np.ndarray]:
+    """(label, centre (2,)) of the class the tunnel analysis looks into: ``options``' ``inner_label``
+    and ``centre`` where given, else the data set's (:data:`ENCLOSED_CLASS`, ``data.centre``)."""
+    label = options.get("inner_label")
+    label = ENCLOSED_CLASS[data.name] if label is None else label
+    centre = options.get("centre")
+    return label, data.centre.numpy() if centre is None else np.asarray(centre, dtype=np.float64)
 
 
 def _folded(model):
@@ -67,15 +96,20 @@ def critical_points(model, data, options) -> tuple[dict, dict]:
 def tunnel(model, data, options) -> tuple[dict, dict]:
     from analysis.approximation.tunnel_effect import tunnel as find_tunnel
 
-    centre = data.centre.numpy()
+    inner_label, centre = enclosed_class(data, options)
     r = (1 + options["padding"]) * float(data.x_train.abs().max())
     window = (centre[0] - r, centre[0] + r, centre[1] - r, centre[1] + r)
     level = 0.5 if options["level"] is None else options["level"]
-    prob = lambda x: model(x)[:, 0]  # noqa: E731
+    # the tunnel is a component of {Φ < level} about the centre: Φ = P(class 1) when the enclosed
+    # class is 0, and P(class 0) = 1 - P(class 1) at level 1 - level when it is 1
+    if inner_label == 0:
+        prob = lambda x: model(x)[:, 0]  # noqa: E731
+    else:
+        prob, level = (lambda x: 1 - model(x)[:, 0]), 1 - level
     with torch.no_grad():
         try:
             t = find_tunnel(prob, window, centre, level, options["resolution"], points=data.x_test.numpy(),
-                            labels=data.y_test[:, 0].numpy(), inner_label=0)
+                            labels=data.y_test[:, 0].numpy(), inner_label=inner_label)
         except ValueError as exc:  # the level outside Φ's range: a constant predictor; else a real error
             if "level" not in str(exc):
                 raise
@@ -93,7 +127,7 @@ def bounds(model, data, options) -> tuple[dict, dict]:
         b = model_bounds(model, data.x_train)
     row = dict(omega=float(b.omega), critical_norm=float(b.critical_norm), closeness=float(b.closeness),
                closeness_kind=b.closeness_kind)
-    if data.n_in == 1 and data.name == "square":
+    if data.n_in == 1 and data.name in REGRESSION_DATASETS:
         row["isotonic_mse_bound"] = float(isotonic_bound(data.x_train[:, 0].numpy(), data.y_train[:, 0].numpy()))
     return row, {}
 

@@ -3,7 +3,8 @@
 A sweep file has these tables (docs/sweeps.md has a full example)::
 
     [sweep]     name (a plain file name), seed (draws the [random] samples), ensemble_size
-    [dataset]   name = "circles" | "square" | "xor", and that data set's keyword arguments
+    [dataset]   name = "circles" (the default) | "square" | "xor", and that data set's keyword
+                arguments
     [model]     the architecture's defaults: width, depth, eps, delta | ratio, T, activation,
                 input_map, batchnorm, output
     [train]     epochs, lr, batch_size, loss, select, seed
@@ -38,6 +39,7 @@ import numpy as np
 
 from solvers.validation import available_memory, check_seed, format_bytes as human_bytes
 
+from analysis.experiments.sweep.analyses import REGRESSION_DATASETS, check_available
 from analysis.experiments.sweep.limits import task_memory
 
 if sys.version_info >= (3, 11):
@@ -109,6 +111,19 @@ def _bool(key, v):
     return v
 
 
+def _label(key, v):
+    if not _is_int(v) or v not in (0, 1):
+        raise SweepSpecError(f"{key} must be a class label, 0 or 1; got {v!r}")
+    return int(v)
+
+
+def _point(key, v):
+    if (not isinstance(v, (list, tuple)) or not v
+            or not all(_is_real(c) and math.isfinite(c) for c in v)):
+        raise SweepSpecError(f"{key} must be a list of finite numbers (a point of the input plane); got {v!r}")
+    return [float(c) for c in v]
+
+
 def _choice(options: Callable[[], tuple] | tuple):
     def check(key, v):
         allowed = options() if callable(options) else options
@@ -157,9 +172,15 @@ ANALYSES: dict[str, dict[str, tuple[Callable, Any]]] = {
     "certificate": {},
     "critical_points": {"resolution": (_pos_int, 41), "padding": (_nonneg_real, 0.1),
                         "accept_tol": (_pos_real, 1e-9)},
-    "tunnel": {"resolution": (_pos_int, 101), "padding": (_nonneg_real, 0.25), "level": (_pos_real, None)},
+    "tunnel": {"resolution": (_pos_int, 101), "padding": (_nonneg_real, 0.25), "level": (_pos_real, None),
+               "inner_label": (_label, None), "centre": (_point, None)},
     "bounds": {},
 }
+#: options added after the first sweep files were written: stored in a run's config only when
+#: given, so that the run ids (and so the outputs) of those files stay what they were
+LATER_OPTIONS = {"tunnel": ("inner_label", "centre")}
+#: the data set of a sweep file without ``dataset.name``
+DEFAULT_DATASET = "circles"
 TABLES = ("sweep", "dataset", "model", "train", "analyses", "grid", "random")
 
 
@@ -375,9 +396,7 @@ def load_spec(source: str | os.PathLike | dict, *, max_runs: int = MAX_RUNS) -> 
 
     if not isinstance(raw.get("dataset", {}), dict):
         raise SweepSpecError("[dataset] must be a table")
-    ds = dict(raw.get("dataset", {}))
-    if "name" not in ds:
-        raise SweepSpecError(f"dataset.name is required; allowed: {list(_datasets())}")
+    ds = {"name": DEFAULT_DATASET} | dict(raw.get("dataset", {}))
     _choice(_datasets)("dataset.name", ds["name"])
     params = inspect.signature(DATASETS[ds["name"]]).parameters
     _check_keys("dataset", ds, ["name", *params])
@@ -398,7 +417,7 @@ def load_spec(source: str | os.PathLike | dict, *, max_runs: int = MAX_RUNS) -> 
         data = make_dataset(**ds)
     except (TypeError, ValueError) as exc:
         raise SweepSpecError(f"[dataset]: {exc}") from None
-    is_classification = ds["name"] != "square"
+    is_classification = ds["name"] not in REGRESSION_DATASETS
 
     model = _check_keys("model", raw.get("model", {}), MODEL_KEYS)
     model = {k: model[k] if k in model else d for k, (_, d) in MODEL_KEYS.items()}
@@ -435,13 +454,14 @@ def load_spec(source: str | os.PathLike | dict, *, max_runs: int = MAX_RUNS) -> 
         full = {}
         for k, (check, default) in ANALYSES[a].items():
             v = opts.get(k, default)
+            if v is None and k in LATER_OPTIONS.get(a, ()):
+                continue
             full[k] = None if v is None else check(f"analyses.{a}.{k}", v)
         analyses[a] = full
-    from analysis.experiments.sweep.analyses import check_available
 
     for a in analyses:
         try:
-            check_available(a, data, model)
+            check_available(a, data, model, analyses[a])
         except ValueError as exc:
             raise SweepSpecError(f"analyses.{a}: {exc}") from None
 

@@ -1,8 +1,37 @@
-"""The ``odenet sweep`` command (registered in odenet/cli.py)."""
+"""``odenet sweep FILE``: validate a sweep file, then list (``--dry-run``) or run/resume it on local
+processes or Dask (the work is :mod:`analysis.experiments.sweep`; see docs/sweeps.md)."""
 from __future__ import annotations
 
+import argparse
 import signal
 import sys
+
+
+def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Declare ``odenet sweep`` and its options on the subcommand set ``sub``."""
+    p = sub.add_parser("sweep", help="run or resume a parameter sweep (TOML file; local processes or Dask)",
+                       description="Train and analyse every run of a sweep file; rerun to resume. See docs/sweeps.md.")
+    p.add_argument("file", help="sweep file (TOML), e.g. examples/phase-diagram.toml")
+    p.add_argument("--out", default=None,
+                   help="output name OUT: writes OUT.h5, OUT.csv and OUT.d/ (default: the sweep's name)")
+    p.add_argument("--workers", type=int, default=None,
+                   help="local processes (default: all cores; 0: this process); with --dask, LocalCluster workers")
+    p.add_argument("--scheduler", default=None, metavar="tcp://HOST:PORT", help="run on this Dask scheduler")
+    p.add_argument("--dask", action="store_true", help="run on a Dask LocalCluster started here")
+    p.add_argument("--no-ensemble", dest="ensemble", action="store_false",
+                   help="train each run alone (default: runs sharing an architecture train together)")
+    p.add_argument("--ensemble-size", type=int, default=None,
+                   help="most runs per ensemble (default: the file's sweep.ensemble_size, 64)")
+    p.add_argument("--dry-run", action="store_true", help="list the runs (id, status, parameters) and exit")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--overwrite", action="store_true", help="replace OUT.h5 / OUT.csv and take over OUT.d when this "
+                                                            "sweep did not write them (default: refuse)")
+    p.add_argument("--max-runs", type=int, default=None,
+                   help="refuse a sweep of more runs, counted without listing them (default 100000)")
+    p.add_argument("--dask-timeout", type=float, default=None, metavar="SECONDS",
+                   help="wait this long for a first Dask worker, then exit with status 2 (default 60)")
+    p.set_defaults(func=run)
+    return p
 
 
 def _format_rows(rows: list[dict]) -> str:
@@ -16,12 +45,13 @@ def _format_rows(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def sweep_command(args) -> int:
+def run(args: argparse.Namespace) -> int:
     """Validate the sweep file, then list (--dry-run) or run/resume it; exit status 0 when every run is
     complete, 1 when some failed, 130 when interrupted (SIGINT or SIGTERM: what is complete is
     assembled), 2 on a bad file, a sweep larger than --max-runs, a conflicting or busy output, or a
     Dask scheduler without workers for --dask-timeout seconds."""
-    from analysis.experiments.sweep import DASK_TIMEOUT, MAX_RUNS, NoWorkersError, SweepBusyError, check_timeout, dry_run, load_spec, run_sweep
+    from analysis.experiments.sweep import (DASK_TIMEOUT, MAX_RUNS, NoWorkersError, SweepBusyError, check_timeout,
+                                            dry_run, load_spec, run_sweep)
 
     dask_timeout = DASK_TIMEOUT if args.dask_timeout is None else args.dask_timeout
     check_timeout(dask_timeout)  # ValueErrors (SweepSpecError too): reported by odenet.cli.main
@@ -32,7 +62,7 @@ def sweep_command(args) -> int:
         done = sum(r["status"] == "done" for r in rows)
         print(f"{len(rows)} runs ({done} done, {len(rows) - done} pending), sweep id {spec.sweep_id}")
         return 0
-    def _terminate(signum, frame):  # SIGTERM (a batch system's stop) ends the sweep as Ctrl-C does
+    def _terminate(signum: int, frame: object) -> None:  # SIGTERM (a batch system's stop) ends the sweep as Ctrl-C does
         raise KeyboardInterrupt
 
     previous = signal.signal(signal.SIGTERM, _terminate)

@@ -1,6 +1,6 @@
-"""The body of `odenet converge` (its options are declared in odenet/cli.py): refinement
-studies and work-precision data for one field, printed as tables, written to HDF5 (one group
-per method plus ``work_precision``) and optionally plotted.
+"""``odenet converge``: refinement studies and work-precision data for one field, printed as
+tables, written to HDF5 (one group per method plus ``work_precision``) and optionally plotted
+(the work is :mod:`analysis.continuum.convergence`).
 
 Fields (``--field``):
 
@@ -14,11 +14,16 @@ Fields (``--field``):
 """
 from __future__ import annotations
 
+import argparse
 import math
 import sys
 import warnings
+from typing import TYPE_CHECKING, Callable
 
-import torch
+if TYPE_CHECKING:
+    import torch
+
+    from analysis.continuum.convergence import ConvergenceStudy
 
 LINEAR_A = ((-0.1, 1.0), (-1.0, -0.1))
 MAX_STEPS = 2 ** 20
@@ -27,6 +32,36 @@ about 20 s per method at a million Python-level steps."""
 STATE_COPIES = 32
 """Copies of the (batch, d) state a refinement study holds at once (stages of DOP853, the
 reference, the error arrays): the memory estimate checked before the inputs are drawn."""
+
+
+def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Declare ``odenet converge`` and its options on the subcommand set ``sub``."""
+    p = sub.add_parser("converge", help="convergence to the flow: observed orders, Richardson, work-precision",
+                       description="Refinement studies of fixed-step methods (errors against the step, observed "
+                                   "orders with confidence intervals, Richardson estimates) and a work-precision "
+                                   "table of adaptive methods, for a linear field with a closed-form flow, a random "
+                                   "smooth field, or a saved model's ODE. See docs/continuum-limit.md.")
+    p.add_argument("--field", default="linear",
+                   help="linear (x' = A x, closed-form flow), smooth (a random SmoothField) or a model file (.h5)")
+    p.add_argument("--methods", default="euler,heun,rk4",
+                   help="comma list of euler, heun, midpoint, rk4 (refinement studies) and adaptive methods "
+                        "such as dopri5 (work-precision table)")
+    p.add_argument("--depths", default="4:256", help="steps (layers) per level: a:b doubles from a to b, or a,b,c")
+    p.add_argument("--reference", default="auto",
+                   help="auto (closed form for linear, else DOP853 at rtol=atol=1e-12), none (Richardson), or a method")
+    p.add_argument("--tolerances", default="1e-3,1e-5,1e-7,1e-9", help="rtol = atol of the adaptive methods")
+    p.add_argument("--T", type=float, default=1.0, help="time horizon of the linear and smooth fields")
+    p.add_argument("--width", type=int, default=3, help="width of the smooth field")
+    p.add_argument("--knots", type=int, default=4, help="knot intervals of the smooth field (steps: multiples)")
+    p.add_argument("--batch", type=int, default=64, help="number of random inputs (seeded)")
+    p.add_argument("--seed", type=int, default=0, help="an integer in [0, 2**63)")
+    p.add_argument("--out", default=None, help="HDF5 file to write (one group per method, work_precision); "
+                                               "its folder must exist")
+    p.add_argument("--overwrite", action="store_true", help="replace OUT if it exists")
+    p.add_argument("--plot", default=None, help="figure to write (.png, .pdf, .svg): log-log with reference slopes")
+    p.add_argument("--quiet", action="store_true", help="print nothing")
+    p.set_defaults(func=run)
+    return p
 
 
 def parse_depths(text: str) -> list[int]:
@@ -53,19 +88,28 @@ def parse_depths(text: str) -> list[int]:
 
 
 def parse_floats(name: str, text: str) -> list[float]:
+    """``"a,b,c"`` → [a, b, c] as floats (empty items skipped); a ValueError naming the flag ``name``
+    otherwise."""
     try:
         return [float(v) for v in text.split(",") if v.strip()]
     except ValueError:
         raise ValueError(f"{name} must be a comma list of numbers; got {text!r}") from None
 
 
-def _linear_field():
+def _linear_field() -> tuple[Callable, "torch.Tensor"]:
+    import torch
+
     A = torch.tensor(LINEAR_A, dtype=torch.float64)
     return (lambda t, x: x @ A.T), A
 
 
-def build_problem(args):
-    """(field, x0, t_span, reference, description) for the command's arguments."""
+def build_problem(args: argparse.Namespace) -> tuple:
+    """(field, x0 (batch, d), t_span or None, reference, description) for the command's arguments:
+    the field f(t, x) (or the loaded ResNet), the seeded inputs, the time span (None: the field's
+    own), the reference (a closed-form tensor (batch, d), a method name, or None for Richardson)
+    and the line printed above the tables."""
+    import torch
+
     from odenet import SmoothField
 
     g = torch.Generator().manual_seed(args.seed)
@@ -106,7 +150,7 @@ def _check_batch_memory(batch: int, d: int, extra: int = 0) -> None:
     check_memory((STATE_COPIES * batch * d + extra) * 8, f"--batch {batch} inputs of dimension {d}")
 
 
-def _reference_arg(text: str):
+def _reference_arg(text: str) -> str | None:
     if text == "none":
         return None
     import solvers
@@ -117,7 +161,7 @@ def _reference_arg(text: str):
     return text
 
 
-def _table(study) -> str:
+def _table(study: "ConvergenceStudy") -> str:
     rows = [f"{'steps':>7} {'h':>10} {'nfev':>7} {'err_sup':>11} {'err_rms':>11} {'Richardson':>10}"]
     for k in range(len(study.levels)):
         rich = study.richardson[k - 2] if k >= 2 else math.nan
@@ -131,8 +175,9 @@ def _table(study) -> str:
     return "\n".join(rows)
 
 
-def run(args) -> int:
-    """The body of `odenet converge`."""
+def run(args: argparse.Namespace) -> int:
+    """Validate every option, then print the tables and write ``--out`` / ``--plot``; exit status 0
+    (bad options: ValueError, reported by :func:`odenet.cli.main` with status 2)."""
     import solvers
     from solvers.validation import check_output_path, check_seed
 
@@ -140,6 +185,8 @@ def run(args) -> int:
 
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     known = tuple(solvers.FIXED_METHODS) + solvers.ADAPTIVE_METHODS
+    if not methods:
+        raise ValueError(f"--methods must name at least one method among {sorted(known)}; got {args.methods!r}")
     for m in methods:
         if m not in known:
             raise ValueError(f"--methods must name methods among {sorted(known)}; got {m!r}")
@@ -163,7 +210,7 @@ def run(args) -> int:
     say(description)
     fixed = [m for m in methods if m in solvers.FIXED_METHODS]
     adaptive = [m for m in methods if m in solvers.ADAPTIVE_METHODS]
-    records = {}
+    records: dict[str, object] = {}  # one ConvergenceStudy per fixed method, then "work_precision"
     for m in fixed:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", ReferenceAccuracyWarning)
@@ -192,17 +239,10 @@ def run(args) -> int:
     if args.plot is not None:
         from analysis.plots import continuum as plots
 
-        studies = [records[m] for m in fixed]
-        plt = plots._plt()
-        ncols = 1 + ("work_precision" in records)
-        fig, axes = plt.subplots(1, ncols, figsize=(5.2 * ncols, 4.0), constrained_layout=True, squeeze=False)
-        if studies:
-            plots.convergence(studies, ax=axes[0, 0])
-        if "work_precision" in records:
-            plots.work_precision(records["work_precision"], ax=axes[0, -1])
+        fig = plots.plot_convergence_summary([records[m] for m in fixed], records.get("work_precision"))
         plots.save(fig, args.plot)
         say(f"wrote {args.plot}")
     return 0
 
 
-__all__ = ["run", "parse_depths", "parse_floats", "build_problem"]
+__all__ = ["add_parser", "run", "parse_depths", "parse_floats", "build_problem"]
