@@ -83,7 +83,10 @@ def parameter_dims(key: str, ndim: int) -> tuple[str, ...]:
 
 
 def write_model(group: h5py.Group, model: ResNet) -> None:
-    """Store ``model``: config (JSON), train/eval mode, and every state-dict tensor exactly."""
+    """Store ``model`` into the empty ``group`` of an open file: config (JSON), train/eval mode,
+    and every state-dict tensor exactly (:func:`~analysis.io.schema.write_dataset`, with
+    checksums).  TypeError unless ``model`` is an :class:`odenet.ResNet`.  Atomicity is the
+    caller's (:func:`analysis.io.save`)."""
     if not isinstance(model, ResNet):
         raise TypeError(f"model must be an odenet.ResNet; got {type(model).__name__}")
     group.attrs["config"] = json.dumps(model.config)
