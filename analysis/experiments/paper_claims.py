@@ -132,6 +132,7 @@ class ClaimVerdict:
 
     @property
     def interval(self) -> tuple[float, float]:
+        """The Wilson 95 % interval of ``k/n`` (:func:`wilson_interval`)."""
         return wilson_interval(self.k, self.n)
 
 

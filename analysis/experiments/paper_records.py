@@ -8,10 +8,14 @@ coordinate), ``omega`` (weight-norm bound ω = ‖W_l‖₂), ``stop`` (the part
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
 from analysis.io.schema import Array, Attr, Schema, Strings, register
+
+if TYPE_CHECKING:
+    from analysis.experiments.paper_claims import SeedOutcome
 
 
 @dataclass
@@ -36,7 +40,7 @@ class SeedTable:
     representative: int
 
     @classmethod
-    def of(cls, run: str, outcomes, representative: int) -> "SeedTable":
+    def of(cls, run: str, outcomes: Sequence[SeedOutcome], representative: int) -> "SeedTable":
         """The table of ``outcomes`` (analysis.experiments.paper_claims.SeedOutcome, one per member);
         ``representative`` is the index of the member shown."""
         col = lambda name, dtype=np.float64: np.array([getattr(o, name) for o in outcomes], dtype=dtype)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import h5py
 import numpy as np
@@ -19,6 +19,11 @@ from analysis.io import models as _models  # noqa: F401  (registers the model re
 from analysis.io import records as _records  # noqa: F401  (registers the schemas)
 from analysis.io.format import atomic_append, atomic_create, open_for_reading, provenance
 from analysis.io.schema import GZIP_LEVEL, TYPE_ATTR, gzip_level, read_group, schema_for, type_name, write_group
+
+if TYPE_CHECKING:
+    import torch
+
+    from odenet import ResNet
 
 _DEFAULT_GROUP = {"ResNet": "model", "SampleGrid": "grid"}
 
@@ -124,6 +129,11 @@ def save(path: str | os.PathLike, obj: Any, group: str | None = None, *, overwri
     checksum (fletcher32, or SHA-256 for scalars and strings).  Overwriting an existing file
     holds its writer's lock ``<path>.lock``, so an overwrite and an append never interleave.
     Returns the path.
+
+    Atomic: the file is built beside ``path`` and appears under its name complete, or not at all
+    (:mod:`analysis.io.atomic`).  Every argument is checked before any file is touched:
+    TypeError for an object of an unregistered type, ValueError for a bad group name, a nested
+    group or a ``gzip`` outside 0..9 or None; FileNotFoundError if the folder does not exist.
     """
     items = _items(obj, group)
     with gzip_level(gzip), atomic_create(path, overwrite=overwrite) as f:
@@ -141,6 +151,10 @@ def append(path: str | os.PathLike, obj: Any, group: str | None = None, *, repla
     a replaced group; ``h5repack`` does).  ``gzip`` as in :func:`save`.  The whole
     read-copy-replace cycle holds the writer's lock ``<path>.lock``: concurrent appends (threads or
     processes) all land; readers do not wait.
+
+    Raises FileNotFoundError for a missing ``path``, ValueError (naming it) for a file that is not
+    an odenet file this version reads, TypeError / ValueError for the objects as :func:`save`.
+    Returns the path.
     """
     items = _items(obj, group)
     with gzip_level(gzip), atomic_append(path) as f:
@@ -162,12 +176,13 @@ def _records_in(f: h5py.File) -> dict[str, str]:
 
 
 def list_records(path: str | os.PathLike) -> dict[str, str]:
-    """``{group path: record type}`` of the records in the file (nested records excluded)."""
+    """``{group path: record type}`` of the records in the file (nested records excluded).  Reads
+    without a lock; errors as :func:`load`."""
     with open_for_reading(path) as f:
         return _records_in(f)
 
 
-def check_device(device):
+def check_device(device: str | torch.device | None) -> torch.device | None:
     """``device`` as a ``torch.device`` after checking that tensors can be placed there; ValueError
     naming ``device`` otherwise (an unknown type such as "tpu:9", or a CUDA device that is not
     present).  None stays None (the CPU)."""
@@ -186,11 +201,17 @@ def check_device(device):
     return dev
 
 
-def load(path: str | os.PathLike, group: str | None = None, *, device=None) -> Any:
+def load(path: str | os.PathLike, group: str | None = None, *, device: str | torch.device | None = None) -> Any:
     """The record stored at ``group`` (default: the file's only record), rebuilt as the object
     that was written; tensors are placed on ``device`` (default CPU; checked before the file is
     opened).  Every dataset read is verified against its checksum (ValueError naming the file and
-    the dataset on a mismatch), and the record group's ``format_version`` like the root's."""
+    the dataset on a mismatch), and the record group's ``format_version`` like the root's.
+
+    Reads take no lock: a concurrent writer replaces the file by a rename, so the reader sees the
+    old or the new file, whole.  Raises FileNotFoundError for a missing ``path``; ValueError
+    naming the file for a foreign, newer-version or damaged file, a missing ``group``, several
+    records and no ``group``, or a record type that is not registered and whose declaring module
+    (the group's ``odenet_module``) cannot be imported."""
     device = check_device(device)
     with open_for_reading(path) as f:
         if group is None:
@@ -204,8 +225,9 @@ def load(path: str | os.PathLike, group: str | None = None, *, device=None) -> A
         return read_group(f[name], device)
 
 
-def save_model(path: str | os.PathLike, model, group: str = "model", *, overwrite: bool = False) -> Path:
-    """:func:`save` for a ResNet (its config, every parameter and buffer)."""
+def save_model(path: str | os.PathLike, model: ResNet, group: str = "model", *, overwrite: bool = False) -> Path:
+    """:func:`save` for a ResNet (its config, every parameter and buffer): atomic, and locked when
+    overwriting, as :func:`save`.  TypeError unless ``model`` is an :class:`odenet.ResNet`."""
     from odenet import ResNet
 
     if not isinstance(model, ResNet):
@@ -222,9 +244,12 @@ def model_groups(path: str | os.PathLike) -> list[str]:
     return models
 
 
-def load_model(path: str | os.PathLike, group: str | None = None, *, device=None):
+def load_model(path: str | os.PathLike, group: str | None = None, *,
+               device: str | torch.device | None = None) -> ResNet:
     """The ResNet stored at ``group`` (default: the file's only model, also one nested in a
-    record such as a training run's): outputs equal the saved model's bit for bit."""
+    record such as a training run's): outputs equal the saved model's bit for bit.  Errors as
+    :func:`load`; ValueError also when the file holds no model or several and no ``group`` is
+    given, or ``group`` holds another record type."""
     from odenet import ResNet
 
     device = check_device(device)

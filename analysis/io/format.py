@@ -149,8 +149,9 @@ def _reraise_with_path(exc: OSError, path: str | os.PathLike):
 @contextlib.contextmanager
 def open_for_reading(path: str | os.PathLike) -> Iterator[h5py.File]:
     """Open an odenet file read-only, with clear errors: FileNotFoundError for a missing path,
-    ValueError (naming the path) for a non-HDF5, truncated or damaged, foreign or newer-version
-    file."""
+    PermissionError for an unreadable one, ValueError (naming the path) for a non-HDF5, truncated
+    or damaged, foreign or newer-version file, and for h5py's errors on damaged data inside the
+    ``with`` block.  Takes no lock: writers publish by rename, so this sees one whole version."""
     p = Path(path)
     if not p.exists():
         raise FileNotFoundError(f"no such file: {os.fspath(path)!r}")

@@ -56,7 +56,9 @@ def grid_shape(spec: str) -> tuple[int, ...]:
 
 
 def parse_grid(spec: str, dtype: torch.dtype = torch.float64) -> SampleGrid:
-    """The grid of ``spec = "x0:x1:nx"`` (1-D) or ``"x0:x1:nx,y0:y1:ny"`` (2-D)."""
+    """The grid of ``spec = "x0:x1:nx"`` (1-D) or ``"x0:x1:nx,y0:y1:ny"`` (2-D), its points of
+    ``dtype``: (nx, 1) or (nx ny, 2), x fastest.  TypeError for a non-str ``spec``; ValueError
+    naming the axis unless each is finite ``start < stop`` with ``num >= 2``."""
     axes = [np.linspace(a, b, n) for a, b, n in _axis_specs(spec)]
     x = axes[0]
     if len(axes) == 1:

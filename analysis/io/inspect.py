@@ -144,7 +144,7 @@ def _summary(f: h5py.File, path: str | os.PathLike, config: bool, damaged: list[
 def inspect(path: str | os.PathLike, *, config: bool = True, full: bool = False) -> str:
     """The summary of the odenet file ``path`` as text (ValueError for a foreign file; damaged
     objects are shown as UNREADABLE, see :func:`check` for a verdict).  Long attribute values are
-    cut with "..." unless ``full``."""
+    cut with "..." unless ``full``; ``config``: a model's config in full.  Reads without a lock."""
     with open_for_reading(path) as f:
         return "\n".join(_summary(f, path, config, [], full))
 

@@ -16,8 +16,10 @@ Dimensions of the parameters (m = width, n = n_in, q = n_out, L = depth):
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import h5py
+import torch
 
 from odenet import ResNet
 
@@ -81,7 +83,10 @@ def parameter_dims(key: str, ndim: int) -> tuple[str, ...]:
 
 
 def write_model(group: h5py.Group, model: ResNet) -> None:
-    """Store ``model``: config (JSON), train/eval mode, and every state-dict tensor exactly."""
+    """Store ``model`` into the empty ``group`` of an open file: config (JSON), train/eval mode,
+    and every state-dict tensor exactly (:func:`~analysis.io.schema.write_dataset`, with
+    checksums).  TypeError unless ``model`` is an :class:`odenet.ResNet`.  Atomicity is the
+    caller's (:func:`analysis.io.save`)."""
     if not isinstance(model, ResNet):
         raise TypeError(f"model must be an odenet.ResNet; got {type(model).__name__}")
     group.attrs["config"] = json.dumps(model.config)
@@ -117,7 +122,7 @@ def expected_shapes(config: dict) -> dict[str, tuple[int, ...]]:
     return shapes
 
 
-def check_config(group: h5py.Group, config) -> None:
+def check_config(group: h5py.Group, config: Any) -> None:
     """Refuse (ValueError naming the file, the group, the config field and the stored shape) a
     model config that does not match the shapes of the stored datasets, or whose parameters would
     not fit in memory -- before anything is allocated.  The sizes n_in, width, n_out, depth are
@@ -162,10 +167,11 @@ def check_config(group: h5py.Group, config) -> None:
                          f"{avail / 2**30:.3g} GiB of memory available")
 
 
-def read_model(group: h5py.Group, device=None) -> ResNet:
+def read_model(group: h5py.Group, device: str | torch.device | None = None) -> ResNet:
     """The model stored in ``group``: ``ResNet.from_config(config)`` with the stored state dict
     loaded (strictly: every key must be present) and the stored train/eval mode.  The config is
-    checked against the stored shapes first (:func:`check_config`)."""
+    checked against the stored shapes first (:func:`check_config`); ValueError naming the file
+    and the group for a missing or unreadable config, or one that does not match."""
     try:
         config = json.loads(group.attrs["config"])
     except (KeyError, ValueError, TypeError) as exc:

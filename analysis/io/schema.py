@@ -51,10 +51,11 @@ import json
 import math
 import re
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Iterator, Sequence
 
 import h5py
 import numpy as np
+import torch
 
 from solvers.validation import available_memory
 
@@ -69,13 +70,15 @@ STEP_DIM = "step"                  # chunks run along this dimension
 CHUNK_BYTES = 1 << 20              # at most about 1 MiB per chunk
 COMPRESS_BYTES = 64 << 10          # smaller arrays are never compressed
 GZIP_LEVEL = None                  # default: no compression (a deflate level 0..9 with shuffle if set)
-_gzip = contextvars.ContextVar("odenet_hdf5_gzip", default=GZIP_LEVEL)
+_gzip: contextvars.ContextVar[int | None] = contextvars.ContextVar("odenet_hdf5_gzip", default=GZIP_LEVEL)
 
 
 @contextlib.contextmanager
-def gzip_level(level: int | None):
+def gzip_level(level: int | None) -> Iterator[None]:
     """Within the block, datasets of at least COMPRESS_BYTES are written with gzip ``level``
-    (0..9) + shuffle; ``None``: no compression.  Either way they are chunked, with fletcher32."""
+    (0..9) + shuffle; ``None``: no compression.  Either way they are chunked, with fletcher32.
+    ValueError for any other ``level``, raised on entering.  The level is a context variable:
+    other threads and tasks keep theirs."""
     if level is not None and (isinstance(level, bool) or not isinstance(level, int) or not 0 <= level <= 9):
         raise ValueError(f"gzip must be an int in 0..9 or None (no compression); got {level!r}")
     token = _gzip.set(level)
@@ -198,6 +201,8 @@ class Schema:
             raise ValueError(f"schema {self.name!r} has duplicate field names or keys: {names}")
 
     def make(self, values: dict) -> Any:
+        """The record of the field values ``values`` (field name -> value, None for a missing
+        field): ``build(values)``, or ``cls(**values)`` without ``build``."""
         return self.build(values) if self.build is not None else self.cls(**values)
 
 
@@ -206,7 +211,12 @@ _BY_NAME: dict[str, Schema] = {}
 
 
 def register(schema: Schema) -> Schema:
-    """Make ``schema`` known to :func:`schema_for` and :func:`read_group` (by its name)."""
+    """Make ``schema`` known to :func:`schema_for` and :func:`read_group` (by its name) and return
+    it.  A record's module calls it at import, beside the record's dataclass::
+
+        SEED_TABLE = register(Schema("SeedTable", SeedTable, fields=(...)))
+
+    Registering a name again replaces the earlier schema (a reloaded module)."""
     _BY_NAME[schema.name] = schema
     return schema
 
@@ -225,7 +235,8 @@ def _find(obj: Any) -> Schema | None:
 
 
 def schema_for(obj: Any) -> Schema:
-    """The schema of ``obj``'s type (or of its nearest registered base class)."""
+    """The schema of ``obj``'s type (or of its nearest registered base class).  TypeError naming
+    the type and the registered names when there is none."""
     found = _find(obj)
     if found is None:
         raise TypeError(f"no HDF5 schema for objects of type {type(obj).__name__}; "
@@ -289,12 +300,10 @@ def set_cf(ds: h5py.Dataset, long_name: str, units: str, *, axis: str | None = N
 
 # --- arrays ---------------------------------------------------------------------------------------
 def to_numpy(value: Any, what: str) -> tuple[np.ndarray, str]:
-    """(ndarray on the CPU, "torch" | "numpy") for a tensor or array ``value``."""
-    try:
-        import torch
-    except ImportError:  # pragma: no cover
-        torch = None
-    if torch is not None and isinstance(value, torch.Tensor):
+    """(ndarray on the CPU, "torch" | "numpy") for a tensor or array ``value``, same shape and
+    dtype (a tensor is detached and copied to the CPU).  TypeError starting with ``what`` for
+    another type, a bfloat16 or complex tensor, or an array that is not bool, int, uint or float."""
+    if isinstance(value, torch.Tensor):
         if value.dtype == torch.bfloat16 or value.is_complex():
             raise TypeError(f"{what}: tensors of dtype {value.dtype} cannot be stored")
         return value.detach().cpu().numpy(), "torch"
@@ -305,9 +314,11 @@ def to_numpy(value: Any, what: str) -> tuple[np.ndarray, str]:
     raise TypeError(f"{what} must be a torch.Tensor or numpy.ndarray; got {type(value).__name__}")
 
 
-def from_numpy(arr: np.ndarray, kind: str, device=None):
+def from_numpy(arr: np.ndarray, kind: str, device: str | torch.device | None = None
+               ) -> np.ndarray | torch.Tensor:
+    """The inverse of :func:`to_numpy`: for ``kind == "torch"`` a tensor sharing ``arr``'s memory
+    (C order; a copy if it was not), moved to ``device`` when given; else ``arr`` itself."""
     if kind == "torch":
-        import torch
         t = torch.from_numpy(np.asarray(arr, order="C"))  # (np.ascontiguousarray turns 0-d into 1-d)
         return t if device is None else t.to(device)
     return arr
@@ -348,7 +359,7 @@ def write_dataset(group: h5py.Group, name: str, arr: np.ndarray, kind: str | Non
     data = arr.astype(np.int8) if is_bool else arr  # netCDF has no bool: xarray's own int8 + dtype="bool"
     if data.ndim and data.size:
         level = _gzip.get()
-        filters = {"fletcher32": True}
+        filters: dict[str, Any] = {"fletcher32": True}
         if level is not None and data.nbytes >= COMPRESS_BYTES:
             filters.update(compression="gzip", compression_opts=level, shuffle=True)
         ds = group.create_dataset(name, data=data, chunks=_chunks(data.shape, data.itemsize, dims), **filters)
@@ -362,7 +373,7 @@ def write_dataset(group: h5py.Group, name: str, arr: np.ndarray, kind: str | Non
     return ds
 
 
-def write_strings(group: h5py.Group, name: str, values: list[str]) -> h5py.Dataset:
+def write_strings(group: h5py.Group, name: str, values: Sequence[str]) -> h5py.Dataset:
     """A 1-D variable-length UTF-8 string dataset (netCDF ``string``) with its ``odenet_sha256``."""
     ds = group.create_dataset(name, data=list(values), dtype=h5py.string_dtype("utf-8"), shape=(len(values),))
     ds.attrs[CHECKSUM_ATTR] = sha256_of(list(values))
@@ -403,7 +414,7 @@ def read_verified(ds: h5py.Dataset) -> np.ndarray:
     return arr
 
 
-def read_dataset(ds: h5py.Dataset, device=None):
+def read_dataset(ds: h5py.Dataset, device: str | torch.device | None = None) -> np.ndarray | torch.Tensor:
     """The array stored by :func:`write_dataset`, verified (:func:`read_verified`): a tensor on
     ``device`` or an ndarray, as it was written, bools restored."""
     arr = read_verified(ds)
@@ -418,7 +429,9 @@ def read_strings(ds: h5py.Dataset) -> list[str]:
 
 
 class Dims:
-    """The dimensions of one group: their sizes, coordinate values and auxiliary coordinates."""
+    """The dimensions of one group while it is written: their sizes, coordinate values and auxiliary
+    coordinates.  Writers call :meth:`use` for every variable, append ``(dataset, dims)`` to
+    ``attach``, and call :meth:`finish` once at the end."""
 
     def __init__(self, group: h5py.Group, where: str):
         self.group, self.where = group, where
@@ -428,6 +441,9 @@ class Dims:
         self.aux: dict[str, list[str]] = {}  # dim -> names of auxiliary coordinates along it
 
     def use(self, field: str, dims: tuple[str, ...], shape: tuple[int, ...]) -> None:
+        """Record that variable ``field`` has dimensions ``dims`` of lengths ``shape``.  ValueError
+        naming the group and the field when ``len(dims) != len(shape)`` or a dimension already
+        has another length."""
         if len(dims) != len(shape):
             raise ValueError(f"{self.where}.{field}: has shape {shape} but the schema names {len(dims)} "
                              f"dimensions {dims}")
@@ -439,6 +455,10 @@ class Dims:
             self.users.setdefault(d, field)
 
     def finish(self) -> None:
+        """Make every dimension a netCDF-4 dimension scale (writing the index 0..n-1 as its
+        coordinate where the group has none), attach the scales to the variables in ``attach``,
+        and list the auxiliary coordinates in their CF ``coordinates`` attribute.  ValueError when
+        a member named like a dimension is not its 1-D coordinate."""
         g = self.group
         for d, n in self.sizes.items():
             if d not in g:  # no coordinate variable given: the index 0..n-1
@@ -487,7 +507,12 @@ def _key(f) -> str:
 
 
 def write_group(group: h5py.Group, obj: Any, schema: Schema | None = None) -> None:
-    """Write ``obj`` into the (empty) ``group`` following its schema (generic for all types)."""
+    """Write ``obj`` into the (empty) ``group`` following its schema (default: the registered one,
+    :func:`schema_for`), stamping the group with ``odenet_type`` and (for a schema's record) ``odenet_module``,
+    the module declaring the record's class, which a reader imports if needed.  ``None`` fields are skipped.
+    TypeError for an unregistered type or a field value of the wrong type; ValueError for
+    dimension lengths that disagree.  Writes into an open file: atomicity is the caller's
+    (:func:`analysis.io.format.atomic_create`, :func:`~analysis.io.format.atomic_append`)."""
     for klass, (tname, writer) in _SPECIAL_WRITERS.items():
         if schema is None and isinstance(obj, klass):
             group.attrs[TYPE_ATTR] = tname
@@ -602,14 +627,8 @@ def _write_mapping(group: h5py.Group, value: dict, where: str, long_name: str = 
     dims.finish()
 
 
-def _is_array(v) -> bool:
-    if isinstance(v, np.ndarray):
-        return True
-    try:
-        import torch
-        return isinstance(v, torch.Tensor)
-    except ImportError:  # pragma: no cover
-        return False
+def _is_array(v: Any) -> bool:
+    return isinstance(v, (np.ndarray, torch.Tensor))
 
 
 # --- reading --------------------------------------------------------------------------------------
@@ -625,9 +644,12 @@ def _attr_value(raw, t: type):
     return str(raw)
 
 
-def read_group(group: h5py.Group, device=None) -> Any:
+def read_group(group: h5py.Group, device: str | torch.device | None = None) -> Any:
     """Rebuild the record stored in ``group`` (the inverse of :func:`write_group`), after checking
-    its ``format_version`` (when it has one, as every record group odenet writes) like the root's."""
+    its ``format_version`` (when it has one, as every record group odenet writes) like the root's;
+    tensors are placed on ``device``.  A record type not registered yet is found by importing the
+    module the group names (:func:`schema_named`).  ValueError for a group without a record, an
+    unknown record type, a newer format version or a dataset that fails its checksum."""
     if "format_version" in group.attrs:
         check_version(group.attrs["format_version"], f"{group.file.filename!r}: group {group.name!r}")
     name = group.attrs.get(TYPE_ATTR)
@@ -675,7 +697,7 @@ def read_group(group: h5py.Group, device=None) -> Any:
     return schema.make(values)
 
 
-def _read_mapping(group: h5py.Group, device=None) -> dict:
+def _read_mapping(group: h5py.Group, device: str | torch.device | None = None) -> dict:
     out = {}
     renamed = json.loads(group.attrs.get(RENAMED_ATTR, "{}"))  # format version 3: CF-valid names
     for k in json.loads(group.attrs["keys"]):

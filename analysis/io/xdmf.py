@@ -85,8 +85,11 @@ def write_xdmf(h5_path: str | os.PathLike, group: str | None = None, xdmf_path: 
                *, overwrite: bool = False) -> Path:
     """Write the XDMF sidecar of the trajectories in ``group`` of the odenet file ``h5_path``
     (default: all of them) to ``xdmf_path`` (default: beside it, suffix ``.xmf``), with the points
-    inline (module docstring; each dataset is read and checksum-verified).  Atomic, and refuses an
-    existing sidecar unless ``overwrite=True``."""
+    inline (module docstring; each dataset is read and checksum-verified); returns its path.
+    Atomic (:func:`analysis.io.atomic.atomic_write_text`), without a lock: the sidecar is written
+    whole, never read-modified.  FileExistsError for an existing sidecar unless
+    ``overwrite=True``; ValueError for a missing ``group``, no (step, sample, state) dataset, or a
+    state of dimension 1; errors of reading as :func:`analysis.io.format.open_for_reading`."""
     h5_path = Path(h5_path)
     out = h5_path.with_suffix(".xmf") if xdmf_path is None else Path(xdmf_path)
     if out.exists() and not overwrite:

@@ -11,11 +11,22 @@ dashed in grey and labelled "slope p".
 """
 from __future__ import annotations
 
-from typing import Sequence
+import os
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
 from analysis.plots import pyplot
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+    from numpy.typing import ArrayLike
+
+    from analysis.continuum.convergence import ConvergenceStudy, OrderFit, WorkPrecision
+    from analysis.continuum.depth_regularity import DepthSeries, RegularityExponents
+    from analysis.continuum.init_scaling import InitScaling
+
 
 
 def _axes(ax, figsize=(5.2, 4.0)):
@@ -25,11 +36,11 @@ def _axes(ax, figsize=(5.2, 4.0)):
     return fig, ax
 
 
-def reference_slopes(ax, x, y, slopes: Sequence[float], *, offset: float = 2.0) -> None:
+def reference_slopes(ax: Axes, x: ArrayLike, y: ArrayLike, slopes: Sequence[float], *, offset: float = 2.0) -> None:
     """Dashed lines y = C x^p for each p in ``slopes`` over the range of ``x``, through
-    (x[0], offset · y[0]), labelled at x[-1]."""
+    (x[0], offset · y[0]), labelled at x[-1].  ``x`` and ``y``: 1-D, ``x`` positive."""
     x = np.asarray(x, dtype=float)
-    x0, y0 = x[0], offset * float(y[0])
+    x0, y0 = x[0], offset * float(np.asarray(y, dtype=float)[0])
     xs = np.array([x[0], x[-1]])
     for i, p in enumerate(slopes):
         ax.plot(xs, y0 * (xs / x0) ** p, ls=(0, (4, 2 + i)), color="0.55", lw=1)
@@ -43,7 +54,7 @@ def _fit_label(fit) -> str:
     return f", p = {fit.order:.2f} [{fit.ci_low:.2f}, {fit.ci_high:.2f}]"
 
 
-def method_order(method: str, fit=None) -> float | None:
+def method_order(method: str, fit: OrderFit | None = None) -> float | None:
     """The order of convergence of the fixed-step ``method`` (euler 1, heun 2, midpoint 2, rk4 4:
     the reference slope its errors should follow); for another method the rounded fitted order of
     ``fit`` (None without one).  (A fitted order is not the method's: rk4's errors on a smooth
@@ -55,12 +66,13 @@ def method_order(method: str, fit=None) -> float | None:
     return None if fit is None else round(fit.order)
 
 
-def plot_convergence(studies: Sequence, *, norm: str = "sup", ax=None, slopes: Sequence[float] | None = None,
-                title: str | None = None):
+def plot_convergence(studies: Sequence[ConvergenceStudy], *, norm: str = "sup", ax: Axes | None = None,
+                     slopes: Sequence[float] | None = None, title: str | None = None) -> Figure:
     """Error (or, without a reference, the increment ‖y_h - y_{h/2}‖) against the step h for each
     :class:`~analysis.continuum.convergence.ConvergenceStudy`, with its fitted order in the legend and a
     reference slope next to it (``slopes[i]`` for study i; default the order of its method, e.g. 4
-    for rk4, or its rounded fitted order for a method of unknown order)."""
+    for rk4, or its rounded fitted order for a method of unknown order).  ``norm``: "sup" or "rms";
+    unresolved points (below the reference's accuracy) are drawn as crosses."""
     fig, ax = _axes(ax)
     studies = list(studies)
     for i, s in enumerate(studies):
@@ -87,7 +99,8 @@ def plot_convergence(studies: Sequence, *, norm: str = "sup", ax=None, slopes: S
     return fig
 
 
-def plot_work_precision(wp, *, norm: str = "sup", ax=None, title: str | None = None):
+def plot_work_precision(wp: WorkPrecision, *, norm: str = "sup", ax: Axes | None = None,
+                        title: str | None = None) -> Figure:
     """Error against the number of field evaluations, one line per method, with the fitted slope
     of log err on log nfev in the legend."""
     fig, ax = _axes(ax)
@@ -103,8 +116,9 @@ def plot_work_precision(wp, *, norm: str = "sup", ax=None, title: str | None = N
     return fig
 
 
-def plot_depth_series(series: Sequence, *, norm: str = "rms", ax=None, slopes: Sequence[float] = (-1.0, 0.0),
-                 labels: Sequence[str] | None = None, title: str | None = None):
+def plot_depth_series(series: Sequence[DepthSeries], *, norm: str = "rms", ax: Axes | None = None,
+                      slopes: Sequence[float] = (-1.0, 0.0), labels: Sequence[str] | None = None,
+                      title: str | None = None) -> Figure:
     """Distances against depth L (solver swap, reverse-Euler reconstruction, ...) for each
     :class:`~analysis.continuum.depth_regularity.DepthSeries`, with fitted exponents and reference slopes."""
     fig, ax = _axes(ax)
@@ -120,7 +134,7 @@ def plot_depth_series(series: Sequence, *, norm: str = "rms", ax=None, slopes: S
     return fig
 
 
-def plot_regularity(exponents, *, ax=None, title: str | None = None):
+def plot_regularity(exponents: RegularityExponents, *, ax: Axes | None = None, title: str | None = None) -> Figure:
     """Max norm, max increment and rms increment of the block weights against depth with their
     exponents (:class:`~analysis.continuum.depth_regularity.RegularityExponents`) and slopes 0, -1/2, -1."""
     fig, ax = _axes(ax)
@@ -134,7 +148,7 @@ def plot_regularity(exponents, *, ax=None, title: str | None = None):
     return fig
 
 
-def plot_init_scaling(study, *, ax=None, title: str | None = None):
+def plot_init_scaling(study: InitScaling, *, ax: Axes | None = None, title: str | None = None) -> Figure:
     """Residual norm |h_L - h_0| at initialisation against L for every (weights, scaling)
     pairing of an :class:`~analysis.continuum.init_scaling.InitScaling`, slopes -1/2, 0, 1/2."""
     fig, ax = _axes(ax)
@@ -150,7 +164,8 @@ def plot_init_scaling(study, *, ax=None, title: str | None = None):
     return fig
 
 
-def plot_convergence_summary(studies: Sequence, work_precision_record=None):
+def plot_convergence_summary(studies: Sequence[ConvergenceStudy],
+                             work_precision_record: WorkPrecision | None = None) -> Figure:
     """One figure of a ``odenet converge`` run: the refinement studies (:func:`plot_convergence`) on
     the left when there are any, the work-precision data (:func:`plot_work_precision`) on the right
     when given; a single panel when only one of them is.  Returns the Figure."""
@@ -165,7 +180,7 @@ def plot_convergence_summary(studies: Sequence, work_precision_record=None):
     return fig
 
 
-def save(fig, path, *, dpi: int = 110) -> None:
+def save(fig: Figure, path: str | os.PathLike, *, dpi: int = 110) -> None:
     """Write ``fig`` to ``path`` (format from the suffix) and close it."""
     fig.savefig(path, dpi=dpi)
     pyplot().close(fig)

@@ -181,7 +181,8 @@ def run(args: argparse.Namespace) -> int:
     import solvers
     from solvers.validation import check_output_path, check_seed
 
-    from analysis.continuum.convergence import ReferenceAccuracyWarning, refinement_study, work_precision
+    from analysis.continuum.convergence import (ConvergenceStudy, ReferenceAccuracyWarning, WorkPrecision,
+                                                refinement_study, work_precision)
 
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     known = tuple(solvers.FIXED_METHODS) + solvers.ADAPTIVE_METHODS
@@ -239,7 +240,9 @@ def run(args: argparse.Namespace) -> int:
     if args.plot is not None:
         from analysis.plots import continuum as plots
 
-        fig = plots.plot_convergence_summary([records[m] for m in fixed], records.get("work_precision"))
+        studies = [rec for m in fixed if isinstance(rec := records[m], ConvergenceStudy)]
+        wp_record = records.get("work_precision")
+        fig = plots.plot_convergence_summary(studies, wp_record if isinstance(wp_record, WorkPrecision) else None)
         plots.save(fig, args.plot)
         say(f"wrote {args.plot}")
     return 0

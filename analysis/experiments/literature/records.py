@@ -74,12 +74,15 @@ class StudyRecord:
 
     @classmethod
     def of(cls, r: StudyResult, wall: float, cpu: float) -> "StudyRecord":
+        """The record of ``r`` (its figures dropped; lists and tuples of ``data`` as arrays) with
+        its ``wall`` and ``cpu`` seconds."""
         data = {k: (np.asarray(v) if isinstance(v, (list, tuple, np.ndarray)) else v) for k, v in r.data.items()}
         cols = {k: [getattr(c, k) for c in r.claims] for k in ("claim", "expected", "measured", "verdict", "note")}
         return cls(study=r.name, source=r.source, scaled=r.scaled, data=data, config=r.config,
                    wall_seconds=float(wall), cpu_seconds=float(cpu), **cols)
 
     def rows(self) -> list[ClaimRow]:
+        """The claims table back as rows (the inverse of :meth:`of` for ``r.claims``)."""
         return [ClaimRow(self.study, c, self.source, e, m, v, n)
                 for c, e, m, v, n in zip(self.claim, self.expected, self.measured, self.verdict, self.note)]
 

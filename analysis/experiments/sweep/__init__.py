@@ -16,17 +16,21 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from analysis.experiments.sweep.executors import (DASK_TIMEOUT, DaskExecutor, LocalExecutor, NoWorkersError, SerialExecutor, check_timeout,
-                        check_workers, make_executor)
+from analysis.experiments.sweep.executors import (DASK_TIMEOUT, DaskExecutor, Executor, LocalExecutor, NoWorkersError,
+                                                  SerialExecutor, check_timeout, check_workers, make_executor)
 from analysis.experiments.sweep.runner import RunOutput, run_task
 from analysis.experiments.sweep.spec import MAX_RUNS, Run, SweepSpec, SweepSpecError, canonical_json, config_id, load_spec
 from analysis.experiments.sweep.store import SweepBusyError, SweepConflictError, SweepStore, check_outputs, output_paths, read_table
 
+if TYPE_CHECKING:
+    from dask.distributed import Client
+
 __all__ = ["load_spec", "run_sweep", "plan_tasks", "dry_run", "SweepSpec", "Run", "SweepSpecError",
            "SweepConflictError", "SweepBusyError", "NoWorkersError", "SweepResult", "SweepStore", "RunOutput",
            "run_task", "read_table", "output_paths", "check_outputs", "config_id", "canonical_json",
-           "make_executor", "SerialExecutor", "LocalExecutor", "DaskExecutor", "MAX_RUNS", "DASK_TIMEOUT"]
+           "make_executor", "Executor", "SerialExecutor", "LocalExecutor", "DaskExecutor", "MAX_RUNS", "DASK_TIMEOUT"]
 
 
 @dataclass
@@ -46,6 +50,7 @@ class SweepResult:
 
     @property
     def complete(self) -> bool:
+        """Every run of the sweep is in (``len(rows) == len(spec.runs)``)."""
         return len(self.rows) == len(self.spec.runs)
 
 
@@ -80,12 +85,14 @@ def dry_run(spec: SweepSpec, out: str | os.PathLike | None = None, *, overwrite:
 
 
 def default_out(spec: SweepSpec) -> Path:
+    """The output name used when none is given: the sweep's name, in the current folder."""
     return Path(spec.name)
 
 
 def run_sweep(sweep: SweepSpec | str | os.PathLike | dict, out: str | os.PathLike | None = None, *,
-              workers: int | None = None, scheduler=None, dask: bool = False, ensemble: bool = True,
-              ensemble_size: int | None = None, progress: bool = True, executor=None, overwrite: bool = False,
+              workers: int | None = None, scheduler: str | Client | None = None, dask: bool = False,
+              ensemble: bool = True, ensemble_size: int | None = None, progress: bool = True,
+              executor: Executor | None = None, overwrite: bool = False,
               max_runs: int = MAX_RUNS, dask_timeout: float = DASK_TIMEOUT) -> SweepResult:
     """Run (or resume) a sweep and assemble its results (module docstring).
 
@@ -101,7 +108,8 @@ def run_sweep(sweep: SweepSpec | str | os.PathLike | dict, out: str | os.PathLik
     ensemble : train runs that share an architecture together (vectorised); False trains each run
         alone (same results to rounding).
     ensemble_size : most runs per ensemble (default: the sweep file's, 64).
-    executor : an executor object (see :mod:`analysis.experiments.sweep.executors`) instead of the above.
+    executor : an :class:`~analysis.experiments.sweep.executors.Executor` instead of the above (the
+        caller closes it).
     overwrite : replace an OUT.h5 / OUT.csv and take over an OUT.d that this sweep did not write
         (otherwise they are refused with :class:`SweepConflictError` before anything runs).
     max_runs : most runs of a sweep given as a path or dict (:func:`load_spec`).
@@ -110,6 +118,13 @@ def run_sweep(sweep: SweepSpec | str | os.PathLike | dict, out: str | os.PathLik
     Completed runs (their files exist) are skipped; a KeyboardInterrupt stops the sweep after
     assembling what is complete, and returns with ``interrupted=True``.  A task that raises does
     not stop the others: its runs are reported in ``failed`` (and in OUT.d/events.log).
+
+    Bad arguments (:class:`SweepSpecError` for the sweep, ValueError for ``ensemble_size``,
+    ``workers``, ``dask_timeout``) and outputs this sweep did not write
+    (:class:`SweepConflictError`) are refused before anything runs; :class:`SweepBusyError` when
+    another process is writing ``out``.  Files: each run's file appears atomically as the run
+    finishes, and OUT.h5 and OUT.csv are rebuilt atomically at the end, all under OUT.d's lock
+    (:class:`SweepStore`).
     """
     spec = sweep if isinstance(sweep, SweepSpec) else load_spec(sweep, max_runs=max_runs)
     out = default_out(spec) if out is None else out
@@ -132,10 +147,10 @@ def run_sweep(sweep: SweepSpec | str | os.PathLike | dict, out: str | os.PathLik
         interrupted = False
         if pending:
             own = executor is None
-            ex = make_executor(workers, scheduler, dask, dask_timeout=dask_timeout) if own else executor
+            ex = make_executor(workers, scheduler, dask, dask_timeout=dask_timeout) if executor is None else executor
             ex.events = store.log
             params = {r.run_id: r.params for r in spec.runs}
-            tasks = [dict(runs=[(r.run_id, r.config) for r in t], ensemble=ensemble,
+            tasks: list[dict[str, Any]] = [dict(runs=[(r.run_id, r.config) for r in t], ensemble=ensemble,
                           log=str(store.log_path) if ex.local else None)
                      for t in plan_tasks(pending, ensemble=ensemble, ensemble_size=size, workers=ex.workers)]
             if not ex.local:

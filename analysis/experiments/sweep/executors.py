@@ -10,6 +10,7 @@ results.
                            or a ``LocalCluster`` started here (and closed on exit); waits at most
                            ``timeout`` seconds for a first worker (:class:`NoWorkersError`).
 
+Any object with the attributes and methods of :class:`Executor` can be passed to ``run_sweep``.
 An executor's ``events`` attribute, when set (``run_sweep`` sets it to the output's event log),
 receives one line per worker lost (``worker-lost ...``) and per task retried (``retry <id> ...``).
 """
@@ -24,13 +25,45 @@ import signal
 import sys
 import threading
 import time
-from typing import Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Generator, Iterable, Protocol
 
-from analysis.experiments.sweep.runner import run_task
+from analysis.experiments.sweep.runner import RunOutput, run_task
+
+if TYPE_CHECKING:
+    from dask.distributed import Client
+
+#: What an executor yields per task: the task and its outputs, or the exception it raised.
+Finished = Generator[tuple[dict, "list[RunOutput] | BaseException"], None, None]
 
 
 #: seconds a Dask client waits for its first worker before NoWorkersError
 DASK_TIMEOUT = 60.0
+
+
+class Executor(Protocol):
+    """What :func:`~analysis.experiments.sweep.run_sweep` needs of an executor (its ``executor=``).
+
+    ``name`` for messages; ``workers``: how many tasks run at once (tasks are planned to keep
+    them busy); ``local``: the workers share this machine's files (they may append to the task's
+    ``log``); ``events``: set by the caller, receives one line per worker lost or task retried.
+    """
+
+    name: str
+    workers: int
+    local: bool
+    events: Callable[[str], None] | None
+
+    def run(self, tasks: Iterable[dict]) -> Finished:
+        """Run ``tasks`` (:func:`~analysis.experiments.sweep.runner.run_task`'s dicts) and yield
+        ``(task, outputs)`` in completion order, ``outputs`` being the task's list of RunOutput
+        or the exception it raised (the other tasks go on).  Closing the generator cancels the
+        tasks not yet started."""
+        ...
+
+    def close(self, kill: bool = False) -> None:
+        """Release the workers; ``kill``: without waiting for the tasks running."""
+        ...
+
 
 class SerialExecutor:
     """Run tasks in this process."""
@@ -40,8 +73,10 @@ class SerialExecutor:
     local = True
     events: Callable[[str], None] | None = None
 
-    def run(self, tasks: Iterable[dict]) -> Iterator[tuple[dict, list]]:
+    def run(self, tasks: Iterable[dict]) -> Finished:
+        """Run the tasks one after another in this process (see :class:`Executor`)."""
         for t in tasks:
+            out: list[RunOutput] | BaseException
             try:
                 out = run_task(t)
             except Exception as exc:  # noqa: BLE001 - reported per task by the caller
@@ -49,7 +84,7 @@ class SerialExecutor:
             yield t, out
 
     def close(self, kill: bool = False) -> None:
-        pass
+        """Nothing to release."""
 
 
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
@@ -102,7 +137,10 @@ class LocalExecutor:
         self.pool = cf.ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"),
                                            initializer=_init_worker, initargs=(threads, os.getpid()))
 
-    def run(self, tasks: Iterable[dict]) -> Iterator[tuple[dict, list]]:
+    def run(self, tasks: Iterable[dict]) -> Finished:
+        """Submit every task to the pool and yield them as they finish (see :class:`Executor`).
+        A worker that dies breaks the pool: every task still queued yields BrokenProcessPool,
+        logged once as ``worker-lost`` to ``events``."""
         futures = {self.pool.submit(run_task, t): t for t in tasks}
         lost = False
         try:
@@ -117,6 +155,8 @@ class LocalExecutor:
                 fut.cancel()
 
     def close(self, kill: bool = False) -> None:
+        """Shut the pool down, cancelling queued tasks; ``kill``: terminate the workers at once
+        instead of waiting for their running tasks."""
         procs = list(getattr(self.pool, "_processes", {}).values()) if kill else []
         self.pool.shutdown(wait=not kill, cancel_futures=True)
         for p in procs:  # interrupted: the workers' half-done tasks are not wanted
@@ -133,8 +173,8 @@ class DaskExecutor:
     local = False
     events: Callable[[str], None] | None = None
 
-    def __init__(self, scheduler=None, workers: int | None = None, threads: int | None = 1, *,
-                 timeout: float = DASK_TIMEOUT):
+    def __init__(self, scheduler: str | Client | None = None, workers: int | None = None,
+                 threads: int | None = 1, *, timeout: float = DASK_TIMEOUT):
         try:
             from dask.distributed import Client, LocalCluster
         except ImportError:  # pragma: no cover - dask is an optional dependency
@@ -142,25 +182,29 @@ class DaskExecutor:
 
         self.threads = threads
         self._own_cluster = self._own_client = None
+        target: Any = scheduler  # what the client connects to: an address, or the cluster started here
         if isinstance(scheduler, Client):
             self.client = scheduler
         else:
             if scheduler is None:
                 self._own_cluster = LocalCluster(n_workers=workers or os.cpu_count() or 1, threads_per_worker=1,
                                                  processes=True, dashboard_address=None)
-                scheduler = self._own_cluster
-            self.client = self._own_client = Client(scheduler, timeout=timeout)
+                target = self._own_cluster
+            self.client = self._own_client = Client(target, timeout=timeout)
         try:
             self.client.wait_for_workers(1, timeout=timeout)
         except (TimeoutError, OSError) as exc:  # dask's TimeoutError is the builtin one
-            address = getattr(self.client.scheduler, "address", scheduler)
+            address = getattr(self.client.scheduler, "address", target)
             self.close()
             raise NoWorkersError(f"the Dask scheduler {address} has no worker after dask_timeout (--dask-timeout) "
                                  f"= {timeout:g} s; start workers (dask worker {address}) or wait longer") from exc
         info = self.client.scheduler_info()
         self.workers = max(1, sum(w.get("nthreads", 1) for w in info.get("workers", {}).values()))
 
-    def run(self, tasks: Iterable[dict]) -> Iterator[tuple[dict, list]]:
+    def run(self, tasks: Iterable[dict]) -> Finished:
+        """Submit every task to the cluster (``threads`` torch threads each) and yield them as
+        they finish (see :class:`Executor`).  A worker lost mid-task is logged to ``events``
+        (``worker-lost``, ``retry <id>``); the scheduler reruns its tasks elsewhere."""
         from dask.distributed import as_completed
 
         tasks = list(tasks)
@@ -171,7 +215,9 @@ class DaskExecutor:
         by_key = {f.key: t for f, t in zip(futures, tasks)}
         events = self.events
 
-        def on_event(event) -> None:  # the scheduler's "all" topic, on the client's event loop
+        def on_event(event: Any) -> None:  # the scheduler's "all" topic, on the client's event loop
+            if events is None:  # (subscribed only when set)
+                return
             msg = event[1] if isinstance(event, tuple) and len(event) == 2 else event
             if not isinstance(msg, dict) or msg.get("action") != "remove-worker" or msg.get("expected"):
                 return
@@ -226,13 +272,13 @@ class NoWorkersError(TimeoutError):
 CLOSE_TIMEOUT = 30
 
 
-def check_workers(workers) -> None:
+def check_workers(workers: Any) -> None:
     """ValueError unless ``workers`` is None or an int >= 0."""
     if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 0):
         raise ValueError(f"workers must be a non-negative int (0: this process); got {workers!r}")
 
 
-def check_timeout(timeout) -> float:
+def check_timeout(timeout: Any) -> float:
     """ValueError unless ``timeout`` (dask_timeout, --dask-timeout) is a finite number > 0."""
     import math
 
@@ -242,11 +288,13 @@ def check_timeout(timeout) -> float:
     return float(timeout)
 
 
-def make_executor(workers: int | None = None, scheduler=None, dask: bool = False, *,
-                  dask_timeout: float = DASK_TIMEOUT):
+def make_executor(workers: int | None = None, scheduler: str | Client | None = None, dask: bool = False, *,
+                  dask_timeout: float = DASK_TIMEOUT) -> Executor:
     """The executor for these options: Dask if ``scheduler`` or ``dask`` (waiting at most
     ``dask_timeout`` s for a worker), else local processes (``workers`` >= 1, default all
-    cores), or this process for ``workers == 0``."""
+    cores), or this process for ``workers == 0``.  ValueError for a negative ``workers`` or a
+    ``dask_timeout`` that is not a finite number > 0, before anything starts;
+    :class:`NoWorkersError` when a Dask scheduler has no worker in time."""
     check_workers(workers)
     check_timeout(dask_timeout)
     if scheduler is not None or dask:

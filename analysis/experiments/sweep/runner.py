@@ -17,12 +17,17 @@ import os
 import platform
 import time
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
 from analysis.experiments.sweep.analyses import analyse
 from analysis.experiments.sweep.spec import canonical_json
+
+if TYPE_CHECKING:
+    from odenet import ResNet
+    from odenet.datasets import Dataset
 
 HISTORY = ("train_loss", "val_loss", "batch_loss", "train_accuracy", "val_accuracy")
 
@@ -43,7 +48,7 @@ class RunOutput:
     worker: str = ""
     extra: dict = field(default_factory=dict)
 
-    def model(self):
+    def model(self) -> ResNet:
         """The trained ResNet (eval mode), rebuilt from config and state."""
         from odenet import ResNet
 
@@ -61,13 +66,14 @@ def _dataset(key: str):
     return make_dataset(**json.loads(key))
 
 
-def dataset_of(config: dict):
+def dataset_of(config: dict) -> Dataset:
     """The run's data set (built once per process and data-set config: they are deterministic)."""
     return _dataset(canonical_json(config["dataset"]))
 
 
-def build_model(config: dict, seed: int, n_in: int):
-    """The run's ResNet initialised from ``seed`` (n_out = 1)."""
+def build_model(config: dict, seed: int, n_in: int) -> ResNet:
+    """The run's ResNet ``ResNet(n_in, **config["model"], seed=seed)``, initialised from ``seed``
+    (n_out = 1)."""
     from odenet import ResNet
 
     return ResNet(n_in, **config["model"], seed=seed)
@@ -81,7 +87,9 @@ def _log(path, line: str) -> None:
 
 
 def run_task(task: dict) -> list[RunOutput]:
-    """Train and analyse the task's runs (module docstring)."""
+    """Train and analyse the task's runs (module docstring): one :class:`RunOutput` per run, in
+    the task's order.  Runs with ``threads`` torch threads when the task sets it (restored after).
+    Writes no file but the task's ``log``; an exception of training or analysis propagates."""
     threads = torch.get_num_threads()
     if task.get("threads"):
         torch.set_num_threads(int(task["threads"]))
@@ -105,7 +113,9 @@ def _run(task: dict) -> list[RunOutput]:
               progress=False)
     seeds = [c["train"]["seed"] for _, c in runs]
     if task.get("ensemble", True) and len(runs) > 1:
-        factory = lambda s: build_model(cfg0, s, data.n_in)  # noqa: E731
+        def factory(s: int) -> ResNet:
+            return build_model(cfg0, s, data.n_in)
+
         results = train_ensemble(factory, data, seeds=seeds, **kw).members
     else:
         results = [train(lambda s, c=c: build_model(c, s, data.n_in), data, seed=c["train"]["seed"], **kw)

@@ -33,7 +33,7 @@ import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
@@ -41,6 +41,9 @@ from solvers.validation import available_memory, check_seed, format_bytes as hum
 
 from analysis.experiments.sweep.analyses import REGRESSION_DATASETS, check_available
 from analysis.experiments.sweep.limits import task_memory
+
+if TYPE_CHECKING:
+    from odenet.datasets import Dataset
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -91,10 +94,10 @@ def _seed(key, v):
         raise SweepSpecError(str(exc)) from None
 
 
-def check_name(name) -> str:
+def check_name(name: Any) -> str:
     """The sweep's ``name`` (also the default output name): a plain file name, so that the sweep
     writes only beside itself: no folder separator, not ``.`` or ``..``, not absolute, not
-    empty, not hidden (leading dot), no NUL."""
+    empty, not hidden (leading dot), no NUL.  Returns it; SweepSpecError otherwise."""
     rule = ("a plain file name (no '/' or '\\', not '.' or '..', not absolute, not empty, no leading dot); "
             "choose the folder with --out")
     if not isinstance(name, str):
@@ -514,10 +517,11 @@ def load_spec(source: str | os.PathLike | dict, *, max_runs: int = MAX_RUNS) -> 
     return spec
 
 
-def check_memory(spec: SweepSpec, data, *, ensemble_size: int | None = None, available: int | None = None) -> None:
+def check_memory(spec: SweepSpec, data: Dataset, *, ensemble_size: int | None = None, available: int | None = None) -> None:
     """Refuse (SweepSpecError) a task, up to ``ensemble_size`` runs trained together (default: the
     file's), whose estimated memory (:func:`analysis.experiments.sweep.limits.task_memory`) exceeds
-    ``available`` bytes (default: the memory available now), before any model is built."""
+    ``available`` bytes (default: the memory available now), before any model is built.  ``data``:
+    the sweep's data set (its ``n_in`` and number of training points enter the estimate)."""
     available = available_memory() if available is None else available
     size = spec.ensemble_size if ensemble_size is None else ensemble_size
     if not available:

@@ -35,6 +35,7 @@ import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import h5py
 import numpy as np
@@ -42,7 +43,10 @@ import numpy as np
 from analysis.io.atomic import TEMP_SUFFIX, atomic_path, atomic_write_text, exclusive_lock, temp_files_of
 from analysis.io.schema import Attr, Json, Mapping, Schema, register
 
-from analysis.experiments.sweep.spec import SweepSpec
+from analysis.experiments.sweep.spec import Run, SweepSpec
+
+if TYPE_CHECKING:
+    from analysis.experiments.sweep.runner import RunOutput
 
 RUN_SUFFIX = ".h5"
 #: The groups of OUT.h5 that the assembly writes; any other top-level group is carried over.
@@ -91,7 +95,8 @@ def output_paths(out: str | os.PathLike) -> tuple[Path, Path, Path]:
 
 def append_line(path: str | os.PathLike, line: str) -> None:
     """Append one line to a log file: one O_APPEND write (lines of concurrent writers never
-    interleave), never through a symbolic link planted at ``path``."""
+    interleave), never through a symbolic link planted at ``path``.  Creates the file (0o644)
+    if needed; takes no lock (none is needed for whole-line appends)."""
     fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o644)
     try:
         os.write(fd, (line + "\n").encode())
@@ -100,6 +105,7 @@ def append_line(path: str | os.PathLike, line: str) -> None:
 
 
 def sha256_of(path: str | os.PathLike) -> str:
+    """Hex SHA-256 of the bytes of the file ``path`` (read in 1 MiB blocks)."""
     h = hashlib.sha256()
     with open(path, "rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):
@@ -188,7 +194,13 @@ def _unclaimed(folder: Path) -> bool:
 class SweepStore:
     """The files of one sweep output (module docstring).  Use as a context manager: entering
     checks the outputs' identities (:func:`check_outputs`), takes the lock and records the
-    sweep's identity; ``overwrite`` takes over outputs this sweep did not write."""
+    sweep's identity; ``overwrite`` takes over outputs this sweep did not write.
+
+    The lock is OUT.d/sweep.json's writer's lock (:func:`analysis.io.atomic.exclusive_lock`),
+    taken without waiting: :class:`SweepBusyError` if another process holds it.  It is held
+    until :meth:`close` (the ``with`` block's end), so one process at a time writes the runs,
+    sweep.json, OUT.h5 and OUT.csv; every one of those files is published atomically.
+    Constructing the store touches nothing."""
 
     def __init__(self, out: str | os.PathLike, spec: SweepSpec, *, overwrite: bool = False):
         self.h5, self.csv, self.dir = output_paths(out)
@@ -224,6 +236,7 @@ class SweepStore:
         self.close()
 
     def close(self) -> None:
+        """Release the lock (idempotent)."""
         if self._stack is not None:
             self._stack.close()
             self._stack = None
@@ -250,6 +263,7 @@ class SweepStore:
 
     # --- runs ---------------------------------------------------------------------------------
     def run_path(self, run_id: str) -> Path:
+        """OUT.d/runs/<run_id>.h5, the file of one run."""
         return self.runs_dir / f"{run_id}{RUN_SUFFIX}"
 
     def completed(self) -> set[str]:
@@ -257,14 +271,19 @@ class SweepStore:
         return {p.name[:-len(RUN_SUFFIX)] for p in self.runs_dir.glob(f"*{RUN_SUFFIX}") if not p.name.startswith(".")}
 
     def log(self, line: str) -> None:
+        """Append ``line`` to OUT.d/events.log (:func:`append_line`)."""
         append_line(self.log_path, line)
 
     @property
     def log_path(self) -> Path:
+        """OUT.d/events.log, the sweep's event log (module docstring)."""
         return self.dir / "events.log"
 
-    def write_run(self, out, params: dict) -> Path:
-        """Store one :class:`~analysis.experiments.sweep.runner.RunOutput` atomically under its run id."""
+    def write_run(self, out: RunOutput, params: dict) -> Path:
+        """Store one :class:`~analysis.experiments.sweep.runner.RunOutput` atomically under its run
+        id (:func:`analysis.io.save`: groups ``model`` and ``result``; ``params``: the run's swept
+        values) and log ``done <id>``; returns the file's path.  FileExistsError if the run's file
+        exists: a completed run is never replaced."""
         from analysis.io import save
 
         result = RunRecord(out.run_id, out.config, params, _jsonable(out.row), float(out.seconds), out.worker,
@@ -348,10 +367,10 @@ def _jsonable(row: dict) -> dict:
     return out
 
 
-def summary_row(run, summary: dict, seconds: float) -> dict:
+def summary_row(run: Run, summary: dict, seconds: float) -> dict:
     """One summary row: run id, the run's full architecture and training parameters, its results."""
     m, t = run.config["model"], run.config["train"]
-    row = {"run_id": run.run_id}
+    row: dict[str, Any] = {"run_id": run.run_id}
     row.update({k: m[k] for k in ("eps", "delta", "depth", "width", "activation", "input_map", "batchnorm")})
     row["T"] = m["T"] if m["T"] is not None else m["depth"] * m["delta"]
     row["ratio"] = m["delta"] / m["eps"] if m["eps"] > 0 else math.inf
@@ -376,6 +395,7 @@ def _column(values: list):
 
 
 def columns_of(rows: list[dict]) -> list[str]:
+    """The union of the rows' keys, in order of first appearance (the table's columns)."""
     cols: dict[str, None] = {}
     for r in rows:
         cols.update(dict.fromkeys(r))
