@@ -149,6 +149,14 @@ def critical_weight_norm(*, eps: float, delta: float, lipschitz: float = 1.0) ->
     return eps / (delta * lipschitz)
 
 
+def _network_constants(delta: float, depth: int, lipschitz: float, omega: float, sup_sigma: float,
+                       width: int) -> tuple[float, int, float, float, float, int]:
+    """The constants both closeness bounds share, checked: δ > 0, L ≥ 1, K, ω, S ≥ 0, m ≥ 1."""
+    return (check_positive("delta", delta), check_positive_int("depth", depth),
+            check_nonnegative("lipschitz", lipschitz), check_nonnegative("omega", omega),
+            check_nonnegative("sup_sigma", sup_sigma), check_positive_int("width", width))
+
+
 def euler_ode_bound(*, delta: float, depth: int, lipschitz: float, omega: float, sup_sigma: float = 1.0,
                     width: int = 1) -> float:
     """Skip-dominant (ε = 1, δ = T/L) distance of the ResNet's block map to the ODE flow:
@@ -159,12 +167,7 @@ def euler_ode_bound(*, delta: float, depth: int, lipschitz: float, omega: float,
     ω = ``omega`` ≥ max ‖W_l‖₂, S = ``sup_sigma`` ≥ sup |σ|, m = ``width``
     (and ≤ (M δ/2)(e^{K ω T} - 1)).  Raises ValueError for δ <= 0, L or m < 1, or a negative
     constant."""
-    delta = check_positive("delta", delta)
-    depth = check_positive_int("depth", depth)
-    K = check_nonnegative("lipschitz", lipschitz)
-    omega = check_nonnegative("omega", omega)
-    S = check_nonnegative("sup_sigma", sup_sigma)
-    width = check_positive_int("width", width)
+    delta, depth, K, omega, S, width = _network_constants(delta, depth, lipschitz, omega, sup_sigma, width)
     M = S * math.sqrt(width)
     return M * delta / 2 * math.expm1(depth * math.log1p(delta * K * omega))
 
@@ -182,14 +185,9 @@ def resnet_mlp_bound(*, eps: float, delta: float, depth: int, lipschitz: float, 
     eps = check_nonnegative("eps", eps)
     if not eps < 1:
         raise ValueError(f"eps must be < 1 for the ResNet-MLP bound; got {eps}")
-    delta = check_positive("delta", delta)
-    depth = check_positive_int("depth", depth)
-    K = check_nonnegative("lipschitz", lipschitz)
-    omega = check_nonnegative("omega", omega)
+    delta, depth, K, omega, S, width = _network_constants(delta, depth, lipschitz, omega, sup_sigma, width)
     h0 = check_nonnegative("h0_norm", h0_norm)
     wo = check_nonnegative("out_norm", out_norm)
-    S = check_nonnegative("sup_sigma", sup_sigma)
-    width = check_positive_int("width", width)
     H = max(h0, delta * S * math.sqrt(width) / (1 - eps))
     q = delta * K * omega
     geometric = depth if q == 1 else (q ** depth - 1) / (q - 1)
