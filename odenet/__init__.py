@@ -8,7 +8,7 @@ from .datasets import Dataset, circles, make_dataset, square, xor
 from .training import TrainResult, train
 from .ensemble import EnsembleResult, train_ensemble
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = ["ResNet", "NeuralODE", "TimeMLPField", "LayerField", "SmoothField", "DampedField", "Activation", "ACTIVATIONS",
            "get_activation", "__version__",
