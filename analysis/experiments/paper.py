@@ -28,7 +28,7 @@ import time
 import warnings
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence, TextIO
 
 import numpy as np
 import torch
@@ -48,6 +48,14 @@ from analysis.experiments.paper_regimes import (BATCH_1D, BATCH_2D, CIRCLES, INJ
 from analysis.geometry.tracing import trace
 from analysis.approximation.tunnel_effect import evaluate_scalar, grid, tunnel
 from analysis.geometry.width_one import width_one_layers
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
+
+    from analysis.approximation.tunnel_effect import TunnelResult
+    from analysis.experiments.paper_claims import ClaimVerdict
+    from analysis.geometry.critical import CriticalPoints
+    from odenet import EnsembleResult
 
 EXPERIMENTS = ("1d", "circles", "xor", "injection", "beyond")
 NO_BOUNDARY = "no decision boundary"  # tunnel verdict when Φ does not cross 0.5 on the window
@@ -71,10 +79,12 @@ class Settings:
 
     @classmethod
     def quick(cls) -> "Settings":
+        """The quick reproduction's sizes (4 seeds, a fifth of the epochs, coarser grids)."""
         return cls(seeds=4, epoch_scale=0.2, grid=81, boundary_grid=41, critical_resolution=31, phase_ratios=5,
                    phase_omegas=5, phase_samples=3, ratio_epochs=40, trajectories=40)
 
     def epochs(self, n: int) -> int:
+        """The epochs to train a run planned for ``n``: max(5, round(n * epoch_scale))."""
         return max(5, int(round(n * self.epoch_scale)))
 
 
@@ -100,7 +110,8 @@ class Reproduction:
     claims: list
 
     @property
-    def contradictions(self) -> list:
+    def contradictions(self) -> list[ClaimVerdict]:
+        """The verdicts of the 'always' claims that some member contradicts (empty when all hold)."""
         return contradictions(self.claims)
 
 
@@ -116,7 +127,7 @@ def representative(values: Sequence[float]) -> int:
     return int(order[(len(order) - 1) // 2])
 
 
-def critical_points(fn, box, resolution: int):
+def critical_points(fn: Callable[[torch.Tensor], torch.Tensor], box: ArrayLike, resolution: int) -> CriticalPoints:
     """analysis.find_critical_points on ``box``, with its CriticalPointContradiction warning
     silenced: the reproduction reports that case itself, in the claims table (a network proved
     free of critical points with some found) and by its exit status."""
@@ -193,15 +204,16 @@ def run_one_d(spec: OneDRun, seed: int, settings: Settings, progress: bool) -> R
 
 
 # --- 2D -------------------------------------------------------------------------------------
-def train_two_d(spec: TwoDRun, data, seeds: list[int], epochs: int, *, batchnorm: bool | None = None,
-                progress: bool = False):
+def train_two_d(spec: TwoDRun, data: Dataset, seeds: list[int], epochs: int, *, batchnorm: bool | None = None,
+                progress: bool = False) -> EnsembleResult:
     """Train ``spec``'s network for every seed at once (odenet.train_ensemble): BCE on the
     sigmoid output, batch 128, the pre-BN bias frozen with BatchNorm.  Returns the EnsembleResult."""
     return train_ensemble(spec.model(seeds[0], batchnorm), data, seeds=seeds, epochs=epochs, batch_size=BATCH_2D,
                           loss="bce", freeze=spec.freeze(batchnorm), progress=progress)
 
 
-def analyse_member(spec: TwoDRun, model: ResNet, data, seed: int, settings: Settings, accuracy: float):
+def analyse_member(spec: TwoDRun, model: ResNet, data: Dataset, seed: int, settings: Settings, accuracy: float
+                   ) -> tuple[SeedOutcome, dict[str, Any], TunnelResult | None, CriticalPoints]:
     """One trained 2D network: certificate, critical points on the window (BatchNorm folded; the
     search works on the logit of the sigmoid output), the tunnel (circles) and its outcome.
     Returns (SeedOutcome, records, TunnelResult or None, CriticalPoints)."""
@@ -233,7 +245,8 @@ def _plane_grid(window, n: int):
     return xs, ys, np.stack([X.ravel(), Y.ravel()], 1)
 
 
-def analyse_two_d(spec: TwoDRun, ens, data, seeds: list[int], settings: Settings) -> RegimeResult:
+def analyse_two_d(spec: TwoDRun, ens: EnsembleResult, data: Dataset, seeds: list[int], settings: Settings
+                  ) -> RegimeResult:
     """Every member of a trained 2D regime (:func:`analyse_member`), the representative
     (median test accuracy) member's figures and trace, and all members' decision boundaries."""
     from analysis.plots.paper import (decision_boundaries, plot_level_sets, probability_map, trajectories,
@@ -390,9 +403,10 @@ RATIO_BASE_1D = next(s for s in ONE_D if s.name == "resnet_L2")
 RATIO_BASE_2D = TWO_D["circles_standard"]
 
 
-def phase_diagram(settings: Settings, seed: int):
+def phase_diagram(settings: Settings, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Fraction of random width-one, depth-two tanh networks (ε = 1, δ = r) with ‖W_l‖ = ω that
-    have critical points on [-2, 2], over a grid of (r, ω); the certificate line is ω = 1/r."""
+    have critical points on [-2, 2], over a grid of (r, ω); the certificate line is ω = 1/r.
+    Returns (ratios (R,), omegas (W,), fraction (R, W)), R = settings.phase_ratios, W = settings.phase_omegas."""
     ratios = np.geomspace(0.1, 10, settings.phase_ratios)
     omegas = np.geomspace(0.1, 10, settings.phase_omegas)
     g = torch.Generator().manual_seed(seed)
@@ -411,8 +425,9 @@ def phase_diagram(settings: Settings, seed: int):
     return ratios, omegas, frac
 
 
-def ratio_study_one_d(settings: Settings, seed: int, progress: bool):
-    """Sup error of width-one, depth-two networks (ε = 1, δ = r) fitted to x², against r."""
+def ratio_study_one_d(settings: Settings, seed: int, progress: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Sup error on [-1, 1] of width-one, depth-two networks (ε = 1, δ = r) fitted to x², against r.
+    Returns (ratios (7,), sup errors (7,), critical point counts (7,))."""
     ratios = np.geomspace(0.01, 10, 7)
     data = square(n=375, val_fraction=0.2, seed=seed)
     errors, n_crit = [], []
@@ -426,9 +441,10 @@ def ratio_study_one_d(settings: Settings, seed: int, progress: bool):
     return ratios, np.array(errors), np.array(n_crit)
 
 
-def ratio_study_circles(settings: Settings, seed: int, progress: bool):
+def ratio_study_circles(settings: Settings, seed: int, progress: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Misclassified test fraction and tunnel width of circles networks (ε = 1, δ = r, L = 10,
-    width 2), against r."""
+    width 2), against r.  Returns (ratios (5,), misclassified fractions (5,), tunnel widths (5,), 0
+    where there is no tunnel)."""
     ratios = np.geomspace(0.05, 5, 5)
     data = circles(seed=seed)
     window = plane_window(data.x_train)
@@ -543,7 +559,7 @@ def _check_only(only) -> tuple:
 
 
 def reproduce(out: str | os.PathLike = "results", *, quick: bool = False, seed: int = 0, seeds: int | None = None,
-              only=None, overwrite: bool = False, progress: bool = True) -> Reproduction:
+              only: Iterable[str] | None = None, overwrite: bool = False, progress: bool = True) -> Reproduction:
     """Run the experiments named in ``only`` (default all of :data:`EXPERIMENTS`) with ``seeds``
     members per regime (default 16, 4 with ``quick``; training seeds seed, …, seed + seeds - 1)
     and write ``out``/paper.h5, ``out``/figures/ and ``out``/summary.md (module docstring).
@@ -551,6 +567,8 @@ def reproduce(out: str | os.PathLike = "results", *, quick: bool = False, seed: 
     Everything is written into a temporary folder beside ``out`` that replaces it at the end, so
     an error or an interruption leaves ``out`` as it was.  A contradicted claim does not stop the
     writing: it is in the returned :class:`Reproduction` (``contradictions``) and in summary.md.
+    Raises ValueError (before any work) for a bad ``seed``, ``seeds``, ``only`` or ``out`` (an
+    existing folder without ``overwrite``).
     """
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise ValueError(f"seed must be an integer >= 0; got {seed!r}")
@@ -717,7 +735,7 @@ def _summary_document(rows, claims, beyond, seed, quick, settings: Settings, ela
     return "\n".join(lines) + "\n"
 
 
-def report_contradictions(result: Reproduction, stream=None) -> int:
+def report_contradictions(result: Reproduction, stream: TextIO | None = None) -> int:
     """Print every contradicted 'always' claim loudly to ``stream`` (stderr) and return the exit
     status: 1 if any, else 0."""
     stream = sys.stderr if stream is None else stream
@@ -747,7 +765,8 @@ class TunnelStudy:
     certificates: list
 
 
-def check_output_file(name: str, path, suffixes: tuple, overwrite: bool) -> Path | None:
+def check_output_file(name: str, path: str | os.PathLike | None, suffixes: tuple[str, ...], overwrite: bool
+                      ) -> Path | None:
     """Refuse, before any work, an output ``path`` whose suffix is not among ``suffixes`` or that
     :func:`solvers.validation.check_output_path` refuses (missing folder, a folder, an existing
     file without ``overwrite``).  None passes through."""
@@ -759,7 +778,8 @@ def check_output_file(name: str, path, suffixes: tuple, overwrite: bool) -> Path
 
 
 def tunnel_study(regime: str, *, seed: int = 0, seeds: int = 1, data_seed: int = 0, epochs: int | None = None,
-                 batchnorm: bool | None = None, resolution: int | None = None, out=None, figure=None,
+                 batchnorm: bool | None = None, resolution: int | None = None, out: str | os.PathLike | None = None,
+                 figure: str | os.PathLike | None = None,
                  overwrite: bool = False, progress: bool = False) -> TunnelStudy:
     """Train the circles regime ``regime`` (a name of analysis.experiments.paper_regimes.CLI_NAMES or a run
     name) for ``seeds`` members (training seeds seed, …, seed + seeds - 1; data drawn with

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import torch
 
-from odenet import ResNet
+from odenet import Dataset, ResNet
 
 # Learning rate 0.01 (Adam) and these batch sizes are the paper's public code.
 BATCH_1D = 10
@@ -47,6 +47,7 @@ class OneDRun:
 
     @property
     def regime(self) -> str:
+        """The run's regime by its channel ratio δ/ε: :func:`channel_regime` (ε, δ)."""
         return channel_regime(self.eps, self.delta)
 
     def model(self, seed: int) -> ResNet:
@@ -87,7 +88,7 @@ class TwoDRun:
         """Parameters held fixed in training: the pre-BN bias when BatchNorm is on."""
         return ["field.bias"] if (self.batchnorm if batchnorm is None else batchnorm) else []
 
-    def data(self, seed: int):
+    def data(self, seed: int) -> Dataset:
         """The run's data set (odenet.datasets) drawn with ``seed``."""
         from odenet.datasets import circles, xor
 

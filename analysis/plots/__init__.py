@@ -4,8 +4,10 @@ matplotlib is imported lazily, by :func:`pyplot` inside the plotting functions, 
 analysis never loads it."""
 from __future__ import annotations
 
+from types import ModuleType
 
-def pyplot():
+
+def pyplot() -> ModuleType:
     """``matplotlib.pyplot``, on the Agg backend unless a backend was chosen already (so that no
     figure needs a display)."""
     import matplotlib

@@ -3,9 +3,14 @@ function; every function takes the study's ``data`` dict (StudyResult.data) and 
 Figure."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 import numpy as np
 
 from analysis.plots import pyplot
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 
 def _fig(ncols: int, width: float = 4.2, height: float = 3.6):
@@ -13,7 +18,7 @@ def _fig(ncols: int, width: float = 4.2, height: float = 3.6):
     return fig, np.atleast_1d(axes)
 
 
-def iresnet_figure(data: dict):
+def iresnet_figure(data: dict[str, Any]) -> Figure:
     """(a) worst |h^j - h*| against the iteration j per q with the slope log q; (b) iterations to
     1e-6 and the a-priori count against q; (c) worst log-det truncation error and its bound
     against the number of terms."""
@@ -45,7 +50,7 @@ def iresnet_figure(data: dict):
     return fig
 
 
-def sander_figure(data: dict):
+def sander_figure(data: dict[str, Any]) -> Figure:
     """(a) max increment of the trained weights against N (targets and median, N^-1 guide);
     (b) reverse reconstruction error against N for Euler and Heun (medians, N^-1 and N^-2 guides)."""
     fig, (a, b) = _fig(2)
@@ -68,7 +73,7 @@ def sander_figure(data: dict):
     return fig
 
 
-def marion_figure(data: dict):
+def marion_figure(data: dict[str, Any]) -> Figure:
     """(a) i.i.d. and (b) smooth weights: median |h_L - h_0|/|h_0| against L per β; (c) the
     slope of log r on log L over (H, β) for fGn weights with the critical β(H) marked."""
     fig, axes = _fig(3)
@@ -90,7 +95,7 @@ def marion_figure(data: dict):
     return fig
 
 
-def morse_figure(data: dict):
+def morse_figure(data: dict[str, Any]) -> Figure:
     """One example Φ per architecture (contours, the critical points found) and the histogram of
     min |λ(∇²Φ)| / C at every point found, per architecture."""
     fig, axes = _fig(4, width=3.6)
@@ -113,7 +118,7 @@ def morse_figure(data: dict):
     return fig
 
 
-def marion2024_figure(data: dict):
+def marion2024_figure(data: dict[str, Any]) -> Figure:
     """(a) increments and distances to the reference against L (medians, L^-1 guide); (b) the
     long run's loss; (c) its increments |V_{k+1} - V_k| and norms |V_k| against k/L."""
     fig, (a, b, c) = _fig(3)
@@ -135,7 +140,7 @@ def marion2024_figure(data: dict):
     return fig
 
 
-def anode_figure(data: dict):
+def anode_figure(data: dict[str, Any]) -> Figure:
     """(a) 1-D flip: MSE against the Adam step per seed, neural ODE and augmented, the bound 1;
     (b) annuli test accuracy and (c) forward nfev against the epoch per seed; (d) the
     forward-backward relative reconstruction error of every trained flow and the threshold."""
@@ -163,7 +168,7 @@ def anode_figure(data: dict):
     return fig
 
 
-def cohen2021_figure(data: dict):
+def cohen2021_figure(data: dict[str, Any]) -> Figure:
     """(a) tanh and (b) ReLU: medians over seeds of max_k |A_k|, max_k |A_{k+1} - A_k| and
     Σ_k |A_{k+1} - A_k|² against L with the fitted slopes; (c) the p-variation (p = 1, 2, 3) of
     W_k = Σ_{j<k} A_j against L; (d) one entry of L^β A_k against k/L at the deepest L; (e) the

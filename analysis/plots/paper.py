@@ -12,9 +12,17 @@ matplotlib is imported lazily with the Agg backend, so nothing here needs a disp
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
+
 import numpy as np
 
 from analysis.plots import pyplot
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+    from numpy.typing import ArrayLike
+
+    from analysis.approximation.tunnel_effect import TunnelResult
 
 CLASS_STYLE = ({"marker": "o", "color": "#0072B2", "label": "class 0 (inner)"},
                {"marker": "^", "color": "#E69F00", "label": "class 1 (outer)"})
@@ -77,9 +85,12 @@ def _plane_axes(ax):
 
 
 # --- 1D -------------------------------------------------------------------------------------
-def one_d_panels(x_data, y_data, x_grid, y_fit, layers, critical_x, *, title: str):
+def one_d_panels(x_data: ArrayLike, y_data: ArrayLike, x_grid: ArrayLike, y_fit: ArrayLike,
+                 layers: Sequence[Mapping[str, Any]], critical_x: ArrayLike, *, title: str) -> Figure:
     """The paper's three 1D panels: the fit with its critical points, the block parameters with the
     fold threshold -ε/δ, and each block's derivative F_l'(h_l(x)) with its zeros.
+
+    ``x_data``, ``y_data``: the training pairs (N,); ``x_grid``, ``y_fit``: the fit Φ on a grid (G,).
 
     ``layers``: one dict per block with keys ``w``, ``b`` (the block's weight and bias),
     ``dF`` (F_l'(h_l(x)) along x_grid), ``zeros`` (the inputs x where F_l' vanishes) and
@@ -124,9 +135,12 @@ def one_d_panels(x_data, y_data, x_grid, y_fit, layers, critical_x, *, title: st
     return fig
 
 
-def one_d_fits(x_grid, fits, seeds, has_critical_points, *, title: str):
+def one_d_fits(x_grid: ArrayLike, fits: Sequence[ArrayLike], seeds: Sequence[int],
+               has_critical_points: Sequence[bool], *, title: str) -> Figure:
     """Every seed's fit Φ(x) over the target x²: solid for networks with critical points, dashed
-    for those without (monotone, so sup error ≥ 1/2)."""
+    for those without (monotone, so sup error ≥ 1/2).
+
+    ``x_grid`` (G,); ``fits``, ``seeds``, ``has_critical_points``: one entry per seed, a fit (G,)."""
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(6, 4), layout="constrained")
     x = _np(x_grid)
@@ -141,9 +155,13 @@ def one_d_fits(x_grid, fits, seeds, has_critical_points, *, title: str):
 
 
 # --- 2D -------------------------------------------------------------------------------------
-def probability_map(xs, ys, prob, x_data, y_data, *, level: float = 0.5, component_mask=None, title: str):
+def probability_map(xs: ArrayLike, ys: ArrayLike, prob: ArrayLike, x_data: ArrayLike, y_data: ArrayLike, *,
+                    level: float = 0.5, component_mask: ArrayLike | None = None, title: str) -> Figure:
     """Filled Φ = P(class 1) over the plane (colour bar), the decision level, the centre's
-    component of {Φ < level} (if given) and the labelled points."""
+    component of {Φ < level} (if given) and the labelled points.
+
+    ``xs`` (nx,), ``ys`` (ny,) (or their meshgrids), ``prob`` and ``component_mask`` (ny, nx),
+    ``x_data`` (N, 2), ``y_data`` (N,) in {0, 1}.  Raises ValueError if ``prob`` is not (ny, nx)."""
     plt = pyplot()
     xs, ys, prob = _grid(xs, ys, prob)
     fig, ax = plt.subplots(figsize=(5.6, 5), layout="constrained")
@@ -160,12 +178,14 @@ def probability_map(xs, ys, prob, x_data, y_data, *, level: float = 0.5, compone
     return fig
 
 
-def plot_level_sets(xs, ys, values, level: float, *, component_mask=None, x_data=None, y_data=None, title: str,
-                    n_levels: int = 15):
+def plot_level_sets(xs: ArrayLike, ys: ArrayLike, values: ArrayLike, level: float, *,
+                    component_mask: ArrayLike | None = None, x_data: ArrayLike | None = None,
+                    y_data: ArrayLike | None = None, title: str, n_levels: int = 15) -> Figure:
     """Level sets of Φ on the grid (values (len(ys), len(xs))): the curves {Φ = c} of
     :func:`analysis.approximation.tunnel_effect.level_sets` at ``n_levels`` values c evenly spaced
     inside (min Φ, max Φ), coloured by c (colour bar), the decision level {Φ = ``level``} bold, the
-    centre's component of {Φ < level} shaded and the data overlaid."""
+    centre's component of {Φ < level} shaded and the data overlaid (``x_data`` (N, 2), ``y_data``
+    (N,)).  Raises ValueError if ``values`` is not (len(ys), len(xs))."""
     from matplotlib import colors
     from matplotlib.cm import ScalarMappable
 
@@ -189,7 +209,8 @@ def plot_level_sets(xs, ys, values, level: float, *, component_mask=None, x_data
     return fig
 
 
-def tunnel_level_sets(result, x_data=None, y_data=None, *, title: str):
+def tunnel_level_sets(result: TunnelResult, x_data: ArrayLike | None = None, y_data: ArrayLike | None = None, *,
+                      title: str) -> Figure:
     """:func:`plot_level_sets` of an analysis.approximation.tunnel_effect.TunnelResult (its grid, values,
     level and the centre's component), with its verdict and width in the title."""
     verdict = result.verdict + (f", width {result.width:.3f}" if result.tunnel else "")
@@ -197,11 +218,13 @@ def tunnel_level_sets(result, x_data=None, y_data=None, *, title: str):
                       x_data=x_data, y_data=y_data, title=f"{title}\n{verdict}")
 
 
-def decision_boundaries(xs, ys, values, level: float, titles, *, x_data=None, y_data=None,
-                        highlight: int | None = None, title: str):
+def decision_boundaries(xs: ArrayLike, ys: ArrayLike, values: Sequence[ArrayLike], level: float,
+                        titles: Sequence[str], *, x_data: ArrayLike | None = None, y_data: ArrayLike | None = None,
+                        highlight: int | None = None, title: str) -> Figure:
     """Small multiples: the decision boundary {Φ_k = level} of every member k (values: a list of
     (ny, nx) arrays), the inner-class region {Φ_k < level} shaded, the data faint; panel
-    ``highlight`` (the representative) framed."""
+    ``highlight`` (the representative) framed; ``titles``: one per member.  Raises ValueError if a
+    member's values are not (ny, nx)."""
     from matplotlib.patches import Patch
 
     plt = pyplot()
@@ -243,9 +266,10 @@ def decision_boundaries(xs, ys, values, level: float, titles, *, x_data=None, y_
     return fig
 
 
-def trajectories(states, labels, *, title: str):
+def trajectories(states: ArrayLike, labels: ArrayLike, *, title: str) -> Figure:
     """Trajectories h_0 → h_L of sample points through the layers (first two state coordinates),
-    coloured by class, start and end marked."""
+    coloured by class, start and end marked.  ``states`` (L+1, N, d ≥ 2): h_l of N points,
+    ``labels`` (N,) (class 1 where > 0.5)."""
     from matplotlib.lines import Line2D
 
     from matplotlib.collections import LineCollection
@@ -270,9 +294,11 @@ def trajectories(states, labels, *, title: str):
     return fig
 
 
-def singular_value_maps(xs, ys, maps, titles, *, marker=None, suptitle: str):
+def singular_value_maps(xs: ArrayLike, ys: ArrayLike, maps: Sequence[ArrayLike], titles: Sequence[str], *,
+                        marker: tuple[float, float] | None = None, suptitle: str) -> Figure:
     """A row of log₁₀ σ_min maps (one per partial network, one shared colour scale and labelled
-    colour bar); ``marker`` (x, y) marks a point such as the injected critical point."""
+    colour bar); ``marker`` (x, y) marks a point such as the injected critical point.  Each map is
+    σ_min on the grid, (ny, nx) (floored at 1e-16 before the log); ValueError otherwise."""
     plt = pyplot()
     logs = [np.log10(np.maximum(_grid(xs, ys, m)[2], 1e-16)) for m in maps]
     vmin, vmax = min(float(l.min()) for l in logs), max(float(l.max()) for l in logs)
@@ -293,7 +319,7 @@ def singular_value_maps(xs, ys, maps, titles, *, marker=None, suptitle: str):
     return fig
 
 
-def loss_curves(histories: dict, *, title: str):
+def loss_curves(histories: Mapping[str, Mapping[str, Any]], *, title: str) -> Figure:
     """One panel per run: every seed's validation loss (thin grey), the representative seed's
     training (solid) and validation (dashed) loss and its selected epoch (dot).
 
@@ -329,9 +355,9 @@ def loss_curves(histories: dict, *, title: str):
 
 
 # --- beyond the paper ---------------------------------------------------------------------------
-def plot_phase_diagram(ratios, omegas, fraction, *, K: float = 1.0):
+def plot_phase_diagram(ratios: ArrayLike, omegas: ArrayLike, fraction: ArrayLike, *, K: float = 1.0) -> Figure:
     """Fraction of random networks with critical points over (δ/ε, ω), with the certificate line
-    δ K ω = ε, i.e. ω = 1 / (K r)."""
+    δ K ω = ε, i.e. ω = 1 / (K r).  ``ratios`` (R,), ``omegas`` (W,), ``fraction`` (R, W) in [0, 1]."""
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(5.4, 4.2), layout="constrained")
     r, w = np.meshgrid(_np(ratios), _np(omegas), indexing="ij")
@@ -345,8 +371,9 @@ def plot_phase_diagram(ratios, omegas, fraction, *, K: float = 1.0):
     return fig
 
 
-def error_vs_ratio(ratios, errors, bound, *, ylabel: str, title: str):
-    """Error against channel ratio δ/ε with the lower bound for networks without critical points."""
+def error_vs_ratio(ratios: ArrayLike, errors: ArrayLike, bound: float, *, ylabel: str, title: str) -> Figure:
+    """Error against channel ratio δ/ε (``ratios``, ``errors``: (R,)) on a log x-axis, with the lower
+    bound ``bound`` for networks without critical points as a horizontal line."""
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(5.4, 3.8), layout="constrained")
     ax.plot(_np(ratios), _np(errors), "o-", label="trained network")
@@ -356,8 +383,9 @@ def error_vs_ratio(ratios, errors, bound, *, ylabel: str, title: str):
     return fig
 
 
-def tunnel_vs_ratio(ratios, misclassified, widths):
-    """Misclassified fraction (left axis) and tunnel width (right axis) against δ/ε (circles)."""
+def tunnel_vs_ratio(ratios: ArrayLike, misclassified: ArrayLike, widths: ArrayLike) -> Figure:
+    """Misclassified fraction (left axis) and tunnel width (right axis, 0: no tunnel) against δ/ε
+    (circles); all three arrays (R,)."""
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(5.4, 3.8), layout="constrained")
     ax.plot(_np(ratios), _np(misclassified), "o-", color="C0", label="misclassified (test)")
