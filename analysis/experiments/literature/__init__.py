@@ -39,6 +39,8 @@ class Study:
 
     @property
     def run(self) -> Callable[..., StudyResult]:
+        """The study's ``run(*, quick=False, seeds=None, seed=0) -> StudyResult``, its module
+        imported on first use (so listing the studies imports none of them)."""
         return importlib.import_module(f"{__name__}.{self.module}").run
 
 

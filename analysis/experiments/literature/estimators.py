@@ -21,18 +21,23 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
 from analysis.continuum.convergence import OrderFit, fit_order
 
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
+
 __all__ = ["power_law_slope", "OrderFit", "p_variation", "RoughnessFit", "roughness_exponent", "hurst_index",
            "fgn_autocovariance", "fractional_gaussian_noise", "brownian_path"]
 
 
-def power_law_slope(x, y, confidence: float = 0.95) -> OrderFit:
+def power_law_slope(x: ArrayLike, y: ArrayLike, confidence: float = 0.95) -> OrderFit:
     """Slope s of log y = log C + s log x (least squares) with its Student-t ``confidence``
-    interval (``order``, ``ci_low``, ``ci_high``): :func:`analysis.continuum.convergence.fit_order`."""
+    interval (``order``, ``ci_low``, ``ci_high``) from positive ``x``, ``y`` (k,), k ≥ 3:
+    :func:`analysis.continuum.convergence.fit_order` (which raises ValueError on other input)."""
     return fit_order(x, y, confidence)
 
 
@@ -52,10 +57,11 @@ def _check_p(p) -> float:
     return float(p)
 
 
-def p_variation(path, p: float) -> float:
+def p_variation(path: ArrayLike, p: float) -> float:
     """Exact p-variation V_p (module docstring) of ``path`` (n+1, ...) for p ≥ 1, by the dynamic
     programme V[j] = max_{i<j} V[i] + |x_j - x_i|^p (V[0] = 0, V_p = V[n]).  For p = 1 it is
-    the total variation Σ|Δx| (the triangle inequality makes the finest partition optimal)."""
+    the total variation Σ|Δx| (the triangle inequality makes the finest partition optimal).
+    Raises ValueError for fewer than 2 points, non-finite values or p < 1."""
     x = _as_path("path", path)
     p = _check_p(p)
     n = x.shape[0]
@@ -80,9 +86,11 @@ class RoughnessFit:
     fit: OrderFit
 
 
-def roughness_exponent(path, p: float = 2.0, strides=None, confidence: float = 0.95) -> RoughnessFit:
+def roughness_exponent(path: ArrayLike, p: float = 2.0, strides: Sequence[int] | None = None,
+                       confidence: float = 0.95) -> RoughnessFit:
     """H from the finest-partition p-variation sums of ``path`` (n+1, ...) sub-sampled every s
-    points, s in ``strides`` (default 1, 2, 4, ... while at least 8 intervals remain)."""
+    points, s in ``strides`` (default 1, 2, 4, ... while at least 8 intervals remain).  Raises
+    ValueError for a bad path or p (as :func:`p_variation`) or fewer than 3 distinct strides in [1, n]."""
     x = _as_path("path", path)
     p = _check_p(p)
     n = x.shape[0] - 1
@@ -100,11 +108,13 @@ def roughness_exponent(path, p: float = 2.0, strides=None, confidence: float = 0
                         ci_high=(1 - fit.ci_low) / p, intervals=m, sums=sums, fit=fit)
 
 
-def hurst_index(noise, lags=None, confidence: float = 0.95) -> tuple[float, float, float]:
+def hurst_index(noise: ArrayLike, lags: Sequence[int] | None = None, confidence: float = 0.95
+                ) -> tuple[float, float, float]:
     """(H, low, high): the Hurst index of the stationary series ``noise`` (n,) or (n, k) (k
     independent series along axis 1) from the variogram of its partial sums (module docstring),
     mean squared increments at ``lags`` (default 1, 2, 4, ... ≤ n/8), with the slope's interval
-    halved.  Estimates H of fractional Gaussian noise for 0 < H < 1."""
+    halved.  Estimates H of fractional Gaussian noise for 0 < H < 1.  Raises ValueError for
+    n < 32, non-finite values or fewer than 3 lags in [1, n)."""
     xi = np.asarray(noise, dtype=np.float64)
     if xi.ndim == 1:
         xi = xi[:, None]

@@ -30,7 +30,7 @@ SOURCE = "Marion, Wu, Sander, Biau, ICLR 2024"
 D, M, N_DATA = 16, 32, 100
 
 
-def problem(seeds: int, seed: int):
+def problem(seeds: int, seed: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """(x (S, n, d), y (S, n, d), W (S, M, d)) for ``seeds`` independent problems."""
     g = torch.Generator().manual_seed(seed)
     x = torch.randn(seeds, N_DATA, D, generator=g, dtype=torch.float64)
@@ -39,7 +39,8 @@ def problem(seeds: int, seed: int):
     return x, torch.tanh(x @ B.transpose(1, 2)), W
 
 
-def train(L: int, x: torch.Tensor, y: torch.Tensor, W0: torch.Tensor, iterations: int, lr_per_depth: float = 0.01):
+def train(L: int, x: torch.Tensor, y: torch.Tensor, W0: torch.Tensor, iterations: int, lr_per_depth: float = 0.01
+          ) -> tuple[torch.Tensor, torch.Tensor, np.ndarray]:
     """Gradient descent from V = 0, W_k = W0 (module docstring); returns (V (S, L, d, M),
     W (S, L, M, d), losses (iterations + 1, S))."""
     S = x.shape[0]

@@ -23,20 +23,26 @@ from __future__ import annotations
 
 import math
 
+from typing import TYPE_CHECKING, Sequence
+
 import numpy as np
 import torch
 
 from analysis.experiments.literature.estimators import fractional_gaussian_noise, power_law_slope
 from analysis.experiments.literature.records import ClaimRow, StudyResult
 
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
+
 NAME = "marion2025"
 SOURCE = "Marion, Fermanian, Biau, Vert, JMLR 2025"
 SLOPE_TOL = 0.2
 
 
-def propagate(V: torch.Tensor, W: torch.Tensor, beta: float, h0: torch.Tensor, u: torch.Tensor):
+def propagate(V: torch.Tensor, W: torch.Tensor, beta: float, h0: torch.Tensor, u: torch.Tensor
+              ) -> tuple[np.ndarray, np.ndarray]:
     """(r, g) per draw for weights V, W (draws, L, d, d), inputs h0 and directions u (draws, d):
-    r = |h_L - h_0| / |h_0|, g = |∂(u·h_L)/∂h_0| / |u| (module docstring)."""
+    r = |h_L - h_0| / |h_0|, g = |∂(u·h_L)/∂h_0| / |u| (module docstring), each (draws,)."""
     L = V.shape[1]
     h0 = h0.clone().requires_grad_(True)
     h, s = h0, L ** (-beta)
@@ -68,8 +74,8 @@ def _weights(kind: str, draws: int, L: int, d: int, rng: np.random.Generator, hu
     return x[:, :, 0], x[:, :, 1]
 
 
-def measure(kind: str, betas, depths, draws: int, d: int, rng: np.random.Generator, hurst: float = 0.5,
-            chunk: int = 5):
+def measure(kind: str, betas: Sequence[float], depths: Sequence[int], draws: int, d: int, rng: np.random.Generator,
+            hurst: float = 0.5, chunk: int = 5) -> tuple[np.ndarray, np.ndarray]:
     """Median over draws of r and g, arrays (len(betas), len(depths)); the same weights serve every
     β at a depth."""
     R = np.zeros((len(betas), len(depths), draws))
@@ -86,7 +92,7 @@ def measure(kind: str, betas, depths, draws: int, d: int, rng: np.random.Generat
     return np.median(R, 2), np.median(G, 2)
 
 
-def slope_of(depths, values) -> float:
+def slope_of(depths: ArrayLike, values: ArrayLike) -> float:
     """Slope of log value on log L (+inf where a value is not finite: an explosion)."""
     v = np.asarray(values, dtype=np.float64)
     if not np.isfinite(v).all():
@@ -94,7 +100,7 @@ def slope_of(depths, values) -> float:
     return power_law_slope(depths, np.maximum(v, 1e-300)).order
 
 
-def regime(depths, r) -> str:
+def regime(depths: ArrayLike, r: ArrayLike) -> str:
     """'explode', 'non-trivial' or 'identity' from the median ratios r against L (module docstring)."""
     if not np.isfinite(r).all() or np.nanmax(r) > 1e3:
         return "explode"
@@ -102,7 +108,7 @@ def regime(depths, r) -> str:
     return "explode" if s > SLOPE_TOL else "identity" if s < -SLOPE_TOL else "non-trivial"
 
 
-def critical_beta(betas, slopes) -> float:
+def critical_beta(betas: ArrayLike, slopes: ArrayLike) -> float:
     """β where the slope s(β) of log r on log L first crosses 0 going up in β (linear
     interpolation; NaN if it does not cross)."""
     b, s = np.asarray(betas, dtype=float), np.clip(np.asarray(slopes, dtype=float), -10, 10)

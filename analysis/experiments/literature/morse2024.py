@@ -17,6 +17,8 @@ seeds, damped Newton, acceptance relative to the gradient scale):
 """
 from __future__ import annotations
 
+from typing import Callable
+
 import numpy as np
 import torch
 
@@ -27,9 +29,10 @@ SOURCE = "Kuehn & Kuntz, arXiv 2405.09351"
 FAMILIES = ("narrow", "augmented", "bottleneck")
 
 
-def random_network(family: str, g: torch.Generator):
+def random_network(family: str, g: torch.Generator) -> Callable[[torch.Tensor], torch.Tensor]:
     """A random Φ : (batch, 2) -> (batch,) of ``family`` (module docstring): weights N(0, 1.5²)
-    into tanh layers, biases and output weights N(0, 1)."""
+    into tanh layers, biases and output weights N(0, 1), drawn from ``g``.  Raises ValueError for
+    a family not in :data:`FAMILIES`."""
     def R(*shape, sd=1.0):
         return sd * torch.randn(*shape, generator=g, dtype=torch.float64)
 

@@ -17,12 +17,16 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 import torch
 
 from analysis.experiments.literature.estimators import power_law_slope
 from analysis.experiments.literature.records import ClaimRow, StudyResult, fraction_row, slope_row
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
 
 NAME = "sander2022"
 SOURCE = "Sander, Ablin, Peyré, NeurIPS 2022"
@@ -73,7 +77,7 @@ def reachable_targets(n: int, rng: np.random.Generator, d: int = 2) -> np.ndarra
     return np.stack(out)
 
 
-def reconstruction_error(f, x0: torch.Tensor, N: int, method: str = "euler", backward_sign: float = -1.0) -> float:
+def reconstruction_error(f: Callable[[torch.Tensor], torch.Tensor], x0: torch.Tensor, N: int, method: str = "euler", backward_sign: float = -1.0) -> float:
     """‖y_0 - x_0‖ / ‖x_0‖ (Frobenius over the batch) after N forward steps of x' = f(x) on [0, 1]
     and N backward steps of y' = backward_sign · f(y) (the correct reverse has sign -1), both
     with ``method`` ("euler" or "heun") through :func:`solvers.solve`."""
@@ -98,9 +102,10 @@ class ReconstructionCheck:
     flagged: bool
 
 
-def reconstruction_check(N, errors) -> ReconstructionCheck:
+def reconstruction_check(N: ArrayLike, errors: ArrayLike) -> ReconstructionCheck:
     """Fit err ~ N^s over the depths where err is above round-off (1e-13); ``flagged`` if
-    s > -1/2 (a correct reverse pass converges, at order ≥ 1)."""
+    s > -1/2 (a correct reverse pass converges, at order ≥ 1).  ``N``, ``errors``: (k,); with
+    fewer than 3 errors above round-off the slope is -inf and nothing is flagged."""
     N, e = np.asarray(N, dtype=np.float64), np.asarray(errors, dtype=np.float64)
     keep = e > 1e-13
     if keep.sum() < 3:
