@@ -20,9 +20,13 @@ the summary table and ``arrays`` the per-run arrays stored in the run's group.
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
+
+if TYPE_CHECKING:
+    from odenet import Dataset, ResNet
 
 
 #: the label of the class each data set encloses (the tunnel analysis looks for a channel of the
@@ -32,7 +36,7 @@ ENCLOSED_CLASS = {"circles": 0}
 REGRESSION_DATASETS = ("square",)
 
 
-def check_available(name: str, data, model: dict, options: dict | None = None) -> None:
+def check_available(name: str, data: Dataset, model: dict[str, Any], options: dict[str, Any] | None = None) -> None:
     """Raise ValueError if analysis ``name`` with ``options`` cannot run on this data set
     (``model``: the sweep's model table)."""
     options = options or {}
@@ -50,7 +54,7 @@ def check_available(name: str, data, model: dict, options: dict | None = None) -
                              f"got {centre!r}")
 
 
-def enclosed_class(data, options: dict) -> tuple[int, np.ndarray]:
+def enclosed_class(data: Dataset, options: dict[str, Any]) -> tuple[int, np.ndarray]:
     """(label, centre (2,)) of the class the tunnel analysis looks into: ``options``' ``inner_label``
     and ``centre`` where given, else the data set's (:data:`ENCLOSED_CLASS`, ``data.centre``)."""
     label = options.get("inner_label")
@@ -63,7 +67,10 @@ def _folded(model):
     return model.fold_batchnorm() if model.batchnorm else model
 
 
-def certificate(model, data, options) -> tuple[dict, dict]:
+def certificate(model: ResNet, data: Dataset, options: dict[str, Any]) -> tuple[dict, dict]:
+    """:func:`analysis.certify` of ``model``: row ``certified``, ``homeomorphism``, ``min_margin``
+    = min_l (ε - δK‖W_l‖₂), ``n_folding_blocks``; arrays ``certificate_margin`` and
+    ``certificate_weight_norms`` (L,).  ``data`` and ``options`` are unused (one signature)."""
     from analysis.geometry.certificates import certify
 
     rep = certify(model)
@@ -73,7 +80,11 @@ def certificate(model, data, options) -> tuple[dict, dict]:
                      certificate_weight_norms=rep.weight_norms.detach().clone())
 
 
-def critical_points(model, data, options) -> tuple[dict, dict]:
+def critical_points(model: ResNet, data: Dataset, options: dict[str, Any]) -> tuple[dict, dict]:
+    """:func:`analysis.find_critical_points` of Φ (BatchNorm folded) on the box of ``data.x``
+    widened by ``options["padding"]`` × its size per side, at ``options["resolution"]`` and
+    ``options["accept_tol"]``: row ``n_critical`` and the counts by kind; arrays (when any are
+    found, n of them) ``critical_points`` (n, d), ``critical_values`` (n,), ``critical_morse_index`` (n,)."""
     from analysis.geometry.critical import find_critical_points
 
     x = data.x
@@ -93,7 +104,11 @@ def critical_points(model, data, options) -> tuple[dict, dict]:
     return row, arrays
 
 
-def tunnel(model, data, options) -> tuple[dict, dict]:
+def tunnel(model: ResNet, data: Dataset, options: dict[str, Any]) -> tuple[dict, dict]:
+    """:func:`analysis.approximation.tunnel_effect.tunnel` of the predicted probability (module
+    docstring) at ``options["resolution"]``: row ``tunnel``, ``tunnel_verdict``, ``tunnel_width``,
+    ``tunnel_area``, ``tunnel_points``; array ``tunnel_mask`` (ny, nx) int8 on the tunnel's grid.  When the level lies
+    outside Φ's range (a constant predictor) the verdict is "undetermined" with no arrays."""
     from analysis.approximation.tunnel_effect import tunnel as find_tunnel
 
     inner_label, centre = enclosed_class(data, options)
@@ -120,7 +135,10 @@ def tunnel(model, data, options) -> tuple[dict, dict]:
     return row, dict(tunnel_mask=np.ascontiguousarray(t.mask.astype(np.int8)))
 
 
-def bounds(model, data, options) -> tuple[dict, dict]:
+def bounds(model: ResNet, data: Dataset, options: dict[str, Any]) -> tuple[dict, dict]:
+    """:func:`analysis.approximation.bounds.model_bounds` on ``data.x_train``: row ``omega``,
+    ``critical_norm`` (ε/(δK)), ``closeness``, ``closeness_kind``, and for 1-D regression data
+    ``isotonic_mse_bound``; no arrays.  ``options`` is unused (one signature)."""
     from analysis.approximation.bounds import isotonic_bound, model_bounds
 
     with torch.no_grad():
@@ -136,6 +154,7 @@ ANALYSIS_FUNCTIONS = {"certificate": certificate, "critical_points": critical_po
                       "bounds": bounds}
 
 
-def analyse(name: str, model, data, options: dict) -> tuple[dict, dict]:
-    """Run analysis ``name`` on a trained model (eval mode): (summary row, arrays)."""
+def analyse(name: str, model: ResNet, data: Dataset, options: dict[str, Any]) -> tuple[dict, dict]:
+    """Run analysis ``name`` (a key of :data:`ANALYSIS_FUNCTIONS`) on a trained model (eval mode):
+    (summary row of scalars, arrays by name)."""
     return ANALYSIS_FUNCTIONS[name](model, data, options)
