@@ -61,6 +61,7 @@ class RenamedModuleFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
     """Resolves an old path to the module object of its new path (installed by ``import analysis``)."""
 
     def find_spec(self, name: str, path: object = None, target: object = None) -> importlib.machinery.ModuleSpec | None:
+        """A spec loaded by this finder when ``name`` is an old path (:func:`new_name`), else None."""
         target_name = new_name(name)
         return None if target_name is None else importlib.util.spec_from_loader(name, self)
 
@@ -73,6 +74,7 @@ class RenamedModuleFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
         return importlib.import_module(new)
 
     def exec_module(self, module: ModuleType) -> None:
+        """Nothing: the module :meth:`create_module` returns is the new one, already executed."""
         pass  # executed once, under its new name
 
 

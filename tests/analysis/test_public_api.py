@@ -1,6 +1,5 @@
-"""Every public item of analysis.geometry, analysis.approximation, analysis.continuum, analysis.io and
-the named modules of analysis.experiments and analysis.plots (module, class, function, method,
-property) has a docstring and type hints on its parameters and return.
+"""Every public item of the ``analysis`` package (module, class, function, method, property), walked
+with all its sub-packages, has a docstring and type hints on its parameters and return.
 
 Public items are the modules walked, their ``__all__`` and every definition at module
 level whose name does not start with ``_``, with the public methods and properties of public
@@ -18,24 +17,15 @@ from typing import Any, Callable, Iterator
 
 import pytest
 
-# walked with all their submodules
-SUBPACKAGES = ("analysis.geometry", "analysis.approximation", "analysis.continuum", "analysis.io",
-               "analysis.experiments.sweep")
-# single modules (their packages are not walked whole yet)
-MODULES = ("analysis.experiments.paper_claims", "analysis.experiments.paper_records",
-           "analysis.experiments.literature.records", "analysis.plots.continuum")
-# the sweep's data-set-specific analyses (not yet walked)
-NOT_LIBRARY = {"analysis.experiments.sweep.analyses"}
+#: walked whole, every submodule of every sub-package
+PACKAGE = "analysis"
 
 
 def _modules(package: str) -> Iterator[ModuleType]:
     root = importlib.import_module(package)
     yield root
-    if not hasattr(root, "__path__"):
-        return
     for info in pkgutil.walk_packages(root.__path__, prefix=package + "."):
-        if info.name not in NOT_LIBRARY:
-            yield importlib.import_module(info.name)
+        yield importlib.import_module(info.name)
 
 
 def _defined_in(obj: Any, module: ModuleType) -> bool:
@@ -43,30 +33,29 @@ def _defined_in(obj: Any, module: ModuleType) -> bool:
 
 
 def public_items() -> dict[str, Any]:
-    """Qualified name -> object for every public item of the walked sub-packages and modules."""
+    """Qualified name -> object for every public item of the walked package."""
     items: dict[str, Any] = {}
-    for package in SUBPACKAGES + MODULES:
-        for module in _modules(package):
-            items[module.__name__] = module
-            names = set(getattr(module, "__all__", ()))
-            names |= {n for n, v in vars(module).items() if not n.startswith("_") and _defined_in(v, module)
-                      and (inspect.isfunction(v) or inspect.isclass(v))}
-            for name in sorted(names):
-                obj = getattr(module, name)
-                if not (inspect.isfunction(obj) or inspect.isclass(obj)):
-                    continue
-                qualified = f"{obj.__module__}.{obj.__qualname__}"
-                items[qualified] = obj
-                if inspect.isclass(obj):
-                    for attr, value in vars(obj).items():
-                        if attr.startswith("_") and attr != "__init__":
-                            continue
-                        if isinstance(value, (staticmethod, classmethod)):
-                            value = value.__func__
-                        # (not typing's own __init__ that Protocol classes carry)
-                        if (inspect.isfunction(value) and value.__module__ == obj.__module__) \
-                                or isinstance(value, property):
-                            items[f"{qualified}.{attr}"] = value
+    for module in _modules(PACKAGE):
+        items[module.__name__] = module
+        names = set(getattr(module, "__all__", ()))
+        names |= {n for n, v in vars(module).items() if not n.startswith("_") and _defined_in(v, module)
+                  and (inspect.isfunction(v) or inspect.isclass(v))}
+        for name in sorted(names):
+            obj = getattr(module, name)
+            if not (inspect.isfunction(obj) or inspect.isclass(obj)):
+                continue
+            qualified = f"{obj.__module__}.{obj.__qualname__}"
+            items[qualified] = obj
+            if inspect.isclass(obj):
+                for attr, value in vars(obj).items():
+                    if attr.startswith("_") and attr != "__init__":
+                        continue
+                    if isinstance(value, (staticmethod, classmethod)):
+                        value = value.__func__
+                    # (not typing's own __init__ that Protocol classes carry)
+                    if (inspect.isfunction(value) and value.__module__ == obj.__module__) \
+                            or isinstance(value, property):
+                        items[f"{qualified}.{attr}"] = value
     return items
 
 
@@ -106,9 +95,17 @@ def test_the_walk_finds_the_known_public_api() -> None:
                  "analysis.approximation.tunnel_effect.TunnelResult.cell", "analysis.io.files.save",
                  "analysis.io.files.load", "analysis.io.atomic.atomic_path", "analysis.io.schema.Schema",
                  "analysis.experiments.sweep.spec.SweepSpec", "analysis.experiments.paper_claims",
-                 "analysis.plots.continuum"):
+                 "analysis.plots.continuum", "analysis", "analysis.plots.pyplot",
+                 "analysis.plots.paper.probability_map", "analysis.plots.literature.marion_figure",
+                 "analysis.experiments.paper.reproduce", "analysis.experiments.paper_regimes.OneDRun.regime",
+                 "analysis.experiments.literature.Study.run", "analysis.experiments.literature.estimators.p_variation",
+                 "analysis.experiments.literature.sander2022.reconstruction_error",
+                 "analysis.experiments.sweep.analyses.analyse", "analysis.renamed.new_name"):
         assert name in ITEMS
-    assert len(ITEMS) > 100
+    # every module of the package, sub-packages included, is walked
+    assert {"analysis.plots.paper", "analysis.experiments.literature.morse2024", "analysis.renamed",
+            "analysis.io.schema"} <= set(ITEMS)
+    assert len(ITEMS) > 500
 
 
 def test_the_check_fails_on_missing_docstrings_and_hints() -> None:
