@@ -30,11 +30,11 @@ DECISION_COLOUR = "k"
 COMPONENT_COLOUR = "#009E73"
 
 
-def _np(a):
+def _np(a: Any) -> np.ndarray:
     return a.detach().cpu().numpy() if hasattr(a, "detach") else np.asarray(a)
 
 
-def _grid(xs, ys, values):
+def _grid(xs: Any, ys: Any, values: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     xs, ys, values = _np(xs), _np(ys), _np(values)
     if xs.ndim == 2:  # meshgrids given: their first row / column
         xs, ys = xs[0], ys[:, 0]

@@ -31,8 +31,6 @@ from __future__ import annotations
 
 import math
 
-from typing import TYPE_CHECKING
-
 import numpy as np
 import torch
 
@@ -41,9 +39,6 @@ from odenet.kernel import generalised_euler
 
 from analysis.experiments.literature.estimators import brownian_path, p_variation, power_law_slope, roughness_exponent
 from analysis.experiments.literature.records import ClaimRow, StudyResult, fmt_fit, slope_row
-
-if TYPE_CHECKING:
-    from numpy.typing import ArrayLike
 
 NAME = "cohen2021"
 SOURCE = "Cohen, Cont, Rossier, Xu, ICML 2021"
@@ -119,7 +114,7 @@ def train(L: int, x: torch.Tensor, y: torch.Tensor, activation: str, *, max_epoc
     return dict(A=A_end, b=b_end, loss=loss_end, epochs=epochs, converged=loss_end < tol)
 
 
-def path_statistics(A: ArrayLike) -> dict[str, float]:
+def path_statistics(A: np.ndarray | torch.Tensor) -> dict[str, float]:
     """Statistics of one network's weights A (L, d, d) (module docstring): ``max_norm`` max_k
     |A_k|, ``max_increment`` max_k |A_{k+1} - A_k|, ``quadratic_variation`` Σ_k |A_{k+1} - A_k|²,
     ``pvar1..3`` the p-variation of W_k = Σ_{j<k} A_j (k = 0..L), ``roughness`` its roughness

@@ -74,7 +74,7 @@ def _weights(kind: str, draws: int, L: int, d: int, rng: np.random.Generator, hu
     return x[:, :, 0], x[:, :, 1]
 
 
-def measure(kind: str, betas: Sequence[float], depths: Sequence[int], draws: int, d: int, rng: np.random.Generator,
+def measure(kind: str, betas: Sequence[float] | np.ndarray, depths: Sequence[int] | np.ndarray, draws: int, d: int, rng: np.random.Generator,
             hurst: float = 0.5, chunk: int = 5) -> tuple[np.ndarray, np.ndarray]:
     """Median over draws of r and g, arrays (len(betas), len(depths)); the same weights serve every
     β at a depth."""
