@@ -95,7 +95,10 @@ def _check_seeds(seeds):
 
 
 def run_study(name: str, *, quick: bool = False, seeds: int | None = None, seed: int = 0) -> tuple[StudyResult, float, float]:
-    """Run one study; returns (result, wall seconds, CPU seconds of this process)."""
+    """Run one study (a name of :data:`STUDIES`) on one thread under torch seed ``seed``, restoring
+    the caller's thread count and random state; returns (result, wall seconds, CPU seconds of this
+    process).  Raises ValueError for an unknown name or ``seeds`` neither None nor an int ≥ 2 (before
+    any work)."""
     (name,) = _check_names([name])
     _check_seeds(seeds)
     import torch

@@ -111,7 +111,9 @@ def train_annuli(augment: int, seed: int, x: torch.Tensor, y: torch.Tensor, xt: 
 
 
 def run(*, quick: bool = False, seeds: int | None = None, seed: int = 0) -> StudyResult:
-    """``seeds`` trainings per model and task (default 3 quick, 5 full)."""
+    """The 1-D flip, the annuli and the reconstruction check of the module docstring over ``seeds``
+    trainings per model (neural ODE, augmented) and task (default 3 quick, 5 full): the
+    StudyResult with its data, figure and claims rows."""
     from analysis.continuum.reconstruction import reconstruction_error
 
     n_seeds = seeds or (3 if quick else 5)
