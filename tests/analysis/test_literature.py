@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from analysis import hdf5
-from analysis.experiments.literature import STUDIES, claims_markdown, run_studies, study_names
+from analysis.experiments.literature import STUDIES, claims_markdown, run_studies, run_study, study_names
 from analysis.experiments.literature.iresnet2019 import logdet_truncation_bound, power_series_logdet
 from analysis.experiments.literature.records import ClaimRow, StudyRecord
 
@@ -25,6 +25,12 @@ def test_run_studies_rejects_unknown_names_before_any_work(tmp_path, names):
     with pytest.raises(ValueError, match="names must"):
         run_studies(names, tmp_path / "out", progress=False)
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("name", ["all", "nope", ["iresnet2019"], None])
+def test_run_study_takes_exactly_one_study_name(name):
+    with pytest.raises(ValueError, match=r"name must be one study among .*got"):
+        run_study(name)
 
 
 def test_run_studies_rejects_bad_seeds_and_a_file_as_out(tmp_path):

@@ -99,7 +99,9 @@ def run_study(name: str, *, quick: bool = False, seeds: int | None = None, seed:
     the caller's thread count and random state; returns (result, wall seconds, CPU seconds of this
     process).  Raises ValueError for an unknown name or ``seeds`` neither None nor an int ≥ 2 (before
     any work)."""
-    (name,) = _check_names([name])
+    if not isinstance(name, str) or name not in STUDIES:
+        raise ValueError(f"name must be one study among {study_names()} (run_studies runs several or 'all'); "
+                         f"got {name!r}")
     _check_seeds(seeds)
     import torch
 
