@@ -187,7 +187,7 @@ def test_no_module_is_shadowed_by_a_function_of_the_same_name():
     shadowed = []
     for top in PACKAGES:
         for info in pkgutil.walk_packages(importlib.import_module(top).__path__, prefix=f"{top}."):
-            if info.name.startswith("odenet.cli"):
+            if info.name.endswith(".__main__"):  # importing it runs the program
                 continue
             parent_name, _, child = info.name.rpartition(".")
             importlib.import_module(info.name)
