@@ -181,3 +181,13 @@ def test_hdf5_submodules_are_the_io_modules_not_copies():
     import analysis.io.inspect
     assert old_schema is schema_module and register is schema_module.register
     assert old_inspect is analysis.io.inspect
+
+
+def test_every_record_type_of_odenet_names_a_module_a_reader_may_import():
+    """A file written by odenet can be read in a fresh process: the module each record group
+    names is one :func:`schema_named` accepts (public, in a trusted package)."""
+    ours = {n: s.cls.__module__ for n, s in schema_module.registered().items()
+            if s.cls.__module__.split(".")[0] in schema_module.TRUSTED_PACKAGES}
+    assert len(ours) > 20
+    refused = {n: m for n, m in ours.items() if not schema_module.MODULE_PATH.match(m)}
+    assert refused == {}
