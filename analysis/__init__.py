@@ -1,9 +1,11 @@
 """What we learn about a network: geometry of its map, approximation limits, the continuum limit,
-storage and experiments.  The sub-packages are floors; each imports only from the floors below::
+storage and experiments.  The sub-packages are floors; each imports only from its own floor and
+the floors below (tests/test_layers.py)::
 
     analysis.experiments   the paper's reproduction, literature studies, sweeps
     analysis.plots         figures (matplotlib)
-    analysis.geometry  analysis.approximation  analysis.continuum
+    analysis.approximation  analysis.continuum   side by side: neither imports the other
+    analysis.geometry      traces, certificates, inverses, critical points, Jacobian maps
     analysis.io            HDF5 storage, XDMF, atomic writes and locks (alias: analysis.hdf5)
     odenet                 models, training, data
     solvers                integrators

@@ -60,6 +60,11 @@ def new_name(old: str) -> str | None:
 class RenamedModuleFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
     """Resolves an old path to the module object of its new path (installed by ``import analysis``)."""
 
+    def __init__(self) -> None:
+        #: old name -> the new module's own spec, while the old name is being imported (the
+        #: import lock of the old name serialises each entry)
+        self._own_spec: dict[str, importlib.machinery.ModuleSpec | None] = {}
+
     def find_spec(self, name: str, path: object = None, target: object = None) -> importlib.machinery.ModuleSpec | None:
         """A spec loaded by this finder when ``name`` is an old path (:func:`new_name`), else None."""
         target_name = new_name(name)
@@ -71,11 +76,17 @@ class RenamedModuleFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
         if not spec.name.startswith(SILENT):
             warnings.warn(f"{spec.name} is now {new} (odenet 0.2); the old path will be removed",
                           DeprecationWarning, stacklevel=2)
-        return importlib.import_module(new)
+        module = importlib.import_module(new)
+        self._own_spec[spec.name] = module.__spec__
+        return module
 
     def exec_module(self, module: ModuleType) -> None:
-        """Nothing: the module :meth:`create_module` returns is the new one, already executed."""
-        pass  # executed once, under its new name
+        """Nothing to execute (the module ran once, under its new name); only undo the import
+        system's ``module.__spec__ = <the old name's spec>``, which would make
+        ``importlib.reload`` of the new module a silent no-op through this loader."""
+        old = module.__spec__.name if module.__spec__ is not None else None
+        if old in self._own_spec:
+            module.__spec__ = self._own_spec.pop(old)
 
 
 def install() -> None:

@@ -67,7 +67,52 @@ def imports_of(path: Path) -> list[tuple[int, str]]:
             # `from analysis import io` imports the sub-package analysis.io
             found += [(node.lineno, f"{target}.{alias.name}") for alias in node.names
                       if f"{target}.{alias.name}" in FLOOR]
+        elif isinstance(node, ast.Call) and _called_name(node.func) in ("import_module", "__import__") \
+                and node.args and isinstance(node.args[0], ast.Constant) and isinstance(node.args[0].value, str):
+            found.append((node.lineno, node.args[0].value))  # importlib.import_module("analysis.x")
     return [(line, m) for line, m in found if m.split(".")[0] in PACKAGES]
+
+
+def _called_name(func: ast.expr) -> str | None:
+    return func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else None
+
+
+def is_module(dotted: str) -> bool:
+    """Whether ``dotted`` names a module or package of the source tree."""
+    base = ROOT.joinpath(*dotted.split("."))
+    return base.with_suffix(".py").is_file() or (base / "__init__.py").is_file()
+
+
+def private_uses(path: Path) -> list[str]:
+    """Another module's private name reached from ``path``: imported (``from x import _y``), a
+    private module path (``x._y``), or read as an attribute of an imported project module
+    (``import x.y as m; m._z``, ``from x import y; y._z``)."""
+    tree = ast.parse(path.read_text())
+    where = path.relative_to(ROOT)
+    bad, modules = [], set()  # local names bound to project modules
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] in PACKAGES:
+            bad += [f"{where}:{node.lineno} {node.module}.{a.name}"
+                    for a in node.names if a.name.startswith("_") and not a.name.startswith("__")]
+            modules |= {a.asname or a.name for a in node.names if node.module and is_module(f"{node.module}.{a.name}")}
+        if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            bad += [f"{where}:{node.lineno} {node.module}"
+                    for part in node.module.split(".")[1:] if part.startswith("_") and part != "__main__"]
+        if isinstance(node, ast.Import):
+            for a in node.names:
+                if a.name.split(".")[0] in PACKAGES:
+                    modules.add(a.asname or a.name.split(".")[0])
+                    bad += [f"{where}:{node.lineno} {a.name}" for part in a.name.split(".")[1:]
+                            if part.startswith("_") and part != "__main__"]
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and node.attr.startswith("_") and not node.attr.startswith("__"):
+            chain, base = [], node.value
+            while isinstance(base, ast.Attribute):
+                chain.append(base.attr)
+                base = base.value
+            if isinstance(base, ast.Name) and base.id in modules:
+                bad.append(f"{where}:{node.lineno} {'.'.join([base.id, *reversed(chain), node.attr])}")
+    return bad
 
 
 def source_files() -> list[Path]:
@@ -96,17 +141,31 @@ def test_imports_respect_the_floors(path):
 
 
 def test_private_names_stay_in_their_module():
-    """No module imports another module's private name (``from x import _y``)."""
-    bad = []
-    for path in source_files():
-        for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] in PACKAGES:
-                bad += [f"{path.relative_to(ROOT)}:{node.lineno} {node.module}.{a.name}"
-                        for a in node.names if a.name.startswith("_") and not a.name.startswith("__")]
-            if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-                bad += [f"{path.relative_to(ROOT)}:{node.lineno} {node.module}"
-                        for part in node.module.split(".")[1:] if part.startswith("_") and part != "__main__"]
+    """No module imports another module's private name (``from x import _y``) or reads one as an
+    attribute of an imported module (``schema._Dims``)."""
+    bad = [use for path in source_files() for use in private_uses(path)]
     assert bad == []
+
+
+@pytest.mark.parametrize("source, reported", [
+    ("from analysis.io.schema import _find\n", "analysis.io.schema._find"),
+    ("from analysis.io import schema\nschema._find(1)\n", "schema._find"),
+    ("import analysis.io.schema as s\ns._BY_NAME\n", "s._BY_NAME"),
+    ("import solvers\nsolvers.validation._x\n", "solvers.validation._x"),
+    ("import analysis.io._private\n", "analysis.io._private"),
+])
+def test_the_checker_catches_a_private_name(monkeypatch, source, reported):
+    fake = ROOT / "analysis" / "geometry" / "_private_probe.py"
+    monkeypatch.setattr(Path, "read_text", lambda self, *a, **k: source if self == fake else Path.open(self).read())
+    assert [use.split(" ", 1)[1] for use in private_uses(fake)] == [reported]
+
+
+def test_the_checker_sees_string_and_lazy_imports(monkeypatch):
+    """``importlib.import_module("analysis.experiments")`` inside a function is an import too."""
+    fake = ROOT / "analysis" / "io" / "_floors_probe.py"
+    source = "import importlib\ndef f():\n    return importlib.import_module('analysis.experiments.paper')\n"
+    monkeypatch.setattr(Path, "read_text", lambda self, *a, **k: source if self == fake else Path.open(self).read())
+    assert len(violations(fake)) == 1 and "analysis.experiments.paper" in violations(fake)[0]
 
 
 def test_the_checker_catches_an_upward_import(tmp_path, monkeypatch):
@@ -128,7 +187,7 @@ def test_no_module_is_shadowed_by_a_function_of_the_same_name():
     shadowed = []
     for top in PACKAGES:
         for info in pkgutil.walk_packages(importlib.import_module(top).__path__, prefix=f"{top}."):
-            if info.name.startswith("odenet.cli"):
+            if info.name.endswith(".__main__"):  # importing it runs the program
                 continue
             parent_name, _, child = info.name.rpartition(".")
             importlib.import_module(info.name)

@@ -27,12 +27,15 @@ is imported::
     register(Schema("MyResult", MyResult, fields=(Array("values", ("step", "sample")), Attr("method", str))))
 
 ``import analysis`` imports every such module.  :func:`save` writes a record with the schema
-registered for its class (TypeError if none is).
+registered for its class (TypeError if none is).  A name belongs to one class: registering it
+for another is a ValueError (files name record types by name alone).  The registry is
+thread-safe.
 
 **odenet_module.**  Every record group carries ``odenet_type`` (the schema's name) and
 ``odenet_module`` (the module that declares the record's class).  Loading a group whose type is
-not registered yet imports that module by its name, only within the packages ``solvers``,
-``odenet`` and ``analysis`` (a file never makes the reader import other code), and raises
+not registered yet imports that module by its name, only a public module (no ``__main__``, no
+``_private`` part) of the packages ``solvers``, ``odenet`` and ``analysis`` (a file never makes
+the reader import other code or run a program), and raises
 ValueError naming the type and the module if the import fails or does not register the type.
 No table of module names, no swallowed ImportError.
 

@@ -211,7 +211,8 @@ def load(path: str | os.PathLike, group: str | None = None, *, device: str | tor
     old or the new file, whole.  Raises FileNotFoundError for a missing ``path``; ValueError
     naming the file for a foreign, newer-version or damaged file, a missing ``group``, several
     records and no ``group``, or a record type that is not registered and whose declaring module
-    (the group's ``odenet_module``) cannot be imported."""
+    (the group's ``odenet_module``) is not a public module of solvers, odenet or analysis, cannot
+    be imported or does not register it (:func:`analysis.io.schema.schema_named`)."""
     device = check_device(device)
     with open_for_reading(path) as f:
         if group is None:

@@ -50,6 +50,7 @@ import hashlib
 import json
 import math
 import re
+import threading
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator, Sequence
 
@@ -208,6 +209,8 @@ class Schema:
 
 # --- registry -----------------------------------------------------------------------------------
 _BY_NAME: dict[str, Schema] = {}
+#: guards _BY_NAME: a module imported in one thread registers while another thread looks types up
+_REGISTRY_LOCK = threading.RLock()
 
 
 def register(schema: Schema) -> Schema:
@@ -216,19 +219,35 @@ def register(schema: Schema) -> Schema:
 
         SEED_TABLE = register(Schema("SeedTable", SeedTable, fields=(...)))
 
-    Registering a name again replaces the earlier schema (a reloaded module)."""
-    _BY_NAME[schema.name] = schema
+    Registering a name again for the same class (same module and qualified name: a reloaded
+    module) replaces the earlier schema; registering it for another class is a ValueError naming
+    both, since files name record types by ``odenet_type`` alone.  TypeError if ``schema`` is not
+    a :class:`Schema`.  Thread-safe."""
+    if not isinstance(schema, Schema):
+        raise TypeError(f"register expects a Schema; got {type(schema).__name__}")
+    with _REGISTRY_LOCK:
+        earlier = _BY_NAME.get(schema.name)
+        if earlier is not None and _qualified(earlier.cls) != _qualified(schema.cls):
+            raise ValueError(f"record type name {schema.name!r} is already registered for "
+                             f"{_qualified(earlier.cls)}; cannot register it for {_qualified(schema.cls)}")
+        _BY_NAME[schema.name] = schema
     return schema
 
 
+def _qualified(cls: type) -> str:
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
 def registered() -> dict[str, Schema]:
-    """All registered schemas by name."""
-    return dict(_BY_NAME)
+    """All registered schemas by name (a copy)."""
+    with _REGISTRY_LOCK:
+        return dict(_BY_NAME)
 
 
 def _find(obj: Any) -> Schema | None:
+    schemas = registered().values()
     for klass in type(obj).__mro__:
-        for s in _BY_NAME.values():
+        for s in schemas:
             if s.cls is klass:
                 return s
     return None
@@ -240,36 +259,40 @@ def schema_for(obj: Any) -> Schema:
     found = _find(obj)
     if found is None:
         raise TypeError(f"no HDF5 schema for objects of type {type(obj).__name__}; "
-                        f"registered: {sorted(_BY_NAME)}")
+                        f"registered: {sorted(registered())}")
     return found
 
 
 #: packages whose modules a file may name as the declarer of a record type (see schema_named)
 TRUSTED_PACKAGES = ("solvers", "odenet", "analysis")
+#: a module path a file may name: public identifiers only (no ``__main__``, no private module)
+MODULE_PATH = re.compile(r"^[A-Za-z][A-Za-z0-9_]*(\.[A-Za-z][A-Za-z0-9_]*)*$")
 
 
 def schema_named(name: str, module: str | None = None) -> Schema:
     """The schema stored under ``name`` (a group's ``odenet_type``).
 
     A type not registered yet is looked up by importing ``module``, the declaring module the file
-    names in ``odenet_module`` (only modules of :data:`TRUSTED_PACKAGES`: a file never makes us
-    import arbitrary code).  Raises ValueError when the module does not import or does not
-    register ``name``.
+    names in ``odenet_module``: only a public module (dotted identifiers, none starting with ``_``,
+    so never a ``__main__`` that would run a program) of :data:`TRUSTED_PACKAGES`, so that a
+    file never makes us import arbitrary code.  Raises ValueError when ``module`` is not such a
+    path, does not import or does not register ``name``.
     """
-    if name not in _BY_NAME and module:
-        if module.split(".")[0] not in TRUSTED_PACKAGES:
-            raise ValueError(f"record type {name!r} is declared in module {module!r}, outside the packages "
-                             f"a file may name ({', '.join(TRUSTED_PACKAGES)}); import it yourself first")
+    if name not in registered() and module:
+        if not MODULE_PATH.match(module) or module.split(".")[0] not in TRUSTED_PACKAGES:
+            raise ValueError(f"record type {name!r} is declared in module {module!r}, which is not a public module "
+                             f"of the packages a file may name ({', '.join(TRUSTED_PACKAGES)}); import it "
+                             f"yourself first")
         try:
             importlib.import_module(module)
         except Exception as exc:
             raise ValueError(f"record type {name!r} is declared in module {module!r}, which failed to import: "
                              f"{type(exc).__name__}: {exc}") from exc
-    try:
-        return _BY_NAME[name]
-    except KeyError:
-        where = f" (its module {module!r} does not register it)" if module else ""
-        raise ValueError(f"unknown record type {name!r} in file{where}; known: {sorted(_BY_NAME)}") from None
+    schemas = registered()
+    if name in schemas:
+        return schemas[name]
+    where = f" (its module {module!r} does not register it)" if module else ""
+    raise ValueError(f"unknown record type {name!r} in file{where}; known: {sorted(schemas)}")
 
 
 # --- CF names and attributes --------------------------------------------------------------------
@@ -652,17 +675,14 @@ def read_group(group: h5py.Group, device: str | torch.device | None = None) -> A
     unknown record type, a newer format version or a dataset that fails its checksum."""
     if "format_version" in group.attrs:
         check_version(group.attrs["format_version"], f"{group.file.filename!r}: group {group.name!r}")
-    name = group.attrs.get(TYPE_ATTR)
-    if isinstance(name, bytes):
-        name = name.decode()
+    name = _str_attr(group, TYPE_ATTR)
     if name is None:
         raise ValueError(f"group {group.name!r} holds no odenet record (no {TYPE_ATTR!r} attribute)")
     if name == "mapping":
         return _read_mapping(group, device)
     if name in _SPECIAL_READERS:
         return _SPECIAL_READERS[name](group, device)
-    module = group.attrs.get(MODULE_ATTR)
-    schema = schema_named(name, module.decode() if isinstance(module, bytes) else module)
+    schema = schema_named(name, _str_attr(group, MODULE_ATTR))
     values: dict[str, Any] = {}
     for f in schema.fields:
         k = _key(f)
@@ -695,6 +715,18 @@ def read_group(group: h5py.Group, device: str | torch.device | None = None) -> A
             sub = group[k]
             values[f.name] = [read_group(sub[str(i)], device) for i in range(int(sub.attrs["length"]))]
     return schema.make(values)
+
+
+def _str_attr(group: h5py.Group, attr: str) -> str | None:
+    """The string attribute ``attr`` of ``group`` (None when absent); ValueError naming the group,
+    the attribute and the value when it holds something else (a damaged or crafted file)."""
+    value = group.attrs.get(attr)
+    if isinstance(value, bytes):
+        value = value.decode("utf-8", errors="replace")
+    if value is not None and not isinstance(value, str):
+        raise ValueError(f"{group.file.filename!r}: group {group.name!r} has attribute {attr}={value!r}; "
+                         f"a string was expected (the file is damaged)")
+    return value
 
 
 def _read_mapping(group: h5py.Group, device: str | torch.device | None = None) -> dict:

@@ -58,3 +58,20 @@ def test_an_old_script_runs_in_a_fresh_interpreter():
             "print(type(load(p)).__module__)\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "analysis.approximation.bounds"
+
+
+def test_importing_an_old_path_leaves_the_new_module_its_own_spec():
+    """The import system sets ``__spec__`` on the module the finder returns; left so, the new
+    module's spec would name the old path and ``importlib.reload`` would run the finder's empty
+    loader: a silent no-op.  Checked in a fresh interpreter (a reload re-registers schemas)."""
+    code = ("import warnings, importlib; warnings.simplefilter('ignore')\n"
+            "import analysis.geometry.maps as new\n"
+            "import analysis.maps, analysis.hdf5.schema, analysis.io.schema\n"
+            "assert new.__spec__.name == 'analysis.geometry.maps', new.__spec__\n"
+            "assert analysis.io.schema.__spec__.name == 'analysis.io.schema', analysis.io.schema.__spec__\n"
+            "new.jacobian_map = None\n"
+            "importlib.reload(new)\n"
+            "print(callable(new.jacobian_map))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip() == "True"

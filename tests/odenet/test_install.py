@@ -49,6 +49,9 @@ def test_wheel_installs_into_a_fresh_venv_and_runs(tmp_path):
     (wheel,) = wheels.glob("odenet-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
     assert {f"{p}/py.typed" for p in PACKAGES} <= set(names)
+    # every module of every sub-package ships (package discovery in pyproject.toml)
+    sources = {str(f.relative_to(src)) for pkg in PACKAGES for f in (src / pkg).rglob("*.py")}
+    assert len(sources) > 50 and sources - set(names) == set(), sorted(sources - set(names))
     meta = zipfile.ZipFile(wheel).read(next(n for n in names if n.endswith(".dist-info/METADATA"))).decode()
     assert "Requires-Dist: matplotlib" in meta and 'extra == "io"' in meta and "Classifier: Typing :: Typed" in meta
 
