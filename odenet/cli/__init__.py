@@ -39,9 +39,6 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for command in COMMANDS:
         command.add_parser(sub)
-    for action in sub._choices_actions:  # a command's --help starts with its one-line help at least
-        if sub.choices[action.dest].description is None:
-            sub.choices[action.dest].description = action.help
     return parser
 
 

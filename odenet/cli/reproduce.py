@@ -12,8 +12,8 @@ import argparse
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Declare ``odenet reproduce`` on the subcommand set ``sub`` (its options are parsed by the library)."""
-    p = sub.add_parser("reproduce", help="reproduce the tunnel-effect paper (figures, HDF5, summary table)",
-                       add_help=False)
+    about = "reproduce the tunnel-effect paper (figures, HDF5, summary table)"
+    p = sub.add_parser("reproduce", help=about, description=about, add_help=False)
     p.add_argument("rest", nargs=argparse.REMAINDER, help="options of scripts/reproduce_paper.py (--help), or "
                                                           "--study NAME|all / --list for the literature studies")
     p.set_defaults(func=run)

@@ -14,7 +14,8 @@ from pathlib import Path
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Declare ``odenet trace`` and its options on the subcommand set ``sub``."""
-    p = sub.add_parser("trace", help="trace a saved model over a grid of inputs and write an HDF5 file")
+    about = "trace a saved model over a grid of inputs and write an HDF5 file"
+    p = sub.add_parser("trace", help=about, description=about)
     p.add_argument("model", help="HDF5 file holding the model (written by analysis.io.save_model)")
     p.add_argument("--grid", required=True, help="x0:x1:nx for n_in = 1, x0:x1:nx,y0:y1:ny for n_in = 2 "
                                                  "(write --grid=-1:1:50,... when x0 is negative)")

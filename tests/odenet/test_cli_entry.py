@@ -33,3 +33,16 @@ def test_the_console_script_names_the_main_function(capsys):
         main(["--version"])
     assert exit_.value.code == 0 and capsys.readouterr().out == f"odenet {odenet.__version__}\n"
     assert main(["inspect", str(ROOT / "no-such-file.h5")]) == 2
+
+
+def test_every_command_help_starts_with_a_description():
+    """Each subcommand declares its own description (``odenet COMMAND --help`` starts with it)."""
+    import argparse
+
+    from odenet.cli import COMMANDS
+
+    sub = argparse.ArgumentParser().add_subparsers()
+    for command in COMMANDS:
+        command.add_parser(sub)
+    assert sorted(sub.choices) == sorted(["demo", "reproduce", "inspect", "trace", "sweep", "converge", "tunnel"])
+    assert all(p.description for p in sub.choices.values())

@@ -14,13 +14,15 @@ docs/literature.md describes each study and what was scaled down.
 """
 from __future__ import annotations
 
-import importlib
 import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 from typing import Callable, Sequence
 
+from analysis.experiments.literature import (anode2019, cohen2021, iresnet2019, marion2024, marion2025, morse2024,
+                                             sander2022)
 from analysis.experiments.literature.records import ClaimRow, StudyRecord, StudyResult
 
 __all__ = ["Study", "STUDIES", "study_names", "run_study", "run_studies", "claims_markdown", "ClaimRow",
@@ -35,39 +37,38 @@ class Study:
     name: str
     source: str
     description: str
-    module: str
+    module: ModuleType
 
     @property
     def run(self) -> Callable[..., StudyResult]:
-        """The study's ``run(*, quick=False, seeds=None, seed=0) -> StudyResult``, its module
-        imported on first use (so listing the studies imports none of them)."""
-        return importlib.import_module(f"{__name__}.{self.module}").run
+        """The study's ``run(*, quick=False, seeds=None, seed=0) -> StudyResult``."""
+        return self.module.run
 
 
 STUDIES: dict[str, Study] = {s.name: s for s in (
     Study("iresnet2019", "Behrmann, Grathwohl, Chen, Duvenaud, Jacobsen, Invertible residual networks, ICML 2019",
           "fixed-point inversion rate, bi-Lipschitz bounds and the power-series log-det of certified blocks",
-          "iresnet2019"),
+          iresnet2019),
     Study("sander2022", "Sander, Ablin, Peyré, Do residual neural networks discretize neural ODEs?, NeurIPS 2022",
           "trained linear ResNets' weight increments ~ 1/N; reverse-Euler reconstruction error ~ 1/N (Heun 1/N²)",
-          "sander2022"),
+          sander2022),
     Study("marion2025", "Marion, Fermanian, Biau, Vert, Scaling ResNets in the large-depth regime, JMLR 2025",
           "at initialisation: explode / non-trivial / identity against the scaling L^-β for i.i.d., smooth and "
-          "fractional-noise weights", "marion2025"),
+          "fractional-noise weights", marion2025),
     Study("morse2024", "Kuehn & Kuntz, Analysis of the geometric structure of neural networks and neural ODEs via "
           "Morse functions, arXiv 2405.09351",
           "critical points by architecture: none for narrow, non-degenerate for augmented, degenerate for bottleneck",
-          "morse2024"),
+          morse2024),
     Study("marion2024", "Marion, Wu, Sander, Biau, Implicit regularization of deep residual networks towards "
           "neural ODEs, ICLR 2024",
           "trained weights stay smooth in depth: increments and distance to a deep reference ~ 1/L; long training",
-          "marion2024"),
+          marion2024),
     Study("anode2019", "Dupont, Doucet, Teh, Augmented neural ODEs, NeurIPS 2019",
           "1-D flip impossible for a neural ODE (MSE >= 1), solved when augmented; annuli accuracy and nfev; "
-          "forward-backward reconstruction of every trained flow", "anode2019"),
+          "forward-backward reconstruction of every trained flow", anode2019),
     Study("cohen2021", "Cohen, Cont, Rossier, Xu, Scaling properties of deep residual networks, ICML 2021",
           "how trained fully connected ResNet weights scale with depth (tanh, ReLU): exponents, increments, "
-          "quadratic and p-variation", "cohen2021"),
+          "quadratic and p-variation", cohen2021),
 )}
 
 
