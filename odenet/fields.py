@@ -23,7 +23,7 @@ from solvers.validation import check_positive, check_positive_int
 from .activations import Activation, get_activation
 from solvers.methods import has_storage
 
-from .kernel import generalised_euler, layer_operands
+from .kernel import Compile, generalised_euler, layer_operands
 
 
 class _Block:
@@ -96,11 +96,12 @@ class LayerField(nn.Module):
         return self.piece(self.pieces.piece_of_time(t))(t, x)
 
     def generalised_euler(self, x0: torch.Tensor, eps: float, delta: float, steps: int,
-                          record: str = "end", compile: bool = False) -> torch.Tensor:
+                          record: str = "end", compile: Compile = False) -> torch.Tensor:
         """``steps`` (a multiple r of L) steps of x_{k+1} = ε x_k + δ f(t_k, x_k), layer k // r, by
         :func:`odenet.kernel.generalised_euler`: every state (steps + 1, batch, m) for
         ``record="all"``, else the last (batch, m).  The solvers' hook (:mod:`solvers.fields`).
-        ``compile=True``: the loop in TorchScript, the same bits (:mod:`odenet.scripted`)."""
+        ``compile=True``: the loop in TorchScript, the same bits (:mod:`odenet.scripted`);
+        ``compile="native"``: the loop in C++, within a few ulps per step (:mod:`odenet.native`)."""
         states = generalised_euler(self.weight, self.bias, self.activation, x0, eps, delta,
                                    refine=steps // self.depth, record=record,
                                    norm=None if self.bn is None else self._norm, layers=self._layers(),

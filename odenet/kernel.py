@@ -28,14 +28,18 @@ the end.
 """
 from __future__ import annotations
 
-from typing import Callable, NamedTuple, Sequence
+from typing import Callable, Literal, NamedTuple, Sequence, Union
 
 import torch
 
 from solvers.methods import has_storage
 
 from .activations import Activation
+from .native import check_native, native_euler_loop
 from .scripted import check_scriptable, scripted_euler_loop
+
+#: the ``compile=`` argument: False (eager), True (TorchScript), "native" (the C++ loop)
+Compile = Union[bool, Literal["native"]]
 
 
 _ONES: dict = {}
@@ -79,12 +83,20 @@ def activation_and_derivative(act: Activation, z: torch.Tensor,
     return act.apply_(z), ds
 
 
-def check_compile(compile: object, activation: Activation) -> bool:
-    """Validate a ``compile=`` argument: a bool (TypeError otherwise), and True only with an
-    activation the scripted loop runs (ValueError otherwise, see :mod:`odenet.scripted`)."""
+def check_compile(compile: object, activation: Activation, like: torch.Tensor | None = None) -> Compile:
+    """Validate a ``compile=`` argument: False, True (the loop in TorchScript, with an activation
+    it runs, see :mod:`odenet.scripted`) or ``"native"`` (the loop in C++, :mod:`odenet.native`,
+    with tanh, relu, softplus or identity, and ``like``'s dtype and device if given: float32 or
+    float64 on the CPU); TypeError for another type, ValueError for another string or an
+    activation, dtype or device the chosen loop does not run."""
+    if isinstance(compile, str):
+        if compile != "native":
+            raise ValueError(f"compile must be False, True or 'native'; got {compile!r}")
+        check_native(activation, None if like is None else like.dtype, None if like is None else like.device)
+        return "native"
     if not isinstance(compile, bool):
-        raise TypeError(f"compile must be a bool (True: run the loop in TorchScript); got {compile!r} "
-                        f"of type {type(compile).__name__}")
+        raise TypeError(f"compile must be False, True (the loop in TorchScript) or 'native' (the loop in C++); "
+                        f"got {compile!r} of type {type(compile).__name__}")
     if compile:
         check_scriptable(activation)
     return compile
@@ -94,7 +106,7 @@ def generalised_euler(weight: torch.Tensor, bias: torch.Tensor, activation: Acti
                       eps: float, delta: float, *, refine: int = 1, start: int = 0, stop: int | None = None,
                       norm: Callable[[torch.Tensor, int], torch.Tensor] | None = None,
                       tangent: torch.Tensor | None = None, record: str = "end", layer_jacobians: bool = False,
-                      layers: tuple[tuple, tuple] | None = None, compile: bool = False) -> EulerRun:
+                      layers: tuple[tuple, tuple] | None = None, compile: Compile = False) -> EulerRun:
     """Steps k = start … stop-1 (of L·refine) of the iteration in the module docstring.
 
     weight (L, m, m) with x0 (B, m), or with a member axis weight (K, L, m, m), bias (K, L, m),
@@ -105,10 +117,13 @@ def generalised_euler(weight: torch.Tensor, bias: torch.Tensor, activation: Acti
     weight and bias, if the caller caches them.  ``compile=True`` runs the tight path's loop
     in TorchScript (:mod:`odenet.scripted`: no Python frame per step, the same bits); where the
     kernel takes another path (autograd records, a torch.func transform, ``norm``, tangents)
-    it runs that path eagerly, which gives the same bits too; ``compile`` is checked
-    (:func:`check_compile`), the other arguments are not: callers validate.
+    it runs that path eagerly, which gives the same bits too.  ``compile="native"`` runs the
+    tight path's loop in C++ instead (:mod:`odenet.native`: float32/float64 on the CPU only,
+    ValueError otherwise; within a few ulps per step of the eager path, not bitwise; the same
+    fallbacks).  ``compile`` is checked (:func:`check_compile`), the other arguments are not:
+    callers validate.
     """
-    check_compile(compile, activation)
+    check_compile(compile, activation, x0)
     stop = weight.shape[-3] * refine if stop is None else stop
     S = stop - start
     keep = record == "all"
@@ -119,6 +134,9 @@ def generalised_euler(weight: torch.Tensor, bias: torch.Tensor, activation: Acti
     records = torch.is_grad_enabled() and (x0.requires_grad or weight.requires_grad or bias.requires_grad
                                            or norm is not None)
     tight = not records and has_storage(x0) and has_storage(weight) and has_storage(bias)
+    if compile == "native" and tight:
+        states = native_euler_loop(weight, bias, x0.mT, eps, delta, refine, start, S, activation.name, record)
+        return EulerRun(states.mT, None, None)
     if compile and tight:
         Ws, bs = layer_operands(weight, bias) if layers is None else layers
         loop = scripted_euler_loop(activation.name, keep, x0.ndim == 3, eps == 1)

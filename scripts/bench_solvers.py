@@ -13,6 +13,9 @@ repeats of
 
 - ``solve``:   ``solvers.solve(field, x0, method="euler", record="end")`` (ours);
 - ``compiled``: the same with ``compile=True`` (ours: the loop in TorchScript, the same bits);
+- ``native``:  the same with ``compile="native"`` (ours: the loop in C++, within a few ulps);
+- ``comp_kernel``, ``native_kernel``: the field's kernel itself with ``compile=True`` and
+  ``"native"`` (``field.generalised_euler``), without ``solve``'s checks and ``Solution``;
 - ``forward``: ``ResNet.forward`` of a ResNet with that field (ours: blocks and readout);
 - ``raw``:     the loop users write, ``x = x + h * tanh(x @ W[l].T + b[l])``;
 - ``tuned``:   the tuned eager loop of issue 13, ``addmm(out=)``, ``tanh_``, ``add(alpha=, out=)``;
@@ -22,7 +25,8 @@ repeats of
 The forward pass is compared with raw/tuned loops that also apply the readout.  Ratios are
 ours / baseline (below 1: ours is faster).  The compiled path's one-off cost (scripting the
 loop, then the two profiling runs of TorchScript's executor) is timed separately, once per
-process, before the first case.  The load average is printed before and after.
+process, before the first case; so is the native loop's (building the extension, or loading it
+from torch's extensions cache when it was built before).  The load average is printed before and after.
 """
 from __future__ import annotations
 
@@ -36,6 +40,7 @@ import torchdiffeq
 
 import solvers
 from odenet import ResNet
+from odenet.native import native_module
 from odenet.scripted import scripted_euler_loop
 
 
@@ -96,6 +101,15 @@ def run(batch: int, width: int, L: int, repeats: int, dtype=torch.float32, devic
     def compiled():
         return solvers.solve(field, x0, method="euler", record="end", compile=True).y[-1]
 
+    def native():
+        return solvers.solve(field, x0, method="euler", record="end", compile="native").y[-1]
+
+    def comp_kernel():
+        return field.generalised_euler(x0, 1.0, h, L, "end", compile=True)
+
+    def native_kernel():
+        return field.generalised_euler(x0, 1.0, h, L, "end", compile="native")
+
     def forward():
         return model(x0)
 
@@ -125,7 +139,8 @@ def run(batch: int, width: int, L: int, repeats: int, dtype=torch.float32, devic
     def tdq():
         return torchdiffeq.odeint(tdq_func, x0, t_grid, method="euler")[-1]
 
-    sides = dict(solve=solve, compiled=compiled, forward=forward, raw=raw_loop, tuned=tuned_loop, raw_fwd=lambda: raw_loop() @ wo.T + bo,
+    sides = dict(solve=solve, compiled=compiled, native=native, comp_kernel=comp_kernel, native_kernel=native_kernel,
+                 forward=forward, raw=raw_loop, tuned=tuned_loop, raw_fwd=lambda: raw_loop() @ wo.T + bo,
                  tuned_fwd=lambda: torch.addmm(bo, tuned_loop(), wo.T), tdq=tdq)
     jx = jax_side(W, b, x0, h, L) if device == "cpu" else None
     if jx is not None:
@@ -135,6 +150,8 @@ def run(batch: int, width: int, L: int, repeats: int, dtype=torch.float32, devic
                  (("raw", raw_loop), ("tuned", tuned_loop), ("tdq", tdq))}
         diffs["forward"] = (forward() - raw_loop() @ wo.T - bo).abs().max().item()
         diffs["compiled_bits"] = torch.equal(compiled(), solve())
+        eager = solve()
+        diffs["native_rel"] = ((native() - eager).abs().max() / eager.abs().max()).item()
         t = median_times(sides, repeats, sync)
     return dict(batch=batch, width=width, L=L, dtype=str(dtype).removeprefix("torch."), times=t, diffs=diffs,
                 jax_compile_s=None if jx is None else jx[1])
@@ -270,6 +287,9 @@ def main() -> None:
     print(f"load average before: {os.getloadavg()}")
     script_s, first_s = compile_seconds()
     print(f"compile=True one-off cost: scripting {script_s:.3f} s, with the two profiling calls {first_s:.3f} s")
+    t0 = time.perf_counter()
+    native_module()
+    print(f"compile='native' one-off cost: build or load from the extensions cache {time.perf_counter() - t0:.2f} s")
     print(f"{'batch':>6} {'width':>5} {'dtype':>7} {'solve us/step':>13} {'solve/raw':>9} {'solve/tuned':>11} "
           f"{'fwd/raw':>8} {'fwd/tuned':>9} {'tdq/solve':>9} {'solve/jax':>9} {'comp us/step':>12} {'comp/solve':>10} "
           f"{'comp/raw':>8} {'comp/tuned':>10} {'comp/jax':>8} {'same bits':>9}  max|solve-raw|")
@@ -286,6 +306,14 @@ def main() -> None:
               f"{r['diffs']['raw']:.1e}", flush=True)
         if "jax" in t:
             print(f"{'':>20} jax: {1e6 * t['jax'] / 100:.2f} us/step, compile {r['jax_compile_s']:.2f} s")
+        print(f"{'':>20} native: {1e6 * t['native'] / 100:.2f} us/step; native/compiled {t['native'] / t['compiled']:.3f}, "
+              f"native/solve {t['native'] / t['solve']:.3f}, native/raw {t['native'] / t['raw']:.3f}, "
+              f"native/tuned {t['native'] / t['tuned']:.3f}"
+              + (f", native/jax {t['native'] / t['jax']:.2f}" if "jax" in t else "")
+              + f"; max|native - solve| / max|solve| {r['diffs']['native_rel']:.1e}", flush=True)
+        print(f"{'':>20} kernels alone: native {1e6 * t['native_kernel'] / 100:.2f} us/step, compiled "
+              f"{1e6 * t['comp_kernel'] / 100:.2f} us/step, native/compiled {t['native_kernel'] / t['comp_kernel']:.3f}",
+              flush=True)
     print(f"load average after: {os.getloadavg()}")
 
 

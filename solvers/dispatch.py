@@ -23,7 +23,7 @@ def solve(field: Callable[..., torch.Tensor], x0: torch.Tensor, t_span: tuple[fl
           steps: int | None = None, eps: float = 1.0, delta: float | None = None,
           rtol: float | None = None, atol: float | None = None, record: str = "all",
           max_steps: int | None = None, first_step: float | None = None, boundaries: str = "carry",
-          compile: bool = False) -> Solution:
+          compile: bool | str = False) -> Solution:
     """Integrate x' = f(t, x) from x(t0) = x0 over ``t_span = (t0, t1)``.
 
     Parameters
@@ -79,10 +79,11 @@ def solve(field: Callable[..., torch.Tensor], x0: torch.Tensor, t_span: tuple[fl
         starting each piece with the step last proposed in the one before (default), restart with
         a fresh initial-step search, or one solve with torchdiffeq's ``jump_t`` (see
         :mod:`solvers.adaptive`).
-    compile : bool
+    compile : False, True or ``"native"``
         Run the steps in the field's compiled kernel (``field.generalised_euler(...,
-        compile=True)``; for a ResNet's layer field the loop in TorchScript, the same bits as
-        eager: :mod:`odenet.scripted`).  Only for ``method="euler"`` (or a ``GeneralisedEuler``)
+        compile=...)``; for a ResNet's layer field True is the loop in TorchScript, the same bits
+        as eager (:mod:`odenet.scripted`), ``"native"`` the loop in C++, within a few ulps per
+        step of eager (:mod:`odenet.native`)).  Only for ``method="euler"`` (or a ``GeneralisedEuler``)
         on a field with its own generalised-Euler kernel; ValueError otherwise.
 
     Returns
@@ -179,7 +180,7 @@ def _match_nodes(t_eval: torch.Tensor, nodes: torch.Tensor) -> torch.Tensor:
 
 
 def _solve_record(field, x0: torch.Tensor, t_span, *, scipy_dense: bool = False, method, steps, eps, delta, rtol, atol, record, max_steps,
-                  first_step, boundaries, compile: bool = False) -> tuple[Solution, list]:
+                  first_step, boundaries, compile: bool | str = False) -> tuple[Solution, list]:
     """:func:`solve` on a batch, returning every recorded step (no t_eval, no dense output), and
     with ``scipy_dense`` scipy's dense output of each piece of a reference solve as (a, b, OdeSolution)."""
     # --- every check first: bad input costs nothing and touches nothing ---------------------
@@ -194,11 +195,14 @@ def _solve_record(field, x0: torch.Tensor, t_span, *, scipy_dense: bool = False,
     else:
         check_choice("method", method, METHODS)
     fixed = method_obj is not None or method in FIXED_METHODS
-    if not isinstance(compile, bool):
-        raise TypeError(f"compile must be a bool; got {compile!r} of type {type(compile).__name__}")
+    if isinstance(compile, str) and compile != "native":
+        raise ValueError(f"compile must be False, True or 'native'; got {compile!r}")
+    if not isinstance(compile, (bool, str)):
+        raise TypeError(f"compile must be False, True (TorchScript) or 'native' (C++); got {compile!r} of type "
+                        f"{type(compile).__name__}")
     euler = isinstance(method_obj, GeneralisedEuler) or (method_obj is None and method == "euler")
     if compile and not (euler and has_euler_kernel(field)):
-        raise ValueError(f"compile=True needs method='euler' on a field with its own generalised-Euler kernel "
+        raise ValueError(f"compile={compile!r} needs method='euler' on a field with its own generalised-Euler kernel "
                          f"(a ResNet's LayerField); got method={method_obj or method!r} on {type(field).__name__}")
     check_choice("record", record, ("all", "end"))
     check_state("x0", x0)
@@ -258,7 +262,7 @@ def _solve_record(field, x0: torch.Tensor, t_span, *, scipy_dense: bool = False,
 _REACHED = "The solver successfully reached the end of the integration interval."
 
 
-def _solve_fixed(fm, field, pieces, grid: TimeGrid, x0, record_all, compile: bool = False) -> Solution:
+def _solve_fixed(fm, field, pieces, grid: TimeGrid, x0, record_all, compile: bool | str = False) -> Solution:
     y, done, failed_at = integrate_fixed(fm, pieces, grid, x0, record_all, field, compile)
     if failed_at is not None and not record_all:
         # rare path: rerun recording every state to name the first non-finite step exactly

@@ -37,7 +37,7 @@ def euler_iteration(field: Any, x0: torch.Tensor, eps: float, delta: float, step
 
 
 def integrate_fixed(method: ExplicitRK | GeneralisedEuler, pieces: list | None, grid: TimeGrid, x0: torch.Tensor, record_all: bool,
-                    field: Any = None, compile: bool = False) -> tuple[torch.Tensor, int, int | None]:
+                    field: Any = None, compile: bool | str = False) -> tuple[torch.Tensor, int, int | None]:
     """Run ``grid.n`` steps of ``method``; returns (states, n_done, failed_at).
 
     ``states`` is (n+1, batch, d) when ``record_all`` else the last state (batch, d).
@@ -45,13 +45,13 @@ def integrate_fixed(method: ExplicitRK | GeneralisedEuler, pieces: list | None, 
     values are absorbing for these methods (inf/nan in x_k stays inf/nan in x_{k+1}, as
     eps·inf is inf or nan), so finiteness is checked once, at the end.  ``field``, if it has
     its own kernel and ``method`` is the generalised Euler step, runs the steps instead (its
-    compiled loop with ``compile=True``, which the caller has checked the field has).
+    compiled loop with ``compile=True`` or ``"native"``, which the caller has checked the field has).
     """
     n, m, h = grid.n, grid.steps_per_piece, grid.h
     if field is not None and isinstance(method, GeneralisedEuler) and has_euler_kernel(field):
         eps, delta = method.weights(h)
         record = "all" if record_all else "end"
-        y = field.generalised_euler(x0, eps, delta, n, record, compile=True) if compile else \
+        y = field.generalised_euler(x0, eps, delta, n, record, compile=compile) if compile else \
             field.generalised_euler(x0, eps, delta, n, record)
         return y, n, _first_nonfinite(y, record_all, n)
     assert pieces is not None, "integrate_fixed needs the field's pieces unless the field runs its own kernel"

@@ -1,0 +1,291 @@
+"""The native small-batch loop of the generalised-Euler kernel (``compile="native"``).
+
+The TorchScript loop (:mod:`odenet.scripted`) still pays ATen's dispatch for three operator
+calls per step: at batch 256, width 2 that alone costs more than the whole step.  Here the
+L-step loop
+
+    h_{k+1} = ε h_k + δ σ(W_l h_k + b_l),   l = k // r,   k = start … start + S - 1,
+
+is one C++ function over raw contiguous pointers, templated on the scalar type (float,
+double), built once with :func:`torch.utils.cpp_extension.load_inline` (cached under torch's
+extensions directory: the first build takes tens of seconds, later loads are fast).  The state is
+batch-last, (m, B), as in the kernel: per step z_i = Σ_j W_ij h_j + b_i by plain loops whose
+inner loop runs over the contiguous batch axis (vectorised by the compiler; for widths from 16
+on, or 8 with a batch of 1024 or more, MKL's GEMM where torch links it, measured faster there),
+σ on the whole (m, B) block, then the axpy, in place.  tanh is the routine ATen's eager ``tanh_`` calls: MKL's
+vector tanh (``vsTanh``/``vdTanh``, linked into libtorch_cpu on x86 builds; 5-8x faster than
+SLEEF's here, and the same bits as eager ``torch.tanh``), else ATen's ``Vectorized<T>::tanh``
+(SLEEF u10, AVX2 where the CPU has it); relu and identity are exact; softplus (β = 1, threshold 20, as ``torch.nn.functional.softplus``) uses ``std::log1p``.
+
+Not bitwise equal to the eager path (another summation order than the BLAS ``addmm``, possibly
+fused multiply-adds): within a few ulps per step, documented and tested in docs/solvers.md.
+"""
+from __future__ import annotations
+
+import ctypes
+import functools
+import hashlib
+import os
+
+import torch
+
+from .activations import ACTIVATIONS, Activation
+
+#: activation name -> the code of the C++ loop
+NATIVE_ACTIVATIONS = {"tanh": 0, "relu": 1, "identity": 2, "softplus": 3}
+
+_SOURCE = r"""
+#include <torch/extension.h>
+#include <ATen/cpu/vec/vec.h>
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+
+using at::vec::Vectorized;
+
+#ifdef ODENET_MKL
+// MKL, linked into libtorch_cpu: its vector tanh (what ATen's tanh kernel calls, at::vml::vtanh)
+// and its GEMM (Fortran interface, 32-bit sizes)
+extern "C" void VSTANH_(const int* n, const float* a, float* r);
+extern "C" void VDTANH_(const int* n, const double* a, double* r);
+extern "C" void sgemm_(const char*, const char*, const int*, const int*, const int*, const float*, const float*,
+                       const int*, const float*, const int*, const float*, float*, const int*);
+extern "C" void dgemm_(const char*, const char*, const int*, const int*, const int*, const double*, const double*,
+                       const int*, const double*, const int*, const double*, double*, const int*);
+static inline void mkl_tanh(float* z, int n) { VSTANH_(&n, z, z); }
+static inline void mkl_tanh(double* z, int n) { VDTANH_(&n, z, z); }
+static inline void mkl_gemm(int M, int N, int K, const float* A, const float* B, float* C) {
+  const float one = 1; const char n = 'N';
+  sgemm_(&n, &n, &M, &N, &K, &one, A, &M, B, &K, &one, C, &M);
+}
+static inline void mkl_gemm(int M, int N, int K, const double* A, const double* B, double* C) {
+  const double one = 1; const char n = 'N';
+  dgemm_(&n, &n, &M, &N, &K, &one, A, &M, B, &K, &one, C, &M);
+}
+#endif
+
+// z = W h + b for W (m, m), b (m), h and z (m, B), row-major
+template <typename T>
+static inline void affine(const T* __restrict W, const T* __restrict b, const T* __restrict h, T* __restrict z,
+                          int64_t m, int64_t B) {
+#ifdef ODENET_MKL
+  // wide layers: MKL's GEMM (z preset to b, beta = 1; column-major z^T = h^T W^T), measured faster
+  // from width 16 on, and from width 8 on for large batches
+  if ((m >= 16 || (m >= 8 && B >= 1024)) && m * B < INT32_MAX) {
+    for (int64_t i = 0; i < m; ++i) std::fill(z + i * B, z + (i + 1) * B, b[i]);
+    mkl_gemm(static_cast<int>(B), static_cast<int>(m), static_cast<int>(m), h, W, z);
+    return;
+  }
+#endif
+  // narrow layers: blocks of CB batch columns accumulated in registers over j, the inner loop
+  // over the contiguous batch axis (vectorised by the compiler)
+  constexpr int CB = 256 / sizeof(T);
+  for (int64_t i = 0; i < m; ++i) {
+    const T* Wi = W + i * m;
+    T* zi = z + i * B;
+    int64_t c0 = 0;
+    for (; c0 + CB <= B; c0 += CB) {
+      T acc[CB];
+      for (int c = 0; c < CB; ++c) acc[c] = Wi[0] * h[c0 + c];
+      for (int64_t j = 1; j < m; ++j) {
+        const T w = Wi[j];
+        const T* hj = h + j * B + c0;
+        for (int c = 0; c < CB; ++c) acc[c] += w * hj[c];
+      }
+      for (int c = 0; c < CB; ++c) zi[c0 + c] = acc[c] + b[i];
+    }
+    for (int64_t c = c0; c < B; ++c) {
+      T a = Wi[0] * h[c];
+      for (int64_t j = 1; j < m; ++j) a += Wi[j] * h[j * B + c];
+      zi[c] = a + b[i];
+    }
+  }
+}
+
+enum { TANH = 0, RELU = 1, IDENTITY = 2, SOFTPLUS = 3 };
+
+// sigma in place on n contiguous values
+template <typename T, int A>
+static inline void activate(T* z, int64_t n) {
+  using V = Vectorized<T>;
+  if constexpr (A == IDENTITY) {
+    return;
+#ifdef ODENET_MKL
+  } else if constexpr (A == TANH) {
+    const int64_t chunk = int64_t(1) << 30;  // MKL's n is a 32-bit int
+    for (int64_t i = 0; i < n; i += chunk) mkl_tanh(z + i, static_cast<int>(std::min(chunk, n - i)));
+#endif
+  } else if constexpr (A == SOFTPLUS) {
+    for (int64_t i = 0; i < n; ++i) z[i] = z[i] > T(20) ? z[i] : std::log1p(std::exp(z[i]));
+  } else {
+    int64_t i = 0;
+    for (; i + V::size() <= n; i += V::size()) {
+      V v = V::loadu(z + i);
+      v = (A == TANH) ? v.tanh() : at::vec::maximum(v, V(T(0)));
+      v.store(z + i);
+    }
+    if (i < n) {
+      V v = V::loadu(z + i, n - i);
+      v = (A == TANH) ? v.tanh() : at::vec::maximum(v, V(T(0)));
+      v.store(z + i, n - i);
+    }
+  }
+}
+
+// K independent loops (a member axis); W (K, L, m, m), b (K, L, m), h0 (K, m, B), all contiguous.
+// out: (steps + 1, K, m, B) if keep, else (K, m, B).
+template <typename T, int A>
+static void run(const T* W, const T* b, const T* h0, T* out, int64_t K, int64_t L, int64_t m, int64_t B,
+                T eps, T delta, int64_t refine, int64_t start, int64_t steps, bool keep) {
+  std::vector<T> zbuf(m * B);
+  T* z = zbuf.data();
+  const int64_t mB = m * B;
+  const bool unit = eps == T(1);
+  for (int64_t k = 0; k < K; ++k) {
+    const T* Wk = W + k * L * m * m;
+    const T* bk = b + k * L * m;
+    T* h = out + k * mB;
+    std::memcpy(h, h0 + k * mB, sizeof(T) * mB);
+    for (int64_t s = 0; s < steps; ++s) {
+      const int64_t l = (start + s) / refine;
+      const T* Wl = Wk + l * m * m;
+      const T* bl = bk + l * m;
+      affine<T>(Wl, bl, h, z, m, B);
+      activate<T, A>(z, mB);
+      T* hn = keep ? h + K * mB : h;  // the next row of the record, or in place
+      if (unit) {
+        for (int64_t c = 0; c < mB; ++c) hn[c] = h[c] + delta * z[c];
+      } else {
+        for (int64_t c = 0; c < mB; ++c) hn[c] = eps * h[c] + delta * z[c];
+      }
+      h = hn;
+    }
+  }
+}
+
+template <typename T>
+static void dispatch(int64_t act, const T* W, const T* b, const T* h0, T* out, int64_t K, int64_t L, int64_t m,
+                     int64_t B, T eps, T delta, int64_t refine, int64_t start, int64_t steps, bool keep) {
+  switch (act) {
+    case TANH: return run<T, TANH>(W, b, h0, out, K, L, m, B, eps, delta, refine, start, steps, keep);
+    case RELU: return run<T, RELU>(W, b, h0, out, K, L, m, B, eps, delta, refine, start, steps, keep);
+    case IDENTITY: return run<T, IDENTITY>(W, b, h0, out, K, L, m, B, eps, delta, refine, start, steps, keep);
+    case SOFTPLUS: return run<T, SOFTPLUS>(W, b, h0, out, K, L, m, B, eps, delta, refine, start, steps, keep);
+    default: TORCH_CHECK(false, "unknown activation code ", act);
+  }
+}
+
+torch::Tensor euler_loop(torch::Tensor W, torch::Tensor b, torch::Tensor h0, double eps, double delta,
+                         int64_t refine, int64_t start, int64_t steps, int64_t act, bool keep) {
+  TORCH_CHECK(W.dim() == 4 && b.dim() == 3 && h0.dim() == 3, "W (K, L, m, m), b (K, L, m), h0 (K, m, B)");
+  TORCH_CHECK(W.is_contiguous() && b.is_contiguous() && h0.is_contiguous(), "contiguous operands");
+  TORCH_CHECK(W.scalar_type() == h0.scalar_type() && b.scalar_type() == h0.scalar_type(), "one dtype");
+  TORCH_CHECK(W.device().is_cpu() && b.device().is_cpu() && h0.device().is_cpu(), "CPU tensors");
+  const int64_t K = h0.size(0), m = h0.size(1), B = h0.size(2), L = W.size(1);
+  TORCH_CHECK(W.size(0) == K && b.size(0) == K && W.size(2) == m && W.size(3) == m && b.size(1) == L &&
+              b.size(2) == m, "shapes");
+  TORCH_CHECK(refine >= 1 && start >= 0 && steps >= 0 && (start + steps) <= L * refine, "step range");
+  auto out = keep ? torch::empty({steps + 1, K, m, B}, h0.options()) : torch::empty({K, m, B}, h0.options());
+  if (K * m * B == 0) return out;
+  pybind11::gil_scoped_release nogil;
+  if (h0.scalar_type() == torch::kFloat) {
+    dispatch<float>(act, W.data_ptr<float>(), b.data_ptr<float>(), h0.data_ptr<float>(), out.data_ptr<float>(),
+                    K, L, m, B, static_cast<float>(eps), static_cast<float>(delta), refine, start, steps, keep);
+  } else if (h0.scalar_type() == torch::kDouble) {
+    dispatch<double>(act, W.data_ptr<double>(), b.data_ptr<double>(), h0.data_ptr<double>(),
+                     out.data_ptr<double>(), K, L, m, B, eps, delta, refine, start, steps, keep);
+  } else {
+    TORCH_CHECK(false, "float32 or float64 only");
+  }
+  return out;
+}
+"""
+
+
+def check_native(act: Activation, dtype: torch.dtype | None = None, device: torch.device | str | None = None) -> None:
+    """ValueError unless the native loop runs ``act`` (a built-in of :data:`NATIVE_ACTIVATIONS`)
+    and, where given, ``dtype`` (float32, float64) and ``device`` (the CPU)."""
+    if act.name not in NATIVE_ACTIVATIONS or ACTIVATIONS.get(act.name) is not act:
+        raise ValueError(f"compile='native' runs the built-in activations {sorted(NATIVE_ACTIVATIONS)} only; got "
+                         f"an activation named {act.name!r}; use compile=False for it")
+    if dtype is not None and dtype not in (torch.float32, torch.float64):
+        raise ValueError(f"compile='native' runs float32 and float64 only; got dtype {dtype}")
+    if device is not None and torch.device(device).type != "cpu":
+        raise ValueError(f"compile='native' runs on the CPU only; got device {device}; use compile=True there")
+
+
+def _has_mkl() -> bool:
+    """Whether libtorch_cpu exports MKL's vector tanh and GEMM (torch built with MKL: the x86 wheels)."""
+    try:
+        lib = ctypes.CDLL(os.path.join(os.path.dirname(torch.__file__), "lib", "libtorch_cpu.so"))
+        return all(hasattr(lib, name) for name in ("VSTANH_", "VDTANH_", "sgemm_", "dgemm_"))
+    except OSError:
+        return False
+
+
+def _build_flags() -> list[str]:
+    """-O3; MKL's tanh and GEMM where torch links them; else flags that let ATen's ``Vectorized<T>`` use AVX2
+    (and SLEEF's AVX2 tanh, exported by libtorch_cpu) when the CPU has it, by torch's own
+    detection; none otherwise (a scalar fallback)."""
+    flags = ["-O3"]
+    if _has_mkl():
+        flags.append("-DODENET_MKL")
+    if torch.backends.cpu.get_cpu_capability() in ("AVX2", "AVX512"):
+        flags += ["-mavx2", "-mfma", "-DCPU_CAPABILITY=AVX2", "-DCPU_CAPABILITY_AVX2"]
+    return flags
+
+
+@functools.cache
+def native_module():
+    """The built extension (built on first use, then loaded from torch's extensions cache);
+    RuntimeError naming the cause when it cannot be built (no C++ compiler, no headers)."""
+    return _build(_build_flags())
+
+
+def _build(flags: list[str]):
+    tag = hashlib.sha1((_SOURCE + " ".join(flags) + torch.__version__).encode()).hexdigest()[:12]
+    try:
+        from torch.utils import cpp_extension
+        return cpp_extension.load_inline(name=f"odenet_native_{tag}", cpp_sources=[_SOURCE],
+                                         functions=["euler_loop"], extra_cflags=flags, verbose=False)
+    except Exception as exc:  # any failure of the toolchain: say why, once, as one error type
+        raise RuntimeError(f"compile='native' needs a C++ compiler to build odenet's native loop "
+                           f"(torch.utils.cpp_extension.load_inline); the build failed: "
+                           f"{type(exc).__name__}: {exc}") from exc
+
+
+def native_euler_loop(W: torch.Tensor, b: torch.Tensor, h0: torch.Tensor, eps: float, delta: float, refine: int,
+                      start: int, steps: int, activation: str, record: str = "end") -> torch.Tensor:
+    """Steps k = start … start + steps - 1 of h_{k+1} = ε h_k + δ σ(W_l h_k + b_l), l = k // refine,
+    in C++ (module docstring), with no autograd.
+
+    W (L, m, m), b (L, m), h0 batch-last (m, B); or with a member axis W (K, L, m, m),
+    b (K, L, m), h0 (K, m, B); float32 or float64 on the CPU, one dtype.  ``activation``: a key
+    of :data:`NATIVE_ACTIVATIONS`.  Returns every state (steps + 1, …, m, B) for
+    ``record="all"``, else the last (…, m, B), batch-last like h0.  The arguments are checked
+    (ValueError) before the build and the loop.
+    """
+    if activation not in NATIVE_ACTIVATIONS:
+        raise ValueError(f"activation must be one of {sorted(NATIVE_ACTIVATIONS)}; got {activation!r}")
+    if record not in ("all", "end"):
+        raise ValueError(f"record must be 'all' or 'end'; got {record!r}")
+    batched = h0.ndim == 3
+    if h0.ndim not in (2, 3) or W.ndim != h0.ndim + 1 or b.ndim != h0.ndim:
+        raise ValueError(f"need W (L, m, m), b (L, m), h0 (m, B), or with a member axis K in front of each; got "
+                         f"shapes W {tuple(W.shape)}, b {tuple(b.shape)}, h0 {tuple(h0.shape)}")
+    L, m = W.shape[-3], h0.shape[-2]
+    if W.shape[-2:] != (m, m) or b.shape[-2:] != (L, m) or (batched and not W.shape[0] == b.shape[0] == h0.shape[0]):
+        raise ValueError(f"shapes do not fit together: W {tuple(W.shape)}, b {tuple(b.shape)}, h0 {tuple(h0.shape)}")
+    if not (W.dtype == b.dtype == h0.dtype):
+        raise ValueError(f"W, b and h0 must share a dtype; got {W.dtype}, {b.dtype}, {h0.dtype}")
+    check_native(ACTIVATIONS[activation], h0.dtype, h0.device)
+    if not (isinstance(refine, int) and refine >= 1 and isinstance(start, int) and isinstance(steps, int)
+            and 0 <= start and 0 <= steps and start + steps <= L * refine):
+        raise ValueError(f"need integers refine >= 1, 0 <= start, 0 <= steps, start + steps <= L * refine = "
+                         f"{L * refine}; got refine={refine!r}, start={start!r}, steps={steps!r}")
+    lift = (lambda t: t) if batched else (lambda t: t.unsqueeze(0))
+    out = native_module().euler_loop(lift(W).contiguous(), lift(b).contiguous(), lift(h0).contiguous(),
+                                     float(eps), float(delta), refine, start, steps,
+                                     NATIVE_ACTIVATIONS[activation], record == "all")
+    return out if batched else (out[:, 0] if record == "all" else out[0])
