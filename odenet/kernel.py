@@ -33,6 +33,7 @@ from typing import Callable, Literal, NamedTuple, Sequence, Union
 import torch
 
 from solvers.methods import has_storage
+from solvers.validation import check_compile_mode
 
 from .activations import Activation
 from .native import check_native, native_euler_loop
@@ -89,17 +90,13 @@ def check_compile(compile: object, activation: Activation, like: torch.Tensor | 
     with tanh, relu, softplus or identity, and ``like``'s dtype and device if given: float32 or
     float64 on the CPU); TypeError for another type, ValueError for another string or an
     activation, dtype or device the chosen loop does not run."""
-    if isinstance(compile, str):
-        if compile != "native":
-            raise ValueError(f"compile must be False, True or 'native'; got {compile!r}")
+    mode = check_compile_mode(compile)
+    if mode == "native":
         check_native(activation, None if like is None else like.dtype, None if like is None else like.device)
         return "native"
-    if not isinstance(compile, bool):
-        raise TypeError(f"compile must be False, True (the loop in TorchScript) or 'native' (the loop in C++); "
-                        f"got {compile!r} of type {type(compile).__name__}")
-    if compile:
+    if mode:
         check_scriptable(activation)
-    return compile
+    return bool(mode)
 
 
 def generalised_euler(weight: torch.Tensor, bias: torch.Tensor, activation: Activation, x0: torch.Tensor,

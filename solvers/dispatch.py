@@ -5,7 +5,7 @@ from typing import Callable, Sequence
 
 import torch
 
-from .validation import (check_choice, check_memory, check_nonnegative, check_positive, check_positive_int, check_state)
+from .validation import (check_choice, check_compile_mode, check_memory, check_nonnegative, check_positive, check_positive_int, check_state)
 from .adaptive import ADAPTIVE_METHODS, BOUNDARIES, integrate_adaptive
 from .dense import ScipyDense, hermite_from_record
 from .fields import all_pieces, field_span, fixed_grid, is_piecewise, split_pieces
@@ -195,11 +195,7 @@ def _solve_record(field, x0: torch.Tensor, t_span, *, scipy_dense: bool = False,
     else:
         check_choice("method", method, METHODS)
     fixed = method_obj is not None or method in FIXED_METHODS
-    if isinstance(compile, str) and compile != "native":
-        raise ValueError(f"compile must be False, True or 'native'; got {compile!r}")
-    if not isinstance(compile, (bool, str)):
-        raise TypeError(f"compile must be False, True (TorchScript) or 'native' (C++); got {compile!r} of type "
-                        f"{type(compile).__name__}")
+    compile = check_compile_mode(compile)
     euler = isinstance(method_obj, GeneralisedEuler) or (method_obj is None and method == "euler")
     if compile and not (euler and has_euler_kernel(field)):
         raise ValueError(f"compile={compile!r} needs method='euler' on a field with its own generalised-Euler kernel "

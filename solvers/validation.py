@@ -117,6 +117,20 @@ def check_choice(name: str, value: object, allowed: Collection[str]) -> str:
     return cast(str, value)  # equal to one of the allowed names
 
 
+def check_compile_mode(compile: object) -> bool | str:
+    """A ``compile=`` argument of the generalised-Euler loop: False, True (the loop in TorchScript)
+    or ``"native"`` (the loop in C++); TypeError for another type, ValueError for another string.
+    Whether the chosen loop runs a given field, activation or dtype is the caller's check."""
+    if isinstance(compile, str):
+        if compile != "native":
+            raise ValueError(f"compile must be False, True or 'native'; got {compile!r}")
+        return compile
+    if not isinstance(compile, bool):
+        raise TypeError(f"compile must be False, True (the loop in TorchScript) or 'native' (the loop in C++); "
+                        f"got {compile!r} of type {type(compile).__name__}")
+    return compile
+
+
 # --- size limits ---------------------------------------------------------------------------------
 def available_memory(device: torch.device | str | None = None) -> int:
     """Bytes that can be allocated now: free memory of a CUDA device, else the host's MemAvailable
