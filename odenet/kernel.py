@@ -36,7 +36,7 @@ from solvers.methods import has_storage
 from solvers.validation import check_compile_mode
 
 from .activations import Activation
-from .native import check_native, native_euler_loop
+from .native import check_native, native_euler_loop, native_tangent_loop
 from .scripted import check_scriptable, scripted_euler_loop
 
 #: the ``compile=`` argument: False (eager), True (TorchScript), "native" (the C++ loop)
@@ -116,8 +116,10 @@ def generalised_euler(weight: torch.Tensor, bias: torch.Tensor, activation: Acti
     kernel takes another path (autograd records, a torch.func transform, ``norm``, tangents)
     it runs that path eagerly, which gives the same bits too.  ``compile="native"`` runs the
     tight path's loop in C++ instead (:mod:`odenet.native`: float32/float64 on the CPU only,
-    ValueError otherwise; within a few ulps per step of the eager path, not bitwise; the same
-    fallbacks).  ``compile`` is checked (:func:`check_compile`), the other arguments are not:
+    ValueError otherwise; within a few ulps per step of the eager path, not bitwise), tangents
+    included (one fused loop over cache-sized chunks of the batch); it falls back to the eager
+    path where gradients are recorded, a transform wraps the inputs, with ``norm`` and with
+    ``layer_jacobians``.  ``compile`` is checked (:func:`check_compile`), the other arguments are not:
     callers validate.
     """
     check_compile(compile, activation, x0)
@@ -126,6 +128,10 @@ def generalised_euler(weight: torch.Tensor, bias: torch.Tensor, activation: Acti
     keep = record == "all"
     if tangent is not None:
         with torch.no_grad():
+            if compile == "native" and not layer_jacobians and has_storage(x0) and has_storage(weight):
+                states, tangents = native_tangent_loop(weight, bias, x0.mT, tangent.permute(1, 2, 0), eps, delta,
+                                                       refine, start, S, activation.name, record)
+                return EulerRun(states.mT, tangents.permute(0, 3, 1, 2) if keep else tangents.permute(2, 0, 1), None)
             return _run(weight, bias, activation, x0, eps, delta, refine, start, S, None, tangent, keep,
                         layer_jacobians, layers, tight=True)
     records = torch.is_grad_enabled() and (x0.requires_grad or weight.requires_grad or bias.requires_grad

@@ -65,7 +65,7 @@ static inline void mkl_gemm(int M, int N, int K, const double* A, const double* 
 }
 #endif
 
-// z = W h + b for W (m, m), b (m), h and z (m, B), row-major
+// z = W h + b for W (m, m), b (m) or none (b == nullptr), h and z (m, B), row-major
 template <typename T>
 static inline void affine(const T* __restrict W, const T* __restrict b, const T* __restrict h, T* __restrict z,
                           int64_t m, int64_t B) {
@@ -73,7 +73,7 @@ static inline void affine(const T* __restrict W, const T* __restrict b, const T*
   // wide layers: MKL's GEMM (z preset to b, beta = 1; column-major z^T = h^T W^T), measured faster
   // from width 16 on, and from width 8 on for large batches
   if ((m >= 16 || (m >= 8 && B >= 1024)) && m * B < INT32_MAX) {
-    for (int64_t i = 0; i < m; ++i) std::fill(z + i * B, z + (i + 1) * B, b[i]);
+    for (int64_t i = 0; i < m; ++i) std::fill(z + i * B, z + (i + 1) * B, b ? b[i] : T(0));
     mkl_gemm(static_cast<int>(B), static_cast<int>(m), static_cast<int>(m), h, W, z);
     return;
   }
@@ -84,6 +84,7 @@ static inline void affine(const T* __restrict W, const T* __restrict b, const T*
   for (int64_t i = 0; i < m; ++i) {
     const T* Wi = W + i * m;
     T* zi = z + i * B;
+    const T bi = b ? b[i] : T(0);
     int64_t c0 = 0;
     for (; c0 + CB <= B; c0 += CB) {
       T acc[CB];
@@ -93,12 +94,12 @@ static inline void affine(const T* __restrict W, const T* __restrict b, const T*
         const T* hj = h + j * B + c0;
         for (int c = 0; c < CB; ++c) acc[c] += w * hj[c];
       }
-      for (int c = 0; c < CB; ++c) zi[c0 + c] = acc[c] + b[i];
+      for (int c = 0; c < CB; ++c) zi[c0 + c] = acc[c] + bi;
     }
     for (int64_t c = c0; c < B; ++c) {
       T a = Wi[0] * h[c];
       for (int64_t j = 1; j < m; ++j) a += Wi[j] * h[j * B + c];
-      zi[c] = a + b[i];
+      zi[c] = a + bi;
     }
   }
 }
@@ -164,6 +165,161 @@ static void run(const T* W, const T* b, const T* h0, T* out, int64_t K, int64_t 
   }
 }
 
+// tangent_step for a compile-time width M <= 4: per column, the M entries of each tangent column
+// J[:, p] in registers, W J and the combination unrolled; the loop over columns is vectorised.
+template <typename T, int M>
+static inline void tangent_step_small(const T* __restrict W, const T* __restrict ds, const T* __restrict J,
+                                      T* __restrict Jn, int64_t n, int64_t w, T eps, T delta, bool unit) {
+  T Wr[M][M];
+  for (int i = 0; i < M; ++i)
+    for (int j = 0; j < M; ++j) Wr[i][j] = W[i * M + j];
+  const T e = unit ? T(1) : eps;  // ε J with ε = 1 is exact: the same bits as J
+  for (int64_t p = 0; p < n; ++p) {
+    const T* __restrict Jp = J + p * w;  // J[j, p, c] = Jp[j n w + c]
+    T* __restrict Jnp = Jn + p * w;
+#pragma GCC ivdep
+    for (int64_t c = 0; c < w; ++c) {
+      T x[M];
+      for (int j = 0; j < M; ++j) x[j] = Jp[j * n * w + c];
+      for (int i = 0; i < M; ++i) {
+        T a = Wr[i][0] * x[0];
+        for (int j = 1; j < M; ++j) a += Wr[i][j] * x[j];
+        Jnp[i * n * w + c] = e * x[i] + delta * (ds[i * w + c] * a);
+      }
+    }
+  }
+}
+
+// J_{k+1} = ε J_k + δ diag(σ') W J_k for J (m, n, w) into Jn (m, n, w), ds (m, w).  Narrow
+// layers: one pass, W J accumulated in registers over blocks of CB columns and combined at once;
+// wide layers: MKL's GEMM into Jn, then the combination in place.
+template <typename T>
+static inline void tangent_step(const T* __restrict W, const T* __restrict ds, const T* __restrict J,
+                                T* __restrict Jn, int64_t m, int64_t n, int64_t w, T eps, T delta, bool unit) {
+  const int64_t nw = n * w;
+#ifdef ODENET_MKL
+  if ((m >= 16 || (m >= 8 && nw >= 1024)) && m * nw < INT32_MAX) {
+    affine<T>(W, nullptr, J, Jn, m, nw);
+    for (int64_t i = 0; i < m; ++i)
+      for (int64_t p = 0; p < n; ++p) {
+        T* Jnip = Jn + (i * n + p) * w;
+        const T* Jip = J + (i * n + p) * w;
+        const T* dsi = ds + i * w;
+        for (int64_t c = 0; c < w; ++c) Jnip[c] = (unit ? Jip[c] : eps * Jip[c]) + delta * (dsi[c] * Jnip[c]);
+      }
+    return;
+  }
+#endif
+  switch (m) {  // the narrowest layers (the geometry's width-2 planes): unrolled, one pass
+    case 1: return tangent_step_small<T, 1>(W, ds, J, Jn, n, w, eps, delta, unit);
+    case 2: return tangent_step_small<T, 2>(W, ds, J, Jn, n, w, eps, delta, unit);
+    case 3: return tangent_step_small<T, 3>(W, ds, J, Jn, n, w, eps, delta, unit);
+    case 4: return tangent_step_small<T, 4>(W, ds, J, Jn, n, w, eps, delta, unit);
+    default: break;
+  }
+  constexpr int CB = 128 / sizeof(T);  // 4 vector registers of accumulators (AVX2): no spills
+  for (int64_t i = 0; i < m; ++i) {
+    const T* Wi = W + i * m;
+    const T* dsi = ds + i * w;
+    for (int64_t p = 0; p < n; ++p) {
+      const T* Jip = J + (i * n + p) * w;
+      T* Jnip = Jn + (i * n + p) * w;
+      int64_t c0 = 0;
+      for (; c0 + CB <= w; c0 += CB) {
+        T acc[CB];
+        const T* J0p = J + p * w + c0;
+        for (int c = 0; c < CB; ++c) acc[c] = Wi[0] * J0p[c];
+        for (int64_t j = 1; j < m; ++j) {
+          const T wij = Wi[j];
+          const T* Jjp = J + (j * n + p) * w + c0;
+          for (int c = 0; c < CB; ++c) acc[c] += wij * Jjp[c];
+        }
+        if (unit) {
+          for (int c = 0; c < CB; ++c) Jnip[c0 + c] = Jip[c0 + c] + delta * (dsi[c0 + c] * acc[c]);
+        } else {
+          for (int c = 0; c < CB; ++c) Jnip[c0 + c] = eps * Jip[c0 + c] + delta * (dsi[c0 + c] * acc[c]);
+        }
+      }
+      for (int64_t c = c0; c < w; ++c) {
+        T a = Wi[0] * J[p * w + c];
+        for (int64_t j = 1; j < m; ++j) a += Wi[j] * J[(j * n + p) * w + c];
+        Jnip[c] = (unit ? Jip[c] : eps * Jip[c]) + delta * (dsi[c] * a);
+      }
+    }
+  }
+}
+
+// The loop with tangents J_{k+1} = DF_k J_k = ε J_k + δ diag(σ'(z_k)) W_l J_k, z_k = W_l h_k + b_l.
+// W (L, m, m), b (L, m), h0 (m, B), J0 (m, n, B), all contiguous; hout (steps + 1, m, B) and
+// Jout (steps + 1, m, n, B) if keep, else (m, B) and (m, n, B).  The batch is cut into chunks of
+// CB columns that run all their steps before the next chunk starts, so a chunk's h, z, σ' and J
+// stay in cache (J is read once and J_{k+1} written once per step); chunks are
+// independent columns and run in parallel (torch's intra-op threads).
+template <typename T, int A>
+static void run_tangent(const T* W, const T* b, const T* h0, const T* J0, T* hout, T* Jout, int64_t L, int64_t m,
+                        int64_t n, int64_t B, T eps, T delta, int64_t refine, int64_t start, int64_t steps,
+                        bool keep) {
+  constexpr int64_t CB = 256;
+  const bool unit = eps == T(1);
+  const int64_t mn = m * n;
+  at::parallel_for(0, (B + CB - 1) / CB, 1, [&](int64_t chunk_begin, int64_t chunk_end) {
+    std::vector<T> buf((3 + 2 * n) * m * CB);
+    for (int64_t chunk = chunk_begin; chunk < chunk_end; ++chunk) {
+      const int64_t c0 = chunk * CB, w = std::min(CB, B - c0);
+      T* h = buf.data();
+      T* z = h + m * w;
+      T* ds = z + m * w;
+      T* J = ds + m * w;
+      T* Jn = J + mn * w;  // J_{k+1}, then swapped with J
+      // rows of w columns: gather from / scatter to the (…, B) layout
+      auto gather = [&](const T* src, T* dst, int64_t rows) {
+        for (int64_t r = 0; r < rows; ++r) std::memcpy(dst + r * w, src + r * B + c0, sizeof(T) * w);
+      };
+      auto scatter = [&](const T* src, T* dst, int64_t rows) {
+        for (int64_t r = 0; r < rows; ++r) std::memcpy(dst + r * B + c0, src + r * w, sizeof(T) * w);
+      };
+      gather(h0, h, m);
+      gather(J0, J, mn);
+      if (keep) {
+        scatter(h, hout, m);
+        scatter(J, Jout, mn);
+      }
+      for (int64_t s = 0; s < steps; ++s) {
+        const int64_t l = (start + s) / refine;
+        affine<T>(W + l * m * m, b + l * m, h, z, m, w);
+        // σ'(z) and σ(z) in place (tanh: σ' = 1 - σ², from the one evaluation)
+        if constexpr (A == TANH) {
+          activate<T, A>(z, m * w);
+          for (int64_t c = 0; c < m * w; ++c) ds[c] = T(1) - z[c] * z[c];
+        } else if constexpr (A == RELU) {
+          for (int64_t c = 0; c < m * w; ++c) ds[c] = z[c] > T(0) ? T(1) : T(0);
+          activate<T, A>(z, m * w);
+        } else if constexpr (A == SOFTPLUS) {
+          for (int64_t c = 0; c < m * w; ++c) ds[c] = T(1) / (T(1) + std::exp(-z[c]));
+          activate<T, A>(z, m * w);
+        } else {
+          std::fill(ds, ds + m * w, T(1));
+        }
+        if (n > 0) tangent_step<T>(W + l * m * m, ds, J, Jn, m, n, w, eps, delta, unit);
+        std::swap(J, Jn);
+        if (unit) {
+          for (int64_t c = 0; c < m * w; ++c) h[c] += delta * z[c];
+        } else {
+          for (int64_t c = 0; c < m * w; ++c) h[c] = eps * h[c] + delta * z[c];
+        }
+        if (keep) {
+          scatter(h, hout + (s + 1) * m * B, m);
+          scatter(J, Jout + (s + 1) * mn * B, mn);
+        }
+      }
+      if (!keep) {
+        scatter(h, hout, m);
+        scatter(J, Jout, mn);
+      }
+    }
+  });
+}
+
 template <typename T>
 static void dispatch(int64_t act, const T* W, const T* b, const T* h0, T* out, int64_t K, int64_t L, int64_t m,
                      int64_t B, T eps, T delta, int64_t refine, int64_t start, int64_t steps, bool keep) {
@@ -172,6 +328,21 @@ static void dispatch(int64_t act, const T* W, const T* b, const T* h0, T* out, i
     case RELU: return run<T, RELU>(W, b, h0, out, K, L, m, B, eps, delta, refine, start, steps, keep);
     case IDENTITY: return run<T, IDENTITY>(W, b, h0, out, K, L, m, B, eps, delta, refine, start, steps, keep);
     case SOFTPLUS: return run<T, SOFTPLUS>(W, b, h0, out, K, L, m, B, eps, delta, refine, start, steps, keep);
+    default: TORCH_CHECK(false, "unknown activation code ", act);
+  }
+}
+
+template <typename T>
+static void dispatch_tangent(int64_t act, const T* W, const T* b, const T* h0, const T* J0, T* hout, T* Jout,
+                             int64_t L, int64_t m, int64_t n, int64_t B, T eps, T delta, int64_t refine,
+                             int64_t start, int64_t steps, bool keep) {
+  switch (act) {
+    case TANH: return run_tangent<T, TANH>(W, b, h0, J0, hout, Jout, L, m, n, B, eps, delta, refine, start, steps, keep);
+    case RELU: return run_tangent<T, RELU>(W, b, h0, J0, hout, Jout, L, m, n, B, eps, delta, refine, start, steps, keep);
+    case IDENTITY:
+      return run_tangent<T, IDENTITY>(W, b, h0, J0, hout, Jout, L, m, n, B, eps, delta, refine, start, steps, keep);
+    case SOFTPLUS:
+      return run_tangent<T, SOFTPLUS>(W, b, h0, J0, hout, Jout, L, m, n, B, eps, delta, refine, start, steps, keep);
     default: TORCH_CHECK(false, "unknown activation code ", act);
   }
 }
@@ -199,6 +370,36 @@ torch::Tensor euler_loop(torch::Tensor W, torch::Tensor b, torch::Tensor h0, dou
     TORCH_CHECK(false, "float32 or float64 only");
   }
   return out;
+}
+
+std::vector<torch::Tensor> euler_tangent_loop(torch::Tensor W, torch::Tensor b, torch::Tensor h0, torch::Tensor J0,
+                                              double eps, double delta, int64_t refine, int64_t start, int64_t steps,
+                                              int64_t act, bool keep) {
+  TORCH_CHECK(W.dim() == 3 && b.dim() == 2 && h0.dim() == 2 && J0.dim() == 3, "W (L, m, m), b (L, m), h0 (m, B), J0 (m, n, B)");
+  TORCH_CHECK(W.is_contiguous() && b.is_contiguous() && h0.is_contiguous() && J0.is_contiguous(), "contiguous operands");
+  TORCH_CHECK(W.scalar_type() == h0.scalar_type() && b.scalar_type() == h0.scalar_type() &&
+              J0.scalar_type() == h0.scalar_type(), "one dtype");
+  TORCH_CHECK(W.device().is_cpu() && b.device().is_cpu() && h0.device().is_cpu() && J0.device().is_cpu(), "CPU tensors");
+  const int64_t m = h0.size(0), B = h0.size(1), L = W.size(0), n = J0.size(1);
+  TORCH_CHECK(W.size(1) == m && W.size(2) == m && b.size(0) == L && b.size(1) == m && J0.size(0) == m &&
+              J0.size(2) == B, "shapes");
+  TORCH_CHECK(refine >= 1 && start >= 0 && steps >= 0 && (start + steps) <= L * refine, "step range");
+  auto hout = keep ? torch::empty({steps + 1, m, B}, h0.options()) : torch::empty({m, B}, h0.options());
+  auto Jout = keep ? torch::empty({steps + 1, m, n, B}, h0.options()) : torch::empty({m, n, B}, h0.options());
+  if (m * B == 0) return {hout, Jout};
+  pybind11::gil_scoped_release nogil;
+  if (h0.scalar_type() == torch::kFloat) {
+    dispatch_tangent<float>(act, W.data_ptr<float>(), b.data_ptr<float>(), h0.data_ptr<float>(), J0.data_ptr<float>(),
+                            hout.data_ptr<float>(), Jout.data_ptr<float>(), L, m, n, B, static_cast<float>(eps),
+                            static_cast<float>(delta), refine, start, steps, keep);
+  } else if (h0.scalar_type() == torch::kDouble) {
+    dispatch_tangent<double>(act, W.data_ptr<double>(), b.data_ptr<double>(), h0.data_ptr<double>(),
+                             J0.data_ptr<double>(), hout.data_ptr<double>(), Jout.data_ptr<double>(), L, m, n, B,
+                             eps, delta, refine, start, steps, keep);
+  } else {
+    TORCH_CHECK(false, "float32 or float64 only");
+  }
+  return {hout, Jout};
 }
 """
 
@@ -248,11 +449,18 @@ def _build(flags: list[str]):
     try:
         from torch.utils import cpp_extension
         return cpp_extension.load_inline(name=f"odenet_native_{tag}", cpp_sources=[_SOURCE],
-                                         functions=["euler_loop"], extra_cflags=flags, verbose=False)
+                                         functions=["euler_loop", "euler_tangent_loop"], extra_cflags=flags, verbose=False)
     except Exception as exc:  # any failure of the toolchain: say why, once, as one error type
         raise RuntimeError(f"compile='native' needs a C++ compiler to build odenet's native loop "
                            f"(torch.utils.cpp_extension.load_inline); the build failed: "
                            f"{type(exc).__name__}: {exc}") from exc
+
+
+def _check_steps(L: int, refine: int, start: int, steps: int) -> None:
+    if not (isinstance(refine, int) and refine >= 1 and isinstance(start, int) and isinstance(steps, int)
+            and 0 <= start and 0 <= steps and start + steps <= L * refine):
+        raise ValueError(f"need integers refine >= 1, 0 <= start, 0 <= steps, start + steps <= L * refine = "
+                         f"{L * refine}; got refine={refine!r}, start={start!r}, steps={steps!r}")
 
 
 def native_euler_loop(W: torch.Tensor, b: torch.Tensor, h0: torch.Tensor, eps: float, delta: float, refine: int,
@@ -280,12 +488,42 @@ def native_euler_loop(W: torch.Tensor, b: torch.Tensor, h0: torch.Tensor, eps: f
     if not (W.dtype == b.dtype == h0.dtype):
         raise ValueError(f"W, b and h0 must share a dtype; got {W.dtype}, {b.dtype}, {h0.dtype}")
     check_native(ACTIVATIONS[activation], h0.dtype, h0.device)
-    if not (isinstance(refine, int) and refine >= 1 and isinstance(start, int) and isinstance(steps, int)
-            and 0 <= start and 0 <= steps and start + steps <= L * refine):
-        raise ValueError(f"need integers refine >= 1, 0 <= start, 0 <= steps, start + steps <= L * refine = "
-                         f"{L * refine}; got refine={refine!r}, start={start!r}, steps={steps!r}")
+    _check_steps(L, refine, start, steps)
     lift = (lambda t: t) if batched else (lambda t: t.unsqueeze(0))
     out = native_module().euler_loop(lift(W).contiguous(), lift(b).contiguous(), lift(h0).contiguous(),
                                      float(eps), float(delta), refine, start, steps,
                                      NATIVE_ACTIVATIONS[activation], record == "all")
     return out if batched else (out[:, 0] if record == "all" else out[0])
+
+
+def native_tangent_loop(W: torch.Tensor, b: torch.Tensor, h0: torch.Tensor, J0: torch.Tensor, eps: float,
+                        delta: float, refine: int, start: int, steps: int, activation: str,
+                        record: str = "end") -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`native_euler_loop` with tangents: also J_{k+1} = ε J_k + δ diag(σ'(W_l h_k + b_l)) W_l J_k.
+
+    W (L, m, m), b (L, m), h0 (m, B), J0 (m, n, B), batch-last, no member axis; float32 or
+    float64 on the CPU.  The batch runs in chunks of 256 columns, each through all its steps
+    (its state and tangents stay in cache), the chunks in parallel on torch's intra-op threads;
+    the columns are independent, so the result does not depend on the number of threads.
+    Returns (states, tangents): (steps + 1, m, B) and (steps + 1, m, n, B) for ``record="all"``,
+    else the last, (m, B) and (m, n, B).  The arguments are checked (ValueError) before the build.
+    """
+    if activation not in NATIVE_ACTIVATIONS:
+        raise ValueError(f"activation must be one of {sorted(NATIVE_ACTIVATIONS)}; got {activation!r}")
+    if record not in ("all", "end"):
+        raise ValueError(f"record must be 'all' or 'end'; got {record!r}")
+    if W.ndim != 3 or b.ndim != 2 or h0.ndim != 2 or J0.ndim != 3:
+        raise ValueError(f"need W (L, m, m), b (L, m), h0 (m, B), J0 (m, n, B); got shapes W {tuple(W.shape)}, "
+                         f"b {tuple(b.shape)}, h0 {tuple(h0.shape)}, J0 {tuple(J0.shape)}")
+    L, (m, B) = W.shape[0], h0.shape
+    if W.shape[1:] != (m, m) or b.shape != (L, m) or J0.shape[0] != m or J0.shape[2] != B:
+        raise ValueError(f"shapes do not fit together: W {tuple(W.shape)}, b {tuple(b.shape)}, h0 {tuple(h0.shape)}, "
+                         f"J0 {tuple(J0.shape)}")
+    if not (W.dtype == b.dtype == h0.dtype == J0.dtype):
+        raise ValueError(f"W, b, h0 and J0 must share a dtype; got {W.dtype}, {b.dtype}, {h0.dtype}, {J0.dtype}")
+    check_native(ACTIVATIONS[activation], h0.dtype, h0.device)
+    _check_steps(L, refine, start, steps)
+    states, tangents = native_module().euler_tangent_loop(W.contiguous(), b.contiguous(), h0.contiguous(),
+                                                          J0.contiguous(), float(eps), float(delta), refine, start,
+                                                          steps, NATIVE_ACTIVATIONS[activation], record == "all")
+    return states, tangents

@@ -3,7 +3,10 @@
 
 - ours:     ``analysis.jacobian_map`` (the one kernel with tangents, record="end", batched over
             the grid);
-- forward:  the plain forward pass ``model(x)`` over the same grid (no Jacobian);
+- native:   ``jacobian_map(..., compile="native")`` (the same recursion as one C++ loop over
+            cache-sized chunks of the grid, odenet.native);
+- forward:  the plain forward pass ``model(x)`` over the same grid (no Jacobian), and
+            ``model(x, compile="native")``, the forward pass's own C++ loop;
 - trace:    ``analysis.trace`` over the same grid (every state and Jacobian kept);
 - baseline: a per-point loop of ``torch.autograd.functional.jacobian`` followed by ``svdvals``
             (the approach of the paper's published code), timed on a random subsample of
@@ -150,7 +153,9 @@ def main() -> None:
     N = X.shape[0]
     with torch.no_grad():
         t = median_times(dict(ours=lambda: jacobian_map(model, box, a.grid), forward=lambda: model(X),
-                              trace=lambda: trace(model, X, layer_jacobians=False)), a.repeats)
+                              trace=lambda: trace(model, X, layer_jacobians=False),
+                              native=lambda: jacobian_map(model, box, a.grid, compile="native"),
+                              native_forward=lambda: model(X, compile="native")), a.repeats)
 
     def h_L(v):
         return model.blocks(model.embed(v[None]))[0]
@@ -167,6 +172,8 @@ def main() -> None:
     ref = loop()
     ours_sv = torch.stack([jm.sigma_max.T.reshape(-1), jm.sigma_min.T.reshape(-1)], 1)[idx]
     err = float((ours_sv - ref).abs().max())
+    jn = jacobian_map(model, box, a.grid, compile="native")
+    err_native = max(float((getattr(jn, k) - getattr(jm, k)).abs().max()) for k in ("sigma_min", "sigma_max"))
 
     print(f"grid {a.grid}x{a.grid} = {N} points, {a.depth} blocks, width 2, threads {torch.get_num_threads()}, "
           f"medians of {a.repeats} interleaved repeats")
@@ -174,8 +181,13 @@ def main() -> None:
     print(f"plain forward pass model(x):            {t['forward'] * 1e3:9.2f} ms")
     print(f"trace (states and Jacobians kept):      {t['trace'] * 1e3:9.2f} ms")
     print(f"per-point autograd loop (scaled from {a.sample} points, {per_point * 1e6:.0f} us/point): {base:9.2f} s")
+    print(f"ours, compile='native':                 {t['native'] * 1e3:9.2f} ms")
+    print(f"forward model(x, compile='native'):     {t['native_forward'] * 1e3:9.2f} ms")
     print(f"speed-up loop / ours:    {base / t['ours']:9.0f}x   (target >= 2000x)")
     print(f"cost ours / forward:     {t['ours'] / t['forward']:9.2f}x   (target <= 1.3x)")
+    print(f"cost native / forward:   {t['native'] / t['forward']:9.2f}x   (target <= 1.3x)")
+    print(f"cost native / native forward: {t['native'] / t['native_forward']:9.2f}x   (like for like)")
+    print(f"max |sigma_native - sigma_ours| over the grid: {err_native:.2e}")
     print(f"cost trace / ours:       {t['trace'] / t['ours']:9.2f}x")
     print(f"max |sigma_ours - sigma_loop| on the subsample: {err:.2e}")
     if a.memory:

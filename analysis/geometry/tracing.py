@@ -31,7 +31,7 @@ from torch.func import jacfwd, jacrev, vmap
 
 import solvers
 from odenet import ResNet
-from odenet.kernel import EulerRun, activation_and_derivative, generalised_euler
+from odenet.kernel import Compile, EulerRun, activation_and_derivative, check_compile, generalised_euler
 from solvers.validation import check_nonnegative, check_positive, check_positive_int, check_state
 from solvers import FIXED_METHODS, SUCCESS, Field, Solution, TimeGrid, is_piecewise
 from analysis.io.schema import Array, Attr, Schema, register
@@ -157,18 +157,21 @@ def input_jacobian(model: ResNet, x: torch.Tensor) -> tuple[torch.Tensor, torch.
 
 
 def block_run(model: ResNet, h0: torch.Tensor, J0: torch.Tensor, refine: int, start: int = 0,
-              stop: int | None = None, record: str = "all", layer_jacobians: bool = False) -> EulerRun:
+              stop: int | None = None, record: str = "all", layer_jacobians: bool = False,
+              compile: Compile = False) -> EulerRun:
     """Steps start..stop-1 (of L·refine) of h_{k+1} = ε h_k + δ σ(W h_k + b), J_{k+1} = DF_k J_k
     with BatchNorm folded (eval mode): the one kernel, :func:`odenet.kernel.generalised_euler`.
 
     ``h0`` (batch, m), ``J0`` (batch, m, n).  Returns its :class:`~odenet.kernel.EulerRun`:
     states (S+1, batch, m), tangents (S+1, batch, m, n) for ``record="all"`` (else the last of
-    each), and the DF_k (S, batch, m, m) if ``layer_jacobians``.
+    each), and the DF_k (S, batch, m, m) if ``layer_jacobians``.  ``compile="native"`` runs the
+    states and tangents in one C++ loop (not with ``layer_jacobians``; see the kernel).
     """
     W, b = model.field.effective_weights()
     eps, delta = model.refined_weights(refine)
     return generalised_euler(W.detach(), b.detach(), model.activation, h0, eps, delta, refine=refine, start=start,
-                             stop=stop, tangent=J0, record=record, layer_jacobians=layer_jacobians)
+                             stop=stop, tangent=J0, record=record, layer_jacobians=layer_jacobians,
+                             compile=compile)
 
 
 def slogdet(J: torch.Tensor, chunk_elements: int = 1 << 20) -> tuple[torch.Tensor, torch.Tensor]:
@@ -204,11 +207,21 @@ def singular_values(J: torch.Tensor) -> torch.Tensor:
         σ_max = (√(‖J‖_F² + 2|det J|) + √(‖J‖_F² - 2|det J|)) / 2,   σ_min = |det J| / σ_max.
     """
     if J.shape[-2:] == (2, 2):
-        F2 = (J * J).sum((-2, -1))
-        d = (J[..., 0, 0] * J[..., 1, 1] - J[..., 0, 1] * J[..., 1, 0]).abs()
-        smax = 0.5 * (torch.sqrt(F2 + 2 * d) + torch.sqrt((F2 - 2 * d).clamp_min(0)))
-        smin = torch.where(smax > 0, d / torch.where(smax > 0, smax, 1.0), 0.0)
-        return torch.stack([smax, smin], -1)
+        a, b, c, d = J[..., 0, 0], J[..., 0, 1], J[..., 1, 0], J[..., 1, 1]  # contiguous when J is batch-last
+        if J.requires_grad and torch.is_grad_enabled():  # differentiable
+            F2 = a * a + b * b + c * c + d * d
+            det = (a * d - b * c).abs()
+            smax = 0.5 * (torch.sqrt(F2 + 2 * det) + torch.sqrt((F2 - 2 * det).clamp_min(0)))
+            return torch.stack([smax, torch.where(smax > 0, det / torch.where(smax > 0, smax, 1.0), 0.0)], -1)
+        # few temporaries, updated in place: at grid sizes each new tensor costs more than its arithmetic
+        F2 = (a * a).addcmul_(b, b).addcmul_(c, c).addcmul_(d, d)
+        det = (a * d).addcmul_(b, c, value=-1).abs_()
+        out = J.new_empty(J.shape[:-2] + (2,))
+        smax, smin = out[..., 0], out[..., 1]
+        torch.sub(F2, det, alpha=2, out=smin).clamp_min_(0).sqrt_()  # √(‖J‖² - 2|det|), then σ_min
+        torch.add(F2, det, alpha=2, out=smax).sqrt_().add_(smin).mul_(0.5)
+        torch.div(det, smax, out=smin).masked_fill_(smax == 0, 0.0)  # J = 0: both are 0
+        return out
     return torch.linalg.svdvals(J)
 
 
@@ -224,12 +237,15 @@ def _slogdet_blocks(DF: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 def trace(model_or_field: ResNet | Field, x: torch.Tensor, *, refine: int = 1, method: str | None = None,
           t_span: tuple[float, float] | None = None, steps: int | None = None, eps: float = 1.0,
           delta: float | None = None, rtol: float | None = None, atol: float | None = None,
-          layer_jacobians: bool = True) -> Trace:
+          layer_jacobians: bool = True, compile: Compile = False) -> Trace:
     """Trace a batch ``x`` (batch, n) through a ResNet or a vector field, with Jacobians.
 
     ResNet (``model_or_field`` an :class:`odenet.ResNet`): the variational recursion of the
     module docstring, refined by ``refine`` sub-steps per layer; BatchNorm is folded (eval mode
-    required).  ``method`` must be None.
+    required).  ``method`` must be None.  ``compile="native"`` runs the states and Jacobians in
+    one C++ loop (:mod:`odenet.native`; within a few ulps of the default eager path, float32/float64
+    on the CPU) where the per-layer Jacobians are not kept: ``layer_jacobians=False`` and a square
+    model (width = n_in); otherwise, and with ``compile=True``, it runs the eager path.
 
     Field f(t, x) (any callable on (batch, d), piecewise fields integrated piece by piece):
     with a fixed method (``"euler"`` default, ``"heun"``, ``"midpoint"``, ``"rk4"``) the step maps
@@ -242,7 +258,11 @@ def trace(model_or_field: ResNet | Field, x: torch.Tensor, *, refine: int = 1, m
     if isinstance(model_or_field, ResNet):
         if method is not None:
             raise ValueError(f"method applies to fields only (a ResNet is traced exactly); got method={method!r}")
-        return _trace_resnet(model_or_field, x, refine, layer_jacobians)
+        check_compile(compile, model_or_field.activation, model_or_field.field.weight)
+        return _trace_resnet(model_or_field, x, refine, layer_jacobians, compile)
+    if compile is not False:
+        raise ValueError(f"compile applies to a ResNet only (a field is traced by torch.func or solvers.solve); "
+                         f"got compile={compile!r}")
     if not callable(model_or_field):
         raise TypeError(f"model_or_field must be an odenet.ResNet or a callable field f(t, x); "
                         f"got {type(model_or_field).__name__}")
@@ -257,14 +277,15 @@ def trace(model_or_field: ResNet | Field, x: torch.Tensor, *, refine: int = 1, m
     return _trace_variational(model_or_field, x, method, t_span, rtol, atol)
 
 
-def _trace_resnet(model: ResNet, x, refine, keep_layer) -> Trace:
+def _trace_resnet(model: ResNet, x, refine, keep_layer, compile) -> Trace:
     check_resnet_eval(model)
     check_inputs(model, x)
     check_positive_int("refine", refine)
     with torch.no_grad():
         h0, J0 = input_jacobian(model, x)
         square = model.width == model.n_in
-        run = block_run(model, h0, J0, refine, record="all", layer_jacobians=keep_layer or not square)
+        run = block_run(model, h0, J0, refine, record="all", layer_jacobians=keep_layer or not square,
+                        compile=compile)
         states, cumulative, DF = run  # (S+1, batch, m), (S+1, batch, m, n), (S, batch, m, m)
         assert cumulative is not None  # tangents J0 given, tangents returned
         if square:

@@ -19,15 +19,6 @@ from odenet.kernel import generalised_euler
 from tests.odenet.test_kernel import _naive, _weights
 
 
-@pytest.fixture(scope="session")
-def built():
-    """The extension, built (or loaded) once; a visible skip naming the cause if no toolchain."""
-    try:
-        return native.native_module()
-    except RuntimeError as exc:
-        pytest.skip(f"the native loop cannot be built here: {exc}")
-
-
 def _field(L, m, dtype, seed):
     g = torch.Generator().manual_seed(seed)
     W = torch.randn(L, m, m, generator=g, dtype=torch.float64) / m ** 0.5
