@@ -216,12 +216,14 @@ def singular_values(J: torch.Tensor) -> torch.Tensor:
         # few temporaries, updated in place: at grid sizes each new tensor costs more than its arithmetic
         F2 = (a * a).addcmul_(b, b).addcmul_(c, c).addcmul_(d, d)
         det = (a * d).addcmul_(b, c, value=-1).abs_()
-        out = J.new_empty(J.shape[:-2] + (2,))
-        smax, smin = out[..., 0], out[..., 1]
+        out = J.new_empty((2,) + J.shape[:-2])  # (2, …): contiguous rows, returned as a (…, 2) view
+        smax, smin = out[0], out[1]
         torch.sub(F2, det, alpha=2, out=smin).clamp_min_(0).sqrt_()  # √(‖J‖² - 2|det|), then σ_min
         torch.add(F2, det, alpha=2, out=smax).sqrt_().add_(smin).mul_(0.5)
-        torch.div(det, smax, out=smin).masked_fill_(smax == 0, 0.0)  # J = 0: both are 0
-        return out
+        # σ_min = |det| / σ_max; J = 0 gives 0 / tiny = 0 (|det| <= σ_max², so a clamped σ_max changes nothing
+        # above the underflow threshold)
+        torch.div(det, F2.copy_(smax).clamp_min_(torch.finfo(J.dtype).tiny), out=smin)
+        return out.movedim(0, -1)
     return torch.linalg.svdvals(J)
 
 
