@@ -104,7 +104,8 @@ class LayerField(nn.Module):
         ``compile="native"``: the loop in C++, within a few ulps per step (:mod:`odenet.native`)."""
         states = generalised_euler(self.weight, self.bias, self.activation, x0, eps, delta,
                                    refine=steps // self.depth, record=record,
-                                   norm=None if self.bn is None else self._norm, layers=self._layers(),
+                                   norm=None if self.bn is None else self._norm,
+                                   layers=None if compile == "native" else self._layers(),  # C++ splits W itself
                                    compile=compile).states
         # batch-first memory, as the input: what follows (a readout GEMM) then rounds alike
         # whether the states came from the forward pass or from a solve

@@ -36,7 +36,7 @@ from solvers.methods import has_storage
 from solvers.validation import check_compile_mode
 
 from .activations import Activation
-from .native import check_native, native_euler_loop, native_tangent_loop
+from .native import check_native, native_tangent_loop, run_euler_loop
 from .scripted import check_scriptable, scripted_euler_loop
 
 #: the ``compile=`` argument: False (eager), True (TorchScript), "native" (the C++ loop)
@@ -138,7 +138,9 @@ def generalised_euler(weight: torch.Tensor, bias: torch.Tensor, activation: Acti
                                            or norm is not None)
     tight = not records and has_storage(x0) and has_storage(weight) and has_storage(bias)
     if compile == "native" and tight:
-        states = native_euler_loop(weight, bias, x0.mT, eps, delta, refine, start, S, activation.name, record)
+        if not x0.dtype == weight.dtype == bias.dtype:
+            raise ValueError(f"compile='native' needs x0 of the weights' dtype {weight.dtype}; got {x0.dtype}")
+        states = run_euler_loop(weight, bias, x0.mT, eps, delta, refine, start, S, activation.name, record)
         return EulerRun(states.mT, None, None)
     if compile and tight:
         Ws, bs = layer_operands(weight, bias) if layers is None else layers

@@ -14,6 +14,7 @@ import torch
 from .fields import all_pieces
 from .grid import TimeGrid
 from .methods import FIXED_METHODS, ExplicitRK, GeneralisedEuler, has_storage
+from .validation import all_finite
 
 __all__ = ["FIXED_METHODS", "euler_iteration", "integrate_fixed", "has_euler_kernel"]
 
@@ -80,8 +81,8 @@ def _first_nonfinite(y, record_all, done):
     if not has_storage(y):
         return None  # inside torch.func transforms data-dependent checks are not allowed
     if not record_all:
-        return None if torch.isfinite(y).all() else done
-    if torch.isfinite(y[-1]).all():
+        return None if all_finite(y) else done
+    if all_finite(y[-1]):
         return None
     finite = torch.isfinite(y.reshape(len(y), -1)).all(dim=1)
     return int((~finite).nonzero()[0])

@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from solvers import solve
-from solvers.validation import SEED_LIMIT, available_memory, check_memory, check_output_path, check_seed
+from solvers.validation import (SEED_LIMIT, all_finite, available_memory, check_memory, check_output_path, check_real,
+                                check_seed)
 from tests.solvers.fields import PiecewiseLinear, oscillating_linear
 
 X0 = torch.zeros(4, 2, dtype=torch.float64)
@@ -145,3 +146,34 @@ def test_available_memory_of_a_cuda_device_is_its_free_memory(monkeypatch):
     assert available_memory("cuda:1") == 3 * 2 ** 30 and asked == [torch.device("cuda:1")]
     with pytest.raises(ValueError, match=r"x needs about 4.0 GiB of memory, more than the 3.0 GiB available"):
         check_memory(4 * 2 ** 30, "x", "cuda:1")
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_all_finite_agrees_with_isfinite_even_where_the_sum_overflows(dtype):
+    """all_finite decides by one sum when it is finite; a sum that overflows (every entry finite)
+    and the non-finite entries themselves are settled entry by entry, as torch.isfinite does."""
+    big = torch.finfo(dtype).max
+    cases = [torch.zeros(0, 2, dtype=dtype), torch.randn(256, 2, dtype=dtype),
+             torch.full((4, 2), big, dtype=dtype),                       # sum overflows to inf: all finite
+             torch.tensor([[big, -big], [big, big]], dtype=dtype)]
+    for value in (float("nan"), float("inf"), -float("inf")):
+        x = torch.randn(7, 3, dtype=dtype)
+        x[5, 1] = value
+        cases.append(x)
+    both = torch.randn(3, 2, dtype=dtype)
+    both[0, 0], both[2, 1] = float("inf"), -float("inf")  # inf + (-inf): a NaN sum
+    cases.append(both)
+    for x in cases:
+        assert all_finite(x) == bool(torch.isfinite(x).all())
+    assert all_finite(cases[2]) and not all_finite(both)
+
+
+def test_check_real_takes_python_numbers_by_the_fast_path_with_the_same_rules():
+    assert check_real("eps", 3) == 3.0 and type(check_real("eps", 3)) is float
+    assert check_real("eps", 0.25) == 0.25 and check_real("eps", np.float32(0.5)) == 0.5
+    assert check_real("eps", float("inf"), finite=False) == float("inf")
+    for bad in (float("nan"), float("inf"), -float("inf")):
+        with pytest.raises(ValueError, match="eps must be finite"):
+            check_real("eps", bad)
+    with pytest.raises(TypeError, match="eps must be a real number; got True"):
+        check_real("eps", True)
