@@ -118,8 +118,8 @@ def generalised_euler(weight: torch.Tensor, bias: torch.Tensor, activation: Acti
     tight path's loop in C++ instead (:mod:`odenet.native`: float32/float64 on the CPU only,
     ValueError otherwise; within a few ulps per step of the eager path, not bitwise), tangents
     included (one fused loop over cache-sized chunks of the batch); it falls back to the eager
-    path where gradients are recorded, a transform wraps the inputs, with ``norm`` and with
-    ``layer_jacobians``.  ``compile`` is checked (:func:`check_compile`), the other arguments are not:
+    path where gradients are recorded, a transform wraps the inputs and with ``norm``.
+    ``compile`` is checked (:func:`check_compile`), the other arguments are not:
     callers validate.
     """
     check_compile(compile, activation, x0)
@@ -128,10 +128,11 @@ def generalised_euler(weight: torch.Tensor, bias: torch.Tensor, activation: Acti
     keep = record == "all"
     if tangent is not None:
         with torch.no_grad():
-            if compile == "native" and not layer_jacobians and has_storage(x0) and has_storage(weight):
-                states, tangents = native_tangent_loop(weight, bias, x0.mT, tangent.permute(1, 2, 0), eps, delta,
-                                                       refine, start, S, activation.name, record)
-                return EulerRun(states.mT, tangents.permute(0, 3, 1, 2) if keep else tangents.permute(2, 0, 1), None)
+            if compile == "native" and has_storage(x0) and has_storage(weight):
+                states, tangents, ds = native_tangent_loop(weight, bias, x0.mT, tangent.permute(1, 2, 0), eps, delta,
+                                                           refine, start, S, activation.name, record, layer_jacobians)
+                dfs = None if ds is None else _layer_jacobians(weight, ds, eps, delta, refine, start)
+                return EulerRun(states.mT, tangents.permute(0, 3, 1, 2) if keep else tangents.permute(2, 0, 1), dfs)
             return _run(weight, bias, activation, x0, eps, delta, refine, start, S, None, tangent, keep,
                         layer_jacobians, layers, tight=True)
     records = torch.is_grad_enabled() and (x0.requires_grad or weight.requires_grad or bias.requires_grad
@@ -149,6 +150,17 @@ def generalised_euler(weight: torch.Tensor, bias: torch.Tensor, activation: Acti
         return EulerRun(states.mT, None, None)
     return _run(weight, bias, activation, x0, eps, delta, refine, start, S, norm, None, keep, False,
                 layers if tight else None, tight)
+
+
+def _layer_jacobians(weight: torch.Tensor, ds: torch.Tensor, eps: float, delta: float, refine: int,
+                     start: int) -> torch.Tensor:
+    """DF_k = ε I + δ diag(σ'_k) W_l, (S, B, m, m), from σ'_k (S, m, B) of steps start … start + S - 1,
+    by the eager path's operations (so the same bits for the same σ')."""
+    S, m, B = ds.shape
+    Wk = weight[torch.arange(start, start + S, device=weight.device) // refine]  # (S, m, m)
+    df = torch.mul(Wk[:, :, :, None], ds[:, :, None, :]).mul_(delta)  # (S, m, m, B)
+    df.diagonal(0, 1, 2).add_(eps)
+    return df.permute(0, 3, 1, 2)
 
 
 def _run(weight, bias, act, x0, eps, delta, refine, start, S, norm, J0, keep, keep_df, layers, tight) -> EulerRun:

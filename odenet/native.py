@@ -251,12 +251,13 @@ static inline void tangent_step(const T* __restrict W, const T* __restrict ds, c
 
 // The loop with tangents J_{k+1} = DF_k J_k = ε J_k + δ diag(σ'(z_k)) W_l J_k, z_k = W_l h_k + b_l.
 // W (L, m, m), b (L, m), h0 (m, B), J0 (m, n, B), all contiguous; hout (steps + 1, m, B) and
-// Jout (steps + 1, m, n, B) if keep, else (m, B) and (m, n, B).  The batch is cut into chunks of
+// Jout (steps + 1, m, n, B) if keep, else (m, B) and (m, n, B); dsout (steps, m, B): σ'(z_k), if not
+// null.  The batch is cut into chunks of
 // CB columns that run all their steps before the next chunk starts, so a chunk's h, z, σ' and J
 // stay in cache (J is read once and J_{k+1} written once per step); chunks are
 // independent columns and run in parallel (torch's intra-op threads).
 template <typename T, int A>
-static void run_tangent(const T* W, const T* b, const T* h0, const T* J0, T* hout, T* Jout, int64_t L, int64_t m,
+static void run_tangent(const T* W, const T* b, const T* h0, const T* J0, T* hout, T* Jout, T* dsout, int64_t L, int64_t m,
                         int64_t n, int64_t B, T eps, T delta, int64_t refine, int64_t start, int64_t steps,
                         bool keep) {
   constexpr int64_t CB = 256;
@@ -300,6 +301,7 @@ static void run_tangent(const T* W, const T* b, const T* h0, const T* J0, T* hou
         } else {
           std::fill(ds, ds + m * w, T(1));
         }
+        if (dsout) scatter(ds, dsout + s * m * B, m);
         if (n > 0) tangent_step<T>(W + l * m * m, ds, J, Jn, m, n, w, eps, delta, unit);
         std::swap(J, Jn);
         if (unit) {
@@ -333,16 +335,16 @@ static void dispatch(int64_t act, const T* W, const T* b, const T* h0, T* out, i
 }
 
 template <typename T>
-static void dispatch_tangent(int64_t act, const T* W, const T* b, const T* h0, const T* J0, T* hout, T* Jout,
+static void dispatch_tangent(int64_t act, const T* W, const T* b, const T* h0, const T* J0, T* hout, T* Jout, T* dsout,
                              int64_t L, int64_t m, int64_t n, int64_t B, T eps, T delta, int64_t refine,
                              int64_t start, int64_t steps, bool keep) {
   switch (act) {
-    case TANH: return run_tangent<T, TANH>(W, b, h0, J0, hout, Jout, L, m, n, B, eps, delta, refine, start, steps, keep);
-    case RELU: return run_tangent<T, RELU>(W, b, h0, J0, hout, Jout, L, m, n, B, eps, delta, refine, start, steps, keep);
+    case TANH: return run_tangent<T, TANH>(W, b, h0, J0, hout, Jout, dsout, L, m, n, B, eps, delta, refine, start, steps, keep);
+    case RELU: return run_tangent<T, RELU>(W, b, h0, J0, hout, Jout, dsout, L, m, n, B, eps, delta, refine, start, steps, keep);
     case IDENTITY:
-      return run_tangent<T, IDENTITY>(W, b, h0, J0, hout, Jout, L, m, n, B, eps, delta, refine, start, steps, keep);
+      return run_tangent<T, IDENTITY>(W, b, h0, J0, hout, Jout, dsout, L, m, n, B, eps, delta, refine, start, steps, keep);
     case SOFTPLUS:
-      return run_tangent<T, SOFTPLUS>(W, b, h0, J0, hout, Jout, L, m, n, B, eps, delta, refine, start, steps, keep);
+      return run_tangent<T, SOFTPLUS>(W, b, h0, J0, hout, Jout, dsout, L, m, n, B, eps, delta, refine, start, steps, keep);
     default: TORCH_CHECK(false, "unknown activation code ", act);
   }
 }
@@ -374,7 +376,7 @@ torch::Tensor euler_loop(torch::Tensor W, torch::Tensor b, torch::Tensor h0, dou
 
 std::vector<torch::Tensor> euler_tangent_loop(torch::Tensor W, torch::Tensor b, torch::Tensor h0, torch::Tensor J0,
                                               double eps, double delta, int64_t refine, int64_t start, int64_t steps,
-                                              int64_t act, bool keep) {
+                                              int64_t act, bool keep, bool keep_ds) {
   TORCH_CHECK(W.dim() == 3 && b.dim() == 2 && h0.dim() == 2 && J0.dim() == 3, "W (L, m, m), b (L, m), h0 (m, B), J0 (m, n, B)");
   TORCH_CHECK(W.is_contiguous() && b.is_contiguous() && h0.is_contiguous() && J0.is_contiguous(), "contiguous operands");
   TORCH_CHECK(W.scalar_type() == h0.scalar_type() && b.scalar_type() == h0.scalar_type() &&
@@ -386,20 +388,23 @@ std::vector<torch::Tensor> euler_tangent_loop(torch::Tensor W, torch::Tensor b, 
   TORCH_CHECK(refine >= 1 && start >= 0 && steps >= 0 && (start + steps) <= L * refine, "step range");
   auto hout = keep ? torch::empty({steps + 1, m, B}, h0.options()) : torch::empty({m, B}, h0.options());
   auto Jout = keep ? torch::empty({steps + 1, m, n, B}, h0.options()) : torch::empty({m, n, B}, h0.options());
-  if (m * B == 0) return {hout, Jout};
+  auto dsout = torch::empty({keep_ds ? steps : 0, m, B}, h0.options());  // σ'(z_k) of every step, if kept
+  if (m * B == 0) return {hout, Jout, dsout};
   pybind11::gil_scoped_release nogil;
   if (h0.scalar_type() == torch::kFloat) {
     dispatch_tangent<float>(act, W.data_ptr<float>(), b.data_ptr<float>(), h0.data_ptr<float>(), J0.data_ptr<float>(),
-                            hout.data_ptr<float>(), Jout.data_ptr<float>(), L, m, n, B, static_cast<float>(eps),
+                            hout.data_ptr<float>(), Jout.data_ptr<float>(), keep_ds ? dsout.data_ptr<float>() : nullptr,
+                            L, m, n, B, static_cast<float>(eps),
                             static_cast<float>(delta), refine, start, steps, keep);
   } else if (h0.scalar_type() == torch::kDouble) {
     dispatch_tangent<double>(act, W.data_ptr<double>(), b.data_ptr<double>(), h0.data_ptr<double>(),
-                             J0.data_ptr<double>(), hout.data_ptr<double>(), Jout.data_ptr<double>(), L, m, n, B,
+                             J0.data_ptr<double>(), hout.data_ptr<double>(), Jout.data_ptr<double>(),
+                             keep_ds ? dsout.data_ptr<double>() : nullptr, L, m, n, B,
                              eps, delta, refine, start, steps, keep);
   } else {
     TORCH_CHECK(false, "float32 or float64 only");
   }
-  return {hout, Jout};
+  return {hout, Jout, dsout};
 }
 """
 
@@ -507,15 +512,18 @@ def run_euler_loop(W: torch.Tensor, b: torch.Tensor, h0: torch.Tensor, eps: floa
 
 def native_tangent_loop(W: torch.Tensor, b: torch.Tensor, h0: torch.Tensor, J0: torch.Tensor, eps: float,
                         delta: float, refine: int, start: int, steps: int, activation: str,
-                        record: str = "end") -> tuple[torch.Tensor, torch.Tensor]:
+                        record: str = "end", derivatives: bool = False
+                        ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
     """:func:`native_euler_loop` with tangents: also J_{k+1} = ε J_k + δ diag(σ'(W_l h_k + b_l)) W_l J_k.
 
     W (L, m, m), b (L, m), h0 (m, B), J0 (m, n, B), batch-last, no member axis; float32 or
     float64 on the CPU.  The batch runs in chunks of 256 columns, each through all its steps
     (its state and tangents stay in cache), the chunks in parallel on torch's intra-op threads;
     the columns are independent, so the result does not depend on the number of threads.
-    Returns (states, tangents): (steps + 1, m, B) and (steps + 1, m, n, B) for ``record="all"``,
-    else the last, (m, B) and (m, n, B).  The arguments are checked (ValueError) before the build.
+    Returns (states, tangents, derivatives): (steps + 1, m, B) and (steps + 1, m, n, B) for
+    ``record="all"``, else the last, (m, B) and (m, n, B); with ``derivatives`` also σ'(W_l h_k +
+    b_l) of every step, (steps, m, B) (from which DF_k follows), else None.  The arguments are
+    checked (ValueError) before the build.
     """
     if activation not in NATIVE_ACTIVATIONS:
         raise ValueError(f"activation must be one of {sorted(NATIVE_ACTIVATIONS)}; got {activation!r}")
@@ -532,7 +540,8 @@ def native_tangent_loop(W: torch.Tensor, b: torch.Tensor, h0: torch.Tensor, J0: 
         raise ValueError(f"W, b, h0 and J0 must share a dtype; got {W.dtype}, {b.dtype}, {h0.dtype}, {J0.dtype}")
     check_native(ACTIVATIONS[activation], h0.dtype, h0.device)
     _check_steps(L, refine, start, steps)
-    states, tangents = native_module().euler_tangent_loop(W.contiguous(), b.contiguous(), h0.contiguous(),
-                                                          J0.contiguous(), float(eps), float(delta), refine, start,
-                                                          steps, NATIVE_ACTIVATIONS[activation], record == "all")
-    return states, tangents
+    states, tangents, ds = native_module().euler_tangent_loop(W.contiguous(), b.contiguous(), h0.contiguous(),
+                                                              J0.contiguous(), float(eps), float(delta), refine, start,
+                                                              steps, NATIVE_ACTIVATIONS[activation], record == "all",
+                                                              bool(derivatives))
+    return states, tangents, (ds if derivatives else None)

@@ -165,7 +165,7 @@ def block_run(model: ResNet, h0: torch.Tensor, J0: torch.Tensor, refine: int, st
     ``h0`` (batch, m), ``J0`` (batch, m, n).  Returns its :class:`~odenet.kernel.EulerRun`:
     states (S+1, batch, m), tangents (S+1, batch, m, n) for ``record="all"`` (else the last of
     each), and the DF_k (S, batch, m, m) if ``layer_jacobians``.  ``compile="native"`` runs the
-    states and tangents in one C++ loop (not with ``layer_jacobians``; see the kernel).
+    states and tangents in one C++ loop (see the kernel).
     """
     W, b = model.field.effective_weights()
     eps, delta = model.refined_weights(refine)
@@ -246,8 +246,7 @@ def trace(model_or_field: ResNet | Field, x: torch.Tensor, *, refine: int = 1, m
     module docstring, refined by ``refine`` sub-steps per layer; BatchNorm is folded (eval mode
     required).  ``method`` must be None.  ``compile="native"`` runs the states and Jacobians in
     one C++ loop (:mod:`odenet.native`; within a few ulps of the default eager path, float32/float64
-    on the CPU) where the per-layer Jacobians are not kept: ``layer_jacobians=False`` and a square
-    model (width = n_in); otherwise, and with ``compile=True``, it runs the eager path.
+    on the CPU); ``compile=True`` runs the eager path.
 
     Field f(t, x) (any callable on (batch, d), piecewise fields integrated piece by piece):
     with a fixed method (``"euler"`` default, ``"heun"``, ``"midpoint"``, ``"rk4"``) the step maps

@@ -1,8 +1,9 @@
 """compile="native" with tangents: the fused C++ loop of h_{k+1} = ε h_k + δ σ(W_l h_k + b_l),
 J_{k+1} = DF_k J_k (odenet.native.native_tangent_loop) agrees with forward-mode differentiation of
 the written-out recursion (torch.func.jacfwd, independent of the kernel) and with the eager
-tangent path within a few ulps per step, does not depend on the number of threads, serves
-jacobian_map, range_jacobian and trace, and refuses what it cannot run before any work.
+tangent path within a few ulps per step (the per-step Jacobians DF_k too), does not depend on the
+number of threads, serves jacobian_map, range_jacobian and trace, and refuses what it cannot run
+before any work.
 
 The tests that run the loop need the extension (built once per session, slow); the refusals
 need no build.
@@ -16,7 +17,6 @@ from odenet import ResNet
 from odenet import native
 from odenet.activations import get_activation
 from odenet.kernel import generalised_euler
-from tests.odenet.test_kernel import _naive
 from tests.odenet.test_native import _field
 
 
@@ -64,16 +64,25 @@ def test_every_recorded_state_and_tangent_agrees_with_the_eager_path(built, dtyp
     act = get_activation("tanh")
     x = torch.randn(513, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(2)).to(dtype)
     J0 = torch.eye(2, dtype=dtype).expand(513, 2, 2)
-    nat = generalised_euler(W, b, act, x, eps, 0.4, refine=3, tangent=J0, record="all", compile="native")
-    eager = generalised_euler(W, b, act, x, eps, 0.4, refine=3, tangent=J0, record="all")
-    assert nat.states.shape == eager.states.shape == (16, 513, 2)
-    assert nat.tangents.shape == eager.tangents.shape == (16, 513, 2, 2)
+    nat = generalised_euler(W, b, act, x, eps, 0.4, refine=3, start=1, tangent=J0, record="all",
+                            layer_jacobians=True, compile="native")
+    eager = generalised_euler(W, b, act, x, eps, 0.4, refine=3, start=1, tangent=J0, record="all",
+                              layer_jacobians=True)
+    assert nat.states.shape == eager.states.shape == (15, 513, 2)
+    assert nat.tangents.shape == eager.tangents.shape == (15, 513, 2, 2)
+    assert nat.layer_jacobians.shape == eager.layer_jacobians.shape == (14, 513, 2, 2)
     assert torch.equal(nat.tangents[0], J0) and torch.equal(nat.states[0], x)
     rel = 1e-5 if dtype == torch.float32 else 1e-12
-    for got, want in ((nat.states, eager.states), (nat.tangents, eager.tangents)):
+    for got, want in ((nat.states, eager.states), (nat.tangents, eager.tangents),
+                      (nat.layer_jacobians, eager.layer_jacobians)):
         assert ((got - want).abs().amax() / want.abs().amax()).item() <= rel
-    naive = _naive(W.double(), b.double(), act.fn, x.double(), eps, 0.4, refine=3)
-    torch.testing.assert_close(nat.states.double(), naive, rtol=10 * rel, atol=10 * rel)
+    # the recorded DF_k carry one tangent to the next: J_{k+1} = DF_k J_k
+    torch.testing.assert_close(nat.layer_jacobians @ nat.tangents[:-1], nat.tangents[1:], rtol=10 * rel, atol=10 * rel)
+    h, naive = x.double(), [x.double()]  # the recursion written out from step 1 on
+    for k in range(1, 15):
+        h = eps * h + 0.4 * act.fn(h @ W[k // 3].double().T + b[k // 3].double())
+        naive.append(h)
+    torch.testing.assert_close(nat.states.double(), torch.stack(naive), rtol=10 * rel, atol=10 * rel)
 
 
 @pytest.mark.slow
@@ -114,10 +123,16 @@ def test_jacobian_map_range_jacobian_and_trace_run_the_native_recursion(built):
     for kwargs in (dict(start=3, stop=9), dict(start=0, stop=5, refine=2), dict(output=True)):
         torch.testing.assert_close(range_jacobian(net, x, compile="native", **kwargs), range_jacobian(net, x, **kwargs),
                                    rtol=1e-12, atol=1e-12)
-    tr_nat = trace(net, x, layer_jacobians=False, compile="native")
-    tr = trace(net, x, layer_jacobians=False)
-    for key in ("states", "cumulative", "logabsdet", "jacobian", "singular_values"):
-        torch.testing.assert_close(getattr(tr_nat, key), getattr(tr, key), rtol=1e-12, atol=1e-12)
+    for model in (net, ResNet(2, 3, 1, depth=6, eps=0.8, delta=0.3, input_map="activated", seed=6).eval()):
+        for keep in (False, True):  # the wider model's log|det| comes from its layer Jacobians
+            tr_nat = trace(model, x, layer_jacobians=keep, compile="native")
+            tr = trace(model, x, layer_jacobians=keep)
+            assert tr_nat.logdet_of == tr.logdet_of
+            for key in ("states", "cumulative", "logabsdet", "jacobian", "singular_values", "layer_jacobians"):
+                if getattr(tr, key) is None:
+                    assert getattr(tr_nat, key) is None
+                else:
+                    torch.testing.assert_close(getattr(tr_nat, key), getattr(tr, key), rtol=1e-12, atol=1e-12)
 
 
 def test_bad_arguments_are_refused_before_any_build(monkeypatch):
