@@ -65,3 +65,12 @@ __all__ = [
     "Schema", "Array", "Strings", "Attr", "Json", "Mapping", "Ragged", "Record", "RecordList", "register",
     "registered",
 ]
+
+
+def __getattr__(name: str):
+    """``from analysis.hdf5 import io`` (odenet 0.1): ``io`` was this package's file module, now
+    :mod:`analysis.io.files`; the from-import looks it up as an attribute of this package."""
+    if name == "io":
+        import importlib
+        return importlib.import_module("analysis.hdf5.io")  # the old path: the files module, with its notice
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

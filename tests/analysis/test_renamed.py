@@ -40,6 +40,17 @@ def test_the_hdf5_alias_is_silent():
         import analysis.hdf5.files  # noqa: F401
 
 
+def test_the_old_file_module_imports_by_every_form():
+    import analysis.io.files as files
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # silent, as the whole hdf5 alias
+        from analysis.hdf5 import io
+        import analysis.hdf5.io as io2
+    assert io is files and io2 is files
+    with pytest.raises(ImportError, match="cannot import name 'nothing'"):
+        from analysis.hdf5 import nothing  # noqa: F401
+
+
 def test_analysis_tunnel_stays_the_function():
     assert callable(analysis.tunnel) and not hasattr(analysis.tunnel, "__path__")
     with pytest.raises(ModuleNotFoundError):
