@@ -17,10 +17,10 @@ $(STAMP): pyproject.toml requirements-dev.txt
 	$(PY) -m ruff --version && $(PY) -m mypy --version
 	@touch $(STAMP)
 
-# ruff over the whole tree, mypy over the typed floors solvers/, odenet/ and analysis/io/ (config: pyproject.toml)
+# ruff over the whole tree, mypy over the packages solvers/, odenet/ and analysis/ (config: pyproject.toml)
 lint: install
 	$(PY) -m ruff check solvers odenet analysis scripts tests
-	$(PY) -m mypy solvers odenet analysis/io
+	$(PY) -m mypy solvers odenet analysis
 
 test: lint
 	$(PY) -m pytest -m "not slow" -q

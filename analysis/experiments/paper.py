@@ -27,6 +27,7 @@ import tempfile
 import time
 import warnings
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence, TextIO
 
@@ -227,6 +228,7 @@ def analyse_member(spec: TwoDRun, model: ResNet, data: Dataset, seed: int, setti
         prob = lambda x: model(x)[:, 0]  # noqa: E731
         values = evaluate_scalar(prob, grid(window, settings.grid)[2])
         if values.min() < 0.5 < values.max():
+            assert data.centre is not None  # the circles data set carries its centre
             tun = tunnel(prob, window, data.centre, 0.5, settings.grid, points=data.x_test.numpy(),
                          labels=data.y_test[:, 0].numpy(), inner_label=0)
             records["tunnel"], verdict = tun, tun.verdict
@@ -456,6 +458,7 @@ def ratio_study_circles(settings: Settings, seed: int, progress: bool) -> tuple[
         m = res.model
         with torch.no_grad():
             mis.append(float(((m(data.x_test)[:, 0] > 0.5).to(torch.float64) != data.y_test[:, 0]).to(torch.float64).mean()))
+        assert data.centre is not None  # the circles data set carries its centre
         t = tunnel(lambda x: m(x)[:, 0], window, data.centre, 0.5, settings.grid)
         widths.append(t.width if t.tunnel else 0.0)
     return ratios, np.array(mis), np.array(widths)
@@ -598,13 +601,13 @@ def _reproduce(out: Path, quick: bool, seed: int, only: tuple, settings: Setting
     import analysis.io as hdf5
     from analysis.plots.paper import error_vs_ratio, loss_curves, plot_phase_diagram, tunnel_vs_ratio
 
-    jobs = []
+    jobs: list[tuple[str, Callable[[], RegimeResult]]] = []
     if "1d" in only:
-        jobs += [(s.name, lambda s=s: run_one_d(s, seed, settings, False)) for s in ONE_D]
+        jobs += [(s.name, partial(run_one_d, s, seed, settings, False)) for s in ONE_D]
     if "circles" in only:
-        jobs += [(s.name, lambda s=s: run_two_d(s, seed, settings, False)) for s in CIRCLES]
+        jobs += [(s.name, partial(run_two_d, s, seed, settings, False)) for s in CIRCLES]
     if "xor" in only:
-        jobs += [(s.name, lambda s=s: run_two_d(s, seed, settings, False)) for s in XOR]
+        jobs += [(s.name, partial(run_two_d, s, seed, settings, False)) for s in XOR]
     if "injection" in only:
         jobs.append(("injection", lambda: run_injection(seed, settings, False)))
     studies = ("phase diagram", "x² error against δ/ε", "circles against δ/ε") if "beyond" in only else ()
@@ -613,7 +616,10 @@ def _reproduce(out: Path, quick: bool, seed: int, only: tuple, settings: Setting
     try:
         figures = tmp / "figures"
         figures.mkdir()
-        rows, outcomes, records, histories = [], [], {}, {}
+        rows: list[dict] = []
+        outcomes: list = []
+        records: dict[str, Any] = {}
+        histories: dict[str, dict] = {}
         bar = tqdm(total=len(jobs) + len(studies), desc="reproduce", disable=not progress, unit="regime")
         started = time.perf_counter()
         for name, job in jobs:
@@ -631,7 +637,7 @@ def _reproduce(out: Path, quick: bool, seed: int, only: tuple, settings: Setting
         for task, hist in histories.items():
             _save_fig(loss_curves(hist, title=f"loss curves: {task}"),
                       figures / f"loss_{task.replace(' ', '_').replace('²', '2')}.png")
-        beyond = {}
+        beyond: dict[str, PhaseDiagram | RatioStudy] = {}
         if studies:
             bar.set_postfix_str(studies[0])
             r, w, frac = phase_diagram(settings, seed)

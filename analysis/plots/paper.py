@@ -192,8 +192,9 @@ def plot_level_sets(xs: ArrayLike, ys: ArrayLike, values: ArrayLike, level: floa
     plt = pyplot()
     xs, ys, values = _grid(xs, ys, values)
     fig, ax = plt.subplots(figsize=(5.6, 5), layout="constrained")
-    norm, cmap = colors.Normalize(float(values.min()), float(values.max())), plt.get_cmap("viridis")
-    for c in np.linspace(norm.vmin, norm.vmax, n_levels + 2)[1:-1]:
+    lo, hi = float(values.min()), float(values.max())
+    norm, cmap = colors.Normalize(lo, hi), plt.get_cmap("viridis")
+    for c in np.linspace(lo, hi, n_levels + 2)[1:-1]:
         _draw_level_sets(ax, xs, ys, values, c, gid="level set", colors=[cmap(norm(c))], linewidths=0.8)
     ax.set(xlim=(xs[0], xs[-1]), ylim=(ys[0], ys[-1]))
     fig.colorbar(ScalarMappable(norm, cmap), ax=ax, label="Φ(x) (level of the contour lines)")
@@ -280,7 +281,7 @@ def trajectories(states: ArrayLike, labels: ArrayLike, *, title: str) -> Figure:
     for label, style in enumerate(CLASS_STYLE):  # one collection per class: fast to draw
         sel = (labels > 0.5) == bool(label)
         paths = np.transpose(states[:, sel, :2], (1, 0, 2))
-        ax.add_collection(LineCollection(paths, colors=style["color"], linewidths=0.6, alpha=0.6))
+        ax.add_collection(LineCollection(list(paths), colors=style["color"], linewidths=0.6, alpha=0.6))
         ax.plot(paths[:, 0, 0], paths[:, 0, 1], "o", color=style["color"], ms=2)
         ax.plot(paths[:, -1, 0], paths[:, -1, 1], "s", color=style["color"], ms=2.5)
     ax.autoscale_view()

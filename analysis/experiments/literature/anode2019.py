@@ -17,7 +17,7 @@
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -125,7 +125,9 @@ def run(*, quick: bool = False, seeds: int | None = None, seed: int = 0) -> Stud
     xt, yt = annuli(n_test, g)
     seeds_ = [seed * 1000 + s for s in range(n_seeds)]
     flip_x = torch.tensor([[-1.0], [1.0]], dtype=torch.float64)
-    data, recon, labels = {}, [], []
+    data: dict[str, Any] = {}
+    recon: list = []
+    labels: list[str] = []
     for aug, tag in ((0, "node"), (1, "anode")):
         final, curves = [], []
         for s in seeds_:

@@ -99,22 +99,22 @@ def run(*, quick: bool = False, seeds: int | None = None, seed: int = 0) -> Stud
                 for _ in range((8 * iters if symmetric else iters) + 1):
                     errs.append(float((h - hstar).norm(dim=1).max()))
                     h = (y - delta * torch.tanh(h @ W.T + b)) / eps
-                errs = np.array(errs)
+                err = np.array(errs)
                 # asymptotic rate: geometric mean of the successive ratios over the second half of
                 # the iterations whose error is well above h*'s own error (≤ 1e-10 scale)
-                keep = errs > 1e-7 * scale
+                keep = err > 1e-7 * scale
                 keep[0] = True
                 last = max(int(np.nonzero(keep)[0].max()), 2)
                 mid = last // 2
-                rate = (errs[last] / errs[mid]) ** (1 / (last - mid))
+                rate = (err[last] / err[mid]) ** (1 / (last - mid))
                 if symmetric:
                     rate_sym[i, d] = rate
                     continue
                 rate_generic[i, d] = rate
                 d0 = float((y / eps - (y - delta * torch.tanh((y / eps) @ W.T + b)) / eps).norm(dim=1).max())
                 banach = q ** j / (1 - q) * d0
-                banach_ok[i, d] = bool((errs[keep] <= banach[keep] * (1 + 1e-9) + 1e-14).all())
-                err_curves[i] = np.maximum(err_curves[i], errs)
+                banach_ok[i, d] = bool((err[keep] <= banach[keep] * (1 + 1e-9) + 1e-14).all())
+                err_curves[i] = np.maximum(err_curves[i], err)
                 tol = 1e-6
                 iterations[i, d] = int(invert(net, y, tol=tol).iterations[0])
                 iter_bound[i, d] = max(1, math.ceil(math.log(tol * (1 - q) / (q * d0)) / math.log(q)))

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import math
 
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 import torch
@@ -70,8 +70,8 @@ def _weights(kind: str, draws: int, L: int, d: int, rng: np.random.Generator, hu
         x = x.T.reshape(draws, 2, d, d, L).transpose(0, 4, 1, 2, 3)
     else:
         raise ValueError(f"kind must be 'iid', 'smooth' or 'fgn'; got {kind!r}")
-    x = torch.from_numpy(np.ascontiguousarray(x)) / math.sqrt(d)
-    return x[:, :, 0], x[:, :, 1]
+    vw = torch.from_numpy(np.ascontiguousarray(x)) / math.sqrt(d)
+    return vw[:, :, 0], vw[:, :, 1]
 
 
 def measure(kind: str, betas: Sequence[float] | np.ndarray, depths: Sequence[int] | np.ndarray, draws: int, d: int, rng: np.random.Generator,
@@ -127,7 +127,8 @@ def run(*, quick: bool = False, seeds: int | None = None, seed: int = 0) -> Stud
     depths = np.array([10, 30, 100, 300] if quick else [10, 32, 100, 316, 1000])
     fam = {"iid": [0.25, 0.5, 1.0], "smooth": [0.5, 1.0, 2.0]}
     expected = {"iid": ["explode", "non-trivial", "identity"], "smooth": ["explode", "non-trivial", "identity"]}
-    data, claims = {"L": depths}, []
+    data: dict[str, Any] = {"L": depths}
+    claims: list[ClaimRow] = []
     for kind, betas in fam.items():
         R, G = measure(kind, betas, depths, draws, d, rng)
         data[f"{kind}_beta"], data[f"{kind}_ratio"], data[f"{kind}_grad_ratio"] = np.array(betas), R, G
@@ -142,17 +143,17 @@ def run(*, quick: bool = False, seeds: int | None = None, seed: int = 0) -> Stud
                                    "of the limit"))
     # fGn heatmap
     hursts = np.array([0.5, 0.7, 0.9] if quick else [0.3, 0.5, 0.6, 0.7, 0.8, 0.9])
-    betas = np.array([0.3, 0.5, 0.7, 0.9, 1.1] if quick else [0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 1.1])
+    fgn_betas = np.array([0.3, 0.5, 0.7, 0.9, 1.1] if quick else [0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 1.1])
     d_f = 12 if quick else 16
     fdepths = depths
-    slopes = np.zeros((len(hursts), len(betas)))
-    heat = np.zeros((len(hursts), len(betas)))
+    slopes = np.zeros((len(hursts), len(fgn_betas)))
+    heat = np.zeros((len(hursts), len(fgn_betas)))
     for i, H in enumerate(hursts):
-        R, _ = measure("fgn", betas, fdepths, max(4, draws // 2), d_f, rng, hurst=float(H))
+        R, _ = measure("fgn", fgn_betas, fdepths, max(4, draws // 2), d_f, rng, hurst=float(H))
         slopes[i] = [slope_of(fdepths, r) for r in R]
         heat[i] = np.log10(np.maximum(R[:, -1], 1e-300))
-    crit = np.array([critical_beta(betas, s) for s in slopes])
-    data.update(fgn_hurst=hursts, fgn_beta=betas, fgn_slope=slopes, fgn_log10_ratio_at_max_L=heat,
+    crit = np.array([critical_beta(fgn_betas, s) for s in slopes])
+    data.update(fgn_hurst=hursts, fgn_beta=fgn_betas, fgn_slope=slopes, fgn_log10_ratio_at_max_L=heat,
                 fgn_critical_beta=crit)
     i_half = int(np.argmin(np.abs(hursts - 0.5)))
     ok_half = abs(crit[i_half] - 0.5) <= 0.1
@@ -170,5 +171,5 @@ def run(*, quick: bool = False, seeds: int | None = None, seed: int = 0) -> Stud
     return StudyResult(NAME, SOURCE, data, claims, figures={NAME: marion_figure(data)},
                        scaled=(f"width {d} (published 40), L ∈ {depths.tolist()}, {draws} draws (published 50); "
                                f"fGn heatmap width {d_f}, {max(4, draws // 2)} draws, H ∈ {hursts.tolist()}, "
-                               f"β ∈ {betas.tolist()}"),
+                               f"β ∈ {fgn_betas.tolist()}"),
                        config=dict(width=d, depths=depths.tolist(), draws=draws, fgn_width=d_f))

@@ -65,7 +65,7 @@ def run(*, quick: bool = False, seeds: int | None = None, seed: int = 0) -> Stud
     n_flat = {f: np.zeros(draws, dtype=np.int64) for f in FAMILIES}     # points on lines of critical points
     plateau = {f: np.zeros(draws, dtype=np.int64) for f in FAMILIES}    # flat points that are no zeros
     degenerate = {f: np.zeros(draws, dtype=np.int64) for f in FAMILIES}   # degenerate points (incl. flat)
-    min_eig = {f: [] for f in FAMILIES}      # min |λ| / C at every point found (flat ones included)
+    min_eig: dict[str, list[float]] = {f: [] for f in FAMILIES}  # min |λ| / C at every point found (flat ones included)
     min_grad = np.zeros(draws)               # narrow: min |∇Φ| on the grid / gradient scale
     narrow_found = []                        # narrow: |∇Φ| / S at any point the search accepted
     examples = {}
@@ -78,6 +78,7 @@ def run(*, quick: bool = False, seeds: int | None = None, seed: int = 0) -> Stud
             # (an eigenvalue of ∇²Φ above the degeneracy threshold 1e-6 C); on a saturation plateau
             # gradient and Hessian both vanish to rounding: not a critical point
             flat = cp.flat_points
+            assert flat is not None  # CriticalPoints.__post_init__ fills it
             if len(flat):
                 lam = classify(one, flat, hessian_scale=cp.hessian_scale)["eigenvalues"]
                 flat = flat[lam.abs().amax(1) > 1e-6 * cp.hessian_scale]

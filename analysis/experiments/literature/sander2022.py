@@ -69,7 +69,7 @@ def train_linear_resnet(N: int, targets: np.ndarray, *, rate: float = 0.1, tol: 
 def reachable_targets(n: int, rng: np.random.Generator, d: int = 2) -> np.ndarray:
     """n targets Y = I + randn(d, d) with det Y > 0.05: a product of matrices I + A_n/N reached
     continuously from I has det > 0, so targets with det ≤ 0 are redrawn (they are unreachable)."""
-    out = []
+    out: list[np.ndarray] = []
     while len(out) < n:
         Y = np.eye(d) + rng.standard_normal((d, d))
         if np.linalg.det(Y) > 0.05:
@@ -125,7 +125,7 @@ def run(*, quick: bool = False, seeds: int | None = None, seed: int = 0) -> Stud
     for i, N in enumerate(Ns):
         A, loss[i], iters[i] = train_linear_resnet(N, Y)
         inc[i] = np.abs(np.diff(A, axis=1)).max((2, 3)).max(1)
-    converged = (loss < 1e-5).all(0)
+    converged = np.asarray((loss < 1e-5).all(0))
     med_fit = power_law_slope(Ns, np.median(inc[:, converged], 1)) if converged.sum() else None
     per_seed = [power_law_slope(Ns, inc[:, s]) for s in range(S) if converged[s]]
     k_ok = sum(abs(f.order + 1) <= 0.1 for f in per_seed)

@@ -60,7 +60,9 @@ def enclosed_class(data: Dataset, options: dict[str, Any]) -> tuple[int, np.ndar
     label = options.get("inner_label")
     label = ENCLOSED_CLASS[data.name] if label is None else label
     centre = options.get("centre")
-    return label, data.centre.numpy() if centre is None else np.asarray(centre, dtype=np.float64)
+    if centre is None and data.centre is None:
+        raise ValueError(f"the data set {data.name!r} has no centre; give options['centre']")
+    return label, np.asarray(data.centre if centre is None else centre, dtype=np.float64)
 
 
 def _folded(model):

@@ -17,7 +17,7 @@ import os
 import platform
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 import torch
@@ -118,8 +118,10 @@ def _run(task: dict) -> list[RunOutput]:
 
         results = train_ensemble(factory, data, seeds=seeds, **kw).members
     else:
-        results = [train(lambda s, c=c: build_model(c, s, data.n_in), data, seed=c["train"]["seed"], **kw)
-                   for _, c in runs]
+        def model_of(c: dict) -> Callable[[int], ResNet]:
+            return lambda s: build_model(c, s, data.n_in)
+
+        results = [train(model_of(c), data, seed=c["train"]["seed"], **kw) for _, c in runs]
     share = (time.perf_counter() - t0) / len(runs)
     outputs = []
     for (rid, cfg), res in zip(runs, results):

@@ -33,7 +33,7 @@ import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import numpy as np
 
@@ -203,6 +203,7 @@ def _check_keys(where: str, table: Any, allowed) -> dict:
 def _axis(key: str, v) -> tuple[str, Any]:
     """Validate one grid entry without expanding it: (kind, payload) with kind list, range,
     linspace or logspace (a single value is a list of one)."""
+    payload: Sequence[Any]  # a list of values, a range, or [a, b, n] of linspace/logspace
     if isinstance(v, list):
         kind, payload = "list", v
     elif isinstance(v, dict):
@@ -399,12 +400,12 @@ def load_spec(source: str | os.PathLike | dict, *, max_runs: int = MAX_RUNS) -> 
 
     if not isinstance(raw.get("dataset", {}), dict):
         raise SweepSpecError("[dataset] must be a table")
-    ds = {"name": DEFAULT_DATASET} | dict(raw.get("dataset", {}))
+    ds: dict[str, Any] = {"name": DEFAULT_DATASET} | dict(raw.get("dataset", {}))
     _choice(_datasets)("dataset.name", ds["name"])
-    params = inspect.signature(DATASETS[ds["name"]]).parameters
-    _check_keys("dataset", ds, ["name", *params])
+    ds_params = inspect.signature(DATASETS[ds["name"]]).parameters
+    _check_keys("dataset", ds, ["name", *ds_params])
     # defaults written out: a value given or left to its default gives the same run id
-    ds = {"name": ds["name"]} | {k: p.default for k, p in params.items() if p.default is not p.empty} | ds
+    ds = {"name": ds["name"]} | {k: p.default for k, p in ds_params.items() if p.default is not p.empty} | ds
 
     # the swept axes, counted before anything is expanded
     grid_raw = _check_keys("grid", raw.get("grid", {}), SWEPT_KEYS)
