@@ -140,7 +140,8 @@ def generalised_euler(weight: torch.Tensor, bias: torch.Tensor, activation: Acti
     tight = not records and has_storage(x0) and has_storage(weight) and has_storage(bias)
     if compile == "native" and tight:
         if not x0.dtype == weight.dtype == bias.dtype:
-            raise ValueError(f"compile='native' needs x0 of the weights' dtype {weight.dtype}; got {x0.dtype}")
+            raise ValueError(f"compile='native' needs one dtype for x0, weight and bias; got {x0.dtype}, "
+                             f"{weight.dtype}, {bias.dtype}")
         states = run_euler_loop(weight, bias, x0.mT, eps, delta, refine, start, S, activation.name, record)
         return EulerRun(states.mT, None, None)
     if compile and tight:

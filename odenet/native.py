@@ -25,6 +25,7 @@ from __future__ import annotations
 import ctypes
 import functools
 import hashlib
+import operator
 import os
 
 import torch
@@ -461,11 +462,19 @@ def _build(flags: list[str]):
                            f"{type(exc).__name__}: {exc}") from exc
 
 
-def _check_steps(L: int, refine: int, start: int, steps: int) -> None:
-    if not (isinstance(refine, int) and refine >= 1 and isinstance(start, int) and isinstance(steps, int)
-            and 0 <= start and 0 <= steps and start + steps <= L * refine):
+def _check_steps(L: int, refine: int, start: int, steps: int) -> tuple[int, int, int]:
+    """(refine, start, steps) as Python ints (NumPy integers too); ValueError unless they are
+    integers with refine >= 1, 0 <= start, 0 <= steps and start + steps <= L · refine."""
+    try:
+        if any(isinstance(v, bool) for v in (refine, start, steps)):
+            raise TypeError
+        r, a, n = operator.index(refine), operator.index(start), operator.index(steps)
+    except TypeError:
+        r = a = n = -1
+    if not (r >= 1 and 0 <= a and 0 <= n and a + n <= L * r):
         raise ValueError(f"need integers refine >= 1, 0 <= start, 0 <= steps, start + steps <= L * refine = "
-                         f"{L * refine}; got refine={refine!r}, start={start!r}, steps={steps!r}")
+                         f"{L * refine if r >= 1 else '?'}; got refine={refine!r}, start={start!r}, steps={steps!r}")
+    return r, a, n
 
 
 def native_euler_loop(W: torch.Tensor, b: torch.Tensor, h0: torch.Tensor, eps: float, delta: float, refine: int,
@@ -493,7 +502,7 @@ def native_euler_loop(W: torch.Tensor, b: torch.Tensor, h0: torch.Tensor, eps: f
     if not (W.dtype == b.dtype == h0.dtype):
         raise ValueError(f"W, b and h0 must share a dtype; got {W.dtype}, {b.dtype}, {h0.dtype}")
     check_native(ACTIVATIONS[activation], h0.dtype, h0.device)
-    _check_steps(L, refine, start, steps)
+    refine, start, steps = _check_steps(L, refine, start, steps)
     return run_euler_loop(W, b, h0, eps, delta, refine, start, steps, activation, record)
 
 
@@ -501,6 +510,7 @@ def run_euler_loop(W: torch.Tensor, b: torch.Tensor, h0: torch.Tensor, eps: floa
                    start: int, steps: int, activation: str, record: str) -> torch.Tensor:
     """:func:`native_euler_loop` without its checks, for the kernel, which has made them (a
     small batch's loop costs tens of microseconds, as much as the checks)."""
+    refine, start, steps = int(refine), int(start), int(steps)  # NumPy integers as well
     if h0.ndim == 3:
         return native_module().euler_loop(W.contiguous(), b.contiguous(), h0.contiguous(), float(eps), float(delta),
                                           refine, start, steps, NATIVE_ACTIVATIONS[activation], record == "all")
@@ -539,7 +549,7 @@ def native_tangent_loop(W: torch.Tensor, b: torch.Tensor, h0: torch.Tensor, J0: 
     if not (W.dtype == b.dtype == h0.dtype == J0.dtype):
         raise ValueError(f"W, b, h0 and J0 must share a dtype; got {W.dtype}, {b.dtype}, {h0.dtype}, {J0.dtype}")
     check_native(ACTIVATIONS[activation], h0.dtype, h0.device)
-    _check_steps(L, refine, start, steps)
+    refine, start, steps = _check_steps(L, refine, start, steps)
     states, tangents, ds = native_module().euler_tangent_loop(W.contiguous(), b.contiguous(), h0.contiguous(),
                                                               J0.contiguous(), float(eps), float(delta), refine, start,
                                                               steps, NATIVE_ACTIVATIONS[activation], record == "all",

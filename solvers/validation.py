@@ -107,6 +107,8 @@ def all_finite(x: torch.Tensor) -> bool:
     every term is (inf and NaN propagate), so a finite sum settles it; a non-finite one (which a
     sum of large finite entries may also give) is settled by ``torch.isfinite``, entry by entry.
     (``torch.isfinite(x).all()`` is several kernels and cost 3x the sum at 256 x 2 here.)"""
+    if x.is_complex():
+        return bool(torch.isfinite(x).all())
     return math.isfinite(x.sum().item()) or bool(torch.isfinite(x).all())
 
 

@@ -32,6 +32,7 @@ from torch.func import jacfwd, jacrev, vmap
 import solvers
 from odenet import ResNet
 from odenet.kernel import Compile, EulerRun, activation_and_derivative, check_compile, generalised_euler
+from solvers.methods import has_storage
 from solvers.validation import check_nonnegative, check_positive, check_positive_int, check_state
 from solvers import FIXED_METHODS, SUCCESS, Field, Solution, TimeGrid, is_piecewise
 from analysis.io.schema import Array, Attr, Schema, register
@@ -201,6 +202,14 @@ def output_jacobian(model: ResNet, hL: torch.Tensor, JL: torch.Tensor) -> tuple[
     return logits, jac
 
 
+def _plain(t: torch.Tensor) -> bool:
+    """Whether ``t`` is a plain tensor that no differentiation watches: no autograd recording,
+    no torch.func transform wrapping it, no forward-mode dual.  Only then may results be written
+    with ``out=`` and in place."""
+    return (has_storage(t) and not (t.requires_grad and torch.is_grad_enabled())
+            and torch.autograd.forward_ad.unpack_dual(t).tangent is None)
+
+
 def singular_values(J: torch.Tensor) -> torch.Tensor:
     """Singular values (descending) of a batch of matrices (batch, a, b); a closed form for 2×2:
 
@@ -208,7 +217,7 @@ def singular_values(J: torch.Tensor) -> torch.Tensor:
     """
     if J.shape[-2:] == (2, 2):
         a, b, c, d = J[..., 0, 0], J[..., 0, 1], J[..., 1, 0], J[..., 1, 1]  # contiguous when J is batch-last
-        if J.requires_grad and torch.is_grad_enabled():  # differentiable
+        if not _plain(J):  # differentiable, and traceable by torch.func
             F2 = a * a + b * b + c * c + d * d
             det = (a * d - b * c).abs()
             smax = 0.5 * (torch.sqrt(F2 + 2 * det) + torch.sqrt((F2 - 2 * det).clamp_min(0)))

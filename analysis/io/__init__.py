@@ -72,5 +72,5 @@ def __getattr__(name: str):
     :mod:`analysis.io.files`; the from-import looks it up as an attribute of this package."""
     if name == "io":
         import importlib
-        return importlib.import_module("analysis.hdf5.io")  # the old path: the files module, with its notice
+        return importlib.import_module("analysis.hdf5.io")  # the old path (silent, as all of analysis.hdf5)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -268,3 +268,30 @@ def test_trace_outputs_are_preallocated_not_stacked():
     tr = trace(m, x, refine=3)
     for t in (tr.states, tr.cumulative, tr.layer_jacobians):
         assert t.untyped_storage().nbytes() == t.numel() * t.element_size()
+
+
+def test_closed_form_singular_values_agree_with_lapack_plain_and_under_every_transform():
+    """The 2 × 2 closed form against torch.linalg.svdvals on plain tensors (the in-place path), and
+    the same values under torch.func.vmap, through jacfwd/jacrev (compared with svdvals' own
+    derivatives) and forward-mode duals, which need the functional path."""
+    from analysis.geometry.tracing import singular_values
+    J = torch.randn(64, 2, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    J[0] = 0.0  # both singular values 0
+    J[1] = torch.tensor([[1.0, 2.0], [2.0, 4.0]])  # singular
+    ref = torch.linalg.svdvals(J)
+    torch.testing.assert_close(singular_values(J), ref, rtol=1e-13, atol=1e-14)
+    torch.testing.assert_close(singular_values(J.permute(1, 2, 0).contiguous().permute(2, 0, 1)), ref,
+                               rtol=1e-13, atol=1e-14)  # batch-last storage, as the kernel returns
+    torch.testing.assert_close(torch.func.vmap(singular_values)(J[2:].reshape(31, 2, 2, 2)),
+                               ref[2:].reshape(31, 2, 2), rtol=1e-13, atol=1e-14)
+    A = J[5]
+    for jac in (torch.func.jacfwd, torch.func.jacrev):
+        torch.testing.assert_close(jac(lambda M: singular_values(M[None])[0])(A), jac(torch.linalg.svdvals)(A),
+                                   rtol=1e-10, atol=1e-12)
+    import torch.autograd.forward_ad as fwAD
+    tangent = torch.randn(2, 2, dtype=torch.float64)
+    with fwAD.dual_level():
+        out = singular_values(fwAD.make_dual(A, tangent)[None])[0]
+        ref_out = torch.linalg.svdvals(fwAD.make_dual(A, tangent))
+        torch.testing.assert_close(fwAD.unpack_dual(out).tangent, fwAD.unpack_dual(ref_out).tangent,
+                                   rtol=1e-10, atol=1e-12)

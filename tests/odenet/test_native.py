@@ -160,7 +160,7 @@ def test_bad_native_arguments_are_refused_before_any_build(monkeypatch):
         generalised_euler(W.half(), b.half(), tanh, x.half(), 1.0, 0.1, compile="native")
     with pytest.raises(ValueError, match="CPU only; got device meta"):
         generalised_euler(W.to("meta"), b.to("meta"), tanh, x.to("meta"), 1.0, 0.1, compile="native")
-    with pytest.raises(ValueError, match="needs x0 of the weights' dtype torch.float64; got torch.float32"):
+    with pytest.raises(ValueError, match="one dtype for x0, weight and bias; got torch.float32, torch.float64"):
         generalised_euler(W, b, tanh, x.float(), 1.0, 0.1, compile="native")
     h = x.mT
     with pytest.raises(ValueError, match="activation must be one of .*got 'sigmoid'"):

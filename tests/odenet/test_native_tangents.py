@@ -8,6 +8,7 @@ before any work.
 The tests that run the loop need the extension (built once per session, slow); the refusals
 need no build.
 """
+import numpy as np
 import pytest
 import torch
 
@@ -34,11 +35,13 @@ def _jacfwd_reference(W, b, act, x, J0, eps, delta, refine, start, stop):
 @pytest.mark.slow
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 @pytest.mark.parametrize("activation", ["tanh", "relu", "softplus", "identity"])
-@pytest.mark.parametrize("m, n", [(1, 1), (2, 2), (3, 2), (4, 5), (6, 3), (17, 2)])
-def test_tangents_match_forward_mode_differentiation_of_the_recursion(built, dtype, activation, m, n):
-    """Width 1–4 (the unrolled loop), 6 (the general narrow loop) and 17 (the GEMM loop); a batch
-    of 300 crosses the 256-column chunks; ε ≠ 1, two sub-steps per layer and a step range."""
-    L, B, refine, start, stop, eps, delta = 6, 300, 2, 3, 11, 0.8, 0.2
+@pytest.mark.parametrize("m, n", [(1, 1), (2, 2), (3, 2), (4, 5), (6, 3), (8, 4), (17, 2)])
+@pytest.mark.parametrize("eps", [1.0, 0.8])
+def test_tangents_match_forward_mode_differentiation_of_the_recursion(built, dtype, activation, m, n, eps):
+    """Width 1–4 (the unrolled loop), 6 (the general narrow loop), 8 with 4 tangent columns and 17
+    (MKL's GEMM); a batch of 300 crosses the 256-column chunks; ε = 1 (its own code path) and
+    ε ≠ 1, two sub-steps per layer and a step range."""
+    L, B, refine, start, stop, delta = 6, 300, 2, 3, 11, 0.2
     act = get_activation(activation)
     W, b = _field(L, m, dtype, seed=10 * m + n)
     g = torch.Generator().manual_seed(m)
@@ -57,11 +60,12 @@ def test_tangents_match_forward_mode_differentiation_of_the_recursion(built, dty
 @pytest.mark.slow
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 @pytest.mark.parametrize("eps", [1.0, 0.6, 0.0])
-def test_every_recorded_state_and_tangent_agrees_with_the_eager_path(built, dtype, eps):
+@pytest.mark.parametrize("activation", ["tanh", "relu", "softplus"])
+def test_every_recorded_state_and_tangent_agrees_with_the_eager_path(built, dtype, eps, activation):
     """record="all": each row within the native contract (relative 1e-5 / 1e-12) of the eager tangent
     path, the states of every row also against the written-out recursion."""
     W, b = _field(5, 2, dtype, seed=1)
-    act = get_activation("tanh")
+    act = get_activation(activation)
     x = torch.randn(513, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(2)).to(dtype)
     J0 = torch.eye(2, dtype=dtype).expand(513, 2, 2)
     nat = generalised_euler(W, b, act, x, eps, 0.4, refine=3, start=1, tangent=J0, record="all",
@@ -120,7 +124,8 @@ def test_jacobian_map_range_jacobian_and_trace_run_the_native_recursion(built):
         fd = torch.stack([(net.blocks(x + step * e) - net.blocks(x - step * e)) / (2 * step)
                           for e in torch.eye(2, dtype=x.dtype)], -1)
     torch.testing.assert_close(J, fd, rtol=1e-7, atol=1e-7)
-    for kwargs in (dict(start=3, stop=9), dict(start=0, stop=5, refine=2), dict(output=True)):
+    for kwargs in (dict(start=3, stop=9), dict(start=0, stop=5, refine=2), dict(output=True),
+                   dict(refine=np.int64(2))):  # a NumPy integer, as the eager path takes it
         torch.testing.assert_close(range_jacobian(net, x, compile="native", **kwargs), range_jacobian(net, x, **kwargs),
                                    rtol=1e-12, atol=1e-12)
     for model in (net, ResNet(2, 3, 1, depth=6, eps=0.8, delta=0.3, input_map="activated", seed=6).eval()):

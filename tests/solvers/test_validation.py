@@ -166,6 +166,10 @@ def test_all_finite_agrees_with_isfinite_even_where_the_sum_overflows(dtype):
     for x in cases:
         assert all_finite(x) == bool(torch.isfinite(x).all())
     assert all_finite(cases[2]) and not all_finite(both)
+    z = torch.randn(4, dtype=torch.complex128)
+    assert all_finite(z)
+    z[2] = complex(1.0, float("inf"))
+    assert not all_finite(z)  # complex entries by torch.isfinite, not the real sum test
 
 
 def test_check_real_takes_python_numbers_by_the_fast_path_with_the_same_rules():
