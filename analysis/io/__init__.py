@@ -71,6 +71,6 @@ def __getattr__(name: str):
     """``from analysis.hdf5 import io`` (odenet 0.1): ``io`` was this package's file module, now
     :mod:`analysis.io.files`; the from-import looks it up as an attribute of this package."""
     if name == "io":
-        import importlib
-        return importlib.import_module("analysis.hdf5.io")  # the old path (silent, as all of analysis.hdf5)
+        from analysis.io import files  # the module analysis.hdf5.io names (silently, as all of analysis.hdf5)
+        return files
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
