@@ -153,15 +153,20 @@ def generalised_euler(weight: torch.Tensor, bias: torch.Tensor, activation: Acti
                 layers if tight else None, tight)
 
 
+def _step_jacobian(W: torch.Tensor, ds: torch.Tensor, eps: float, delta: float,
+                   out: torch.Tensor | None = None) -> torch.Tensor:
+    """DF = ε I + δ diag(σ') W, batch-last: W (…, m, m), σ' (…, m, B) -> (…, m, m, B); the one
+    formula of both paths, so the same σ' gives the same bits."""
+    df = torch.mul(W[..., :, :, None], ds[..., :, None, :], out=out).mul_(delta)
+    df.diagonal(0, -3, -2).add_(eps)
+    return df
+
+
 def _layer_jacobians(weight: torch.Tensor, ds: torch.Tensor, eps: float, delta: float, refine: int,
                      start: int) -> torch.Tensor:
-    """DF_k = ε I + δ diag(σ'_k) W_l, (S, B, m, m), from σ'_k (S, m, B) of steps start … start + S - 1,
-    by the eager path's operations (so the same bits for the same σ')."""
-    S, m, B = ds.shape
-    Wk = weight[torch.arange(start, start + S, device=weight.device) // refine]  # (S, m, m)
-    df = torch.mul(Wk[:, :, :, None], ds[:, :, None, :]).mul_(delta)  # (S, m, m, B)
-    df.diagonal(0, 1, 2).add_(eps)
-    return df.permute(0, 3, 1, 2)
+    """DF_k (S, B, m, m) from σ'_k (S, m, B) of steps start … start + S - 1 (:func:`_step_jacobian`)."""
+    Wk = weight[torch.arange(start, start + ds.shape[0], device=weight.device) // refine]  # (S, m, m)
+    return _step_jacobian(Wk, ds, eps, delta).permute(0, 3, 1, 2)
 
 
 def _run(weight, bias, act, x0, eps, delta, refine, start, S, norm, J0, keep, keep_df, layers, tight) -> EulerRun:
@@ -214,8 +219,7 @@ def _run(weight, bias, act, x0, eps, delta, refine, start, S, norm, J0, keep, ke
             else:
                 torch.mul(J, eps, out=Jn).addcmul_(WJ, ds[:, None, :], value=delta)
             if dfs is not None:
-                df = torch.mul(W[:, :, None], ds[:, None, :], out=dfs[i]).mul_(delta)
-                df.diagonal(0, 0, 1).add_(eps)
+                _step_jacobian(W, ds, eps, delta, out=dfs[i])
             J = Jn
         h = torch.add(h, s, alpha=delta, out=out) if eps == 1 else torch.mul(h, eps, out=out).add_(s, alpha=delta)
         if not tight and keep:

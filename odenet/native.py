@@ -462,6 +462,13 @@ def _build(flags: list[str]):
                            f"{type(exc).__name__}: {exc}") from exc
 
 
+def _check_names(activation: str, record: str) -> None:
+    if activation not in NATIVE_ACTIVATIONS:
+        raise ValueError(f"activation must be one of {sorted(NATIVE_ACTIVATIONS)}; got {activation!r}")
+    if record not in ("all", "end"):
+        raise ValueError(f"record must be 'all' or 'end'; got {record!r}")
+
+
 def _check_steps(L: int, refine: int, start: int, steps: int) -> tuple[int, int, int]:
     """(refine, start, steps) as Python ints (NumPy integers too); ValueError unless they are
     integers with refine >= 1, 0 <= start, 0 <= steps and start + steps <= L · refine."""
@@ -488,10 +495,7 @@ def native_euler_loop(W: torch.Tensor, b: torch.Tensor, h0: torch.Tensor, eps: f
     ``record="all"``, else the last (…, m, B), batch-last like h0.  The arguments are checked
     (ValueError) before the build and the loop.
     """
-    if activation not in NATIVE_ACTIVATIONS:
-        raise ValueError(f"activation must be one of {sorted(NATIVE_ACTIVATIONS)}; got {activation!r}")
-    if record not in ("all", "end"):
-        raise ValueError(f"record must be 'all' or 'end'; got {record!r}")
+    _check_names(activation, record)
     batched = h0.ndim == 3
     if h0.ndim not in (2, 3) or W.ndim != h0.ndim + 1 or b.ndim != h0.ndim:
         raise ValueError(f"need W (L, m, m), b (L, m), h0 (m, B), or with a member axis K in front of each; got "
@@ -510,14 +514,12 @@ def run_euler_loop(W: torch.Tensor, b: torch.Tensor, h0: torch.Tensor, eps: floa
                    start: int, steps: int, activation: str, record: str) -> torch.Tensor:
     """:func:`native_euler_loop` without its checks, for the kernel, which has made them (a
     small batch's loop costs tens of microseconds, as much as the checks)."""
-    refine, start, steps = int(refine), int(start), int(steps)  # NumPy integers as well
-    if h0.ndim == 3:
-        return native_module().euler_loop(W.contiguous(), b.contiguous(), h0.contiguous(), float(eps), float(delta),
-                                          refine, start, steps, NATIVE_ACTIVATIONS[activation], record == "all")
-    out = native_module().euler_loop(W.unsqueeze(0).contiguous(), b.unsqueeze(0).contiguous(),
-                                     h0.unsqueeze(0).contiguous(), float(eps), float(delta), refine, start, steps,
-                                     NATIVE_ACTIVATIONS[activation], record == "all")
-    return out[:, 0] if record == "all" else out[0]
+    if h0.ndim == 2:  # no member axis: a member axis of one
+        out = run_euler_loop(W[None], b[None], h0[None], eps, delta, refine, start, steps, activation, record)
+        return out[:, 0] if record == "all" else out[0]
+    return native_module().euler_loop(W.contiguous(), b.contiguous(), h0.contiguous(), float(eps), float(delta),
+                                      int(refine), int(start), int(steps),  # NumPy integers as well
+                                      NATIVE_ACTIVATIONS[activation], record == "all")
 
 
 def native_tangent_loop(W: torch.Tensor, b: torch.Tensor, h0: torch.Tensor, J0: torch.Tensor, eps: float,
@@ -535,10 +537,7 @@ def native_tangent_loop(W: torch.Tensor, b: torch.Tensor, h0: torch.Tensor, J0: 
     b_l) of every step, (steps, m, B) (from which DF_k follows), else None.  The arguments are
     checked (ValueError) before the build.
     """
-    if activation not in NATIVE_ACTIVATIONS:
-        raise ValueError(f"activation must be one of {sorted(NATIVE_ACTIVATIONS)}; got {activation!r}")
-    if record not in ("all", "end"):
-        raise ValueError(f"record must be 'all' or 'end'; got {record!r}")
+    _check_names(activation, record)
     if W.ndim != 3 or b.ndim != 2 or h0.ndim != 2 or J0.ndim != 3:
         raise ValueError(f"need W (L, m, m), b (L, m), h0 (m, B), J0 (m, n, B); got shapes W {tuple(W.shape)}, "
                          f"b {tuple(b.shape)}, h0 {tuple(h0.shape)}, J0 {tuple(J0.shape)}")

@@ -56,7 +56,7 @@ from torch import nn
 
 import solvers
 from solvers import TimeGrid
-from solvers.validation import check_choice, check_positive, check_positive_int, check_state
+from solvers.validation import all_finite, check_choice, check_positive, check_positive_int, check_state
 
 from .activations import Activation, get_activation
 from .fields import LayerField, SmoothField
@@ -445,7 +445,7 @@ class NeuralODE(nn.Module):
                 except AssertionError as exc:  # torchdiffeq signals step-size underflow by assert
                     raise RuntimeError(f"NeuralODE: the {self.method} integration failed in piece {l} "
                                        f"(t in [{a}, {b}]): {exc}") from exc
-            if not torch.isfinite(z).all():
+            if not all_finite(z.detach()):
                 raise RuntimeError(f"NeuralODE: non-finite state at the end of piece {l} (t={grid.boundary(l + 1)})")
         return z
 

@@ -24,6 +24,7 @@ import torch
 import torchdiffeq
 
 from .grid import TimeGrid
+from .validation import all_finite
 
 ADAPTIVE_METHODS = ("dopri5", "dopri8", "bosh3", "fehlberg2", "adaptive_heun")
 BOUNDARIES = ("carry", "restart", "jump")
@@ -104,7 +105,7 @@ def integrate_adaptive(method: str, pieces: list, grid: TimeGrid, x0: torch.Tens
             times.append(b)
             states.append(x_end)
         x, t_x = x_end, b
-        if not torch.isfinite(x).all():
+        if not all_finite(x):
             error = f"non-finite state at the end of piece {l} (t={b})"
             break
     if not record_all:
@@ -131,7 +132,7 @@ def _integrate_jump(method, pieces, grid: TimeGrid, x0, rtol, atol, record_all, 
     except (AssertionError, RuntimeError) as exc:
         error = f"integration failed (jump_t path): {exc}"
     stats = dict(nfev=rec.nfev, n_accepted=rec.n_accepted, n_rejected=rec.n_rejected)
-    if error is None and not torch.isfinite(x_end).all():
+    if error is None and not all_finite(x_end):
         error = f"non-finite state at t={grid.t1}"
     if error is not None or not record_all:
         # torchdiffeq gives no state on failure: only x0 is known

@@ -57,24 +57,25 @@ def test_an_unregistered_type_is_loaded_by_importing_its_module(tmp_path, probe_
     np.testing.assert_array_equal(back.values, np.arange(4.0))
 
 
-def _retag(path, module):
+def _saved_naming(tmp_path, probe_module, module):
+    """A saved Probe record whose group names ``module`` as its type's home, with the type
+    unregistered, so that loading must import that module to find the schema."""
+    path = io.save(tmp_path / "probe.h5", probe_module.Probe(np.arange(3.0), "p"))
+    del schema_module._BY_NAME["ProbeRecord"]
     with h5py.File(path, "r+") as f:
         (name,) = list(f)
         f[name].attrs[schema_module.MODULE_ATTR] = module
+    return path
 
 
 def test_a_module_that_does_not_import_fails_loudly(tmp_path, probe_module):
-    path = io.save(tmp_path / "probe.h5", probe_module.Probe(np.arange(3.0), "p"))
-    del schema_module._BY_NAME["ProbeRecord"]
-    _retag(path, "analysis.no_such_records_module")
+    path = _saved_naming(tmp_path, probe_module, "analysis.no_such_records_module")
     with pytest.raises(ValueError, match=r"'ProbeRecord'.*'analysis\.no_such_records_module'.*failed to import"):
         io.load(path)
 
 
 def test_a_module_outside_the_trusted_packages_is_never_imported(tmp_path, probe_module):
-    path = io.save(tmp_path / "probe.h5", probe_module.Probe(np.arange(3.0), "p"))
-    del schema_module._BY_NAME["ProbeRecord"]
-    _retag(path, "antigravity")
+    path = _saved_naming(tmp_path, probe_module, "antigravity")
     with pytest.raises(ValueError, match=r"'antigravity'.*not a public module of the packages"):
         io.load(path)
     assert "antigravity" not in sys.modules
@@ -84,9 +85,7 @@ def test_a_module_outside_the_trusted_packages_is_never_imported(tmp_path, probe
                                     "analysis.io; import os"])
 def test_a_file_cannot_name_a_main_or_private_module(tmp_path, probe_module, module):
     """``odenet.cli.__main__`` would run the command line (and exit the reader's process) on import."""
-    path = io.save(tmp_path / "probe.h5", probe_module.Probe(np.arange(3.0), "p"))
-    del schema_module._BY_NAME["ProbeRecord"]
-    _retag(path, module)
+    path = _saved_naming(tmp_path, probe_module, module)
     sys.modules.pop("odenet.cli.__main__", None)
     with pytest.raises(ValueError, match="not a public module"):
         io.load(path)
@@ -150,9 +149,7 @@ def test_the_registry_is_safe_to_use_while_another_thread_registers():
 
 
 def test_a_module_that_does_not_register_the_type_is_named(tmp_path, probe_module):
-    path = io.save(tmp_path / "probe.h5", probe_module.Probe(np.arange(3.0), "p"))
-    del schema_module._BY_NAME["ProbeRecord"]
-    _retag(path, "analysis.geometry.inverse")
+    path = _saved_naming(tmp_path, probe_module, "analysis.geometry.inverse")
     with pytest.raises(ValueError, match=r"unknown record type 'ProbeRecord'.*does not register it"):
         io.load(path)
 

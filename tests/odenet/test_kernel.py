@@ -17,6 +17,15 @@ def _weights(K, L, m, seed=0, dtype=torch.float64):
     return (torch.randn(shape, generator=g, dtype=dtype) * 1.3, torch.randn(shape[:-1], generator=g, dtype=dtype))
 
 
+def _member_axis_case(record):
+    """K = 3 members, L = 6 layers of width 2, steps 3 … 9 of refine 2: (W, b, act, x, kwargs) for
+    the compiled loops' tests against the eager kernel."""
+    K, L, m = 3, 6, 2
+    W, b = _weights(K, L, m, seed=9)
+    x = torch.randn(K, 5, m, dtype=torch.float64, generator=torch.Generator().manual_seed(10))
+    return W, b, get_activation("tanh"), x, {"refine": 2, "start": 3, "stop": 10, "record": record}
+
+
 def _naive(W, b, act, x, eps, delta, refine=1):
     """The recursion written out, batch-first, one layer at a time (independent of the kernel)."""
     states = [x]

@@ -16,7 +16,7 @@ from odenet import ResNet
 from odenet import native
 from odenet.activations import get_activation
 from odenet.kernel import generalised_euler
-from tests.odenet.test_kernel import _naive, _weights
+from tests.odenet.test_kernel import _member_axis_case, _naive, _weights
 
 
 def _field(L, m, dtype, seed):
@@ -73,14 +73,10 @@ def test_native_loop_follows_the_written_out_recursion(built, dtype, activation,
 @pytest.mark.slow
 @pytest.mark.parametrize("record", ["end", "all"])
 def test_native_loop_with_member_axis_and_a_step_range(built, record):
-    K, L, m = 3, 6, 2
-    W, b = _weights(K, L, m, seed=9)
-    act = get_activation("tanh")
-    x = torch.randn(K, 5, m, dtype=torch.float64, generator=torch.Generator().manual_seed(10))
-    kw = {"refine": 2, "start": 3, "stop": 10, "record": record}
+    W, b, act, x, kw = _member_axis_case(record)
     eager = generalised_euler(W, b, act, x, 0.8, 0.4, **kw).states
     nat = generalised_euler(W, b, act, x, 0.8, 0.4, compile="native", **kw).states
-    assert nat.shape == eager.shape == ((8, K, 5, m) if record == "all" else (K, 5, m))
+    assert nat.shape == eager.shape == ((8, 3, 5, 2) if record == "all" else (3, 5, 2))
     torch.testing.assert_close(nat, eager, rtol=1e-13, atol=1e-13)
     if record == "all":  # the first recorded state is x itself, untouched
         assert torch.equal(nat[0], x)

@@ -9,7 +9,7 @@ import solvers
 from odenet import ResNet
 from odenet.activations import get_activation
 from odenet.kernel import generalised_euler
-from tests.odenet.test_kernel import _naive, _weights
+from tests.odenet.test_kernel import _member_axis_case, _naive, _weights
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
@@ -34,16 +34,12 @@ def test_compiled_loop_gives_the_eager_bits(dtype, activation, record, eps):
 
 @pytest.mark.parametrize("record", ["end", "all"])
 def test_compiled_loop_with_member_axis_and_a_step_range(record):
-    K, L, m = 3, 6, 2
-    W, b = _weights(K, L, m, seed=9)
-    act = get_activation("tanh")
-    x = torch.randn(K, 5, m, dtype=torch.float64, generator=torch.Generator().manual_seed(10))
-    kw = {"refine": 2, "start": 3, "stop": 10, "record": record}
+    W, b, act, x, kw = _member_axis_case(record)
     eager = generalised_euler(W, b, act, x, 0.8, 0.4, **kw).states
     for _ in range(3):
         assert torch.equal(generalised_euler(W, b, act, x, 0.8, 0.4, compile=True, **kw).states, eager)
     if record == "all":
-        assert eager.shape == (8, K, 5, m)
+        assert eager.shape == (8, 3, 5, 2)
 
 
 def test_entry_points_forward_states_and_solve_give_the_same_bits():
